@@ -1,0 +1,53 @@
+"""Memory estimates, checked before any simulation work starts."""
+
+from __future__ import annotations
+
+import os
+
+from .circuit import Circuit
+
+
+def available_memory_bytes() -> int:
+    """Physical memory of this machine (``os.sysconf``), or 16 GiB where unknown."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"))
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
+        return 16 * 2**30
+
+
+def estimate_memory_bytes(circuit: Circuit, batch: int, *, double: bool = False,
+                          method: str = "auto", gradients: bool = True) -> int:
+    """Rough peak memory of simulating (and differentiating) ``batch`` examples.
+
+    A state vector takes ``2**n`` complex numbers (8 bytes each in single precision, 16 in
+    double); a density matrix ``4**n``. Adjoint differentiation keeps about four states per
+    example; backprop keeps one per fused gate; density matrices use backprop.
+    """
+    itemsize = 16 if double else 8
+    n = circuit.n_qubits
+    noisy = circuit.is_noisy
+    per_state = itemsize * (4**n if noisy else 2**n)
+    if not gradients:
+        live = 3
+    elif noisy or method == "backprop":
+        from .simulate import program_for
+
+        live = len(program_for(circuit, mixed=noisy).steps) + 3
+    else:
+        live = 5
+    return int(per_state * live * max(int(batch), 1))
+
+
+def check_memory(circuit: Circuit, batch: int, *, double: bool = False, method: str = "auto",
+                 limit_bytes: int | None = None) -> int:
+    """Raise ``MemoryError`` (with the estimate) when the simulation cannot fit; return the estimate."""
+    need = estimate_memory_bytes(circuit, batch, double=double, method=method)
+    limit = available_memory_bytes() if limit_bytes is None else int(limit_bytes)
+    if need > limit:
+        kind = "density matrices" if circuit.is_noisy else "state vectors"
+        raise MemoryError(
+            f"simulating {circuit.n_qubits} qubits ({kind}) for a batch of {batch} needs about "
+            f"{need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB available; "
+            "use fewer qubits, a smaller batch, or single precision"
+        )
+    return need
