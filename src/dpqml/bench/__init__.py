@@ -1,0 +1,1 @@
+"""Benchmarks of per-example gradient throughput (``dpqml bench``)."""
