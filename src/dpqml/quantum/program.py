@@ -10,14 +10,15 @@ A step is a tuple ``(kind, wires, payload)``:
 * ``("u", wires, fn)``: ``fn(angles) -> (2**k, 2**k)`` matrix;
 * ``("pauli", wires, (factors, angle_index))``: ``exp(-i angle P / 2)``;
 * ``("cnot" | "cz" | "swap", wires, None)``;
-* ``("channel", wires, kraus)``: Kraus operators (NumPy), density matrices only.
+* ``("sop", (w,), fn)``: density matrices only: ``fn(angles) -> (4, 4)`` superoperator on
+  the axis pair (row ``w``, column ``w``). Every run of single-qubit gates *and* noise
+  channels on one wire fuses into one superoperator (``U -> U ⊗ conj(U)``,
+  channel ``-> sum_k K ⊗ conj(K)``), so a gate and the noise after it cost one pass.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import reduce
-
 import jax.numpy as jnp
 import numpy as np
 
@@ -39,6 +40,44 @@ class Program:
     offset: np.ndarray
     n_params: int
     n_features: int
+    # Fused single-qubit chains (see ``fused_matrices``).
+    rot_slots: dict  # "RX"/"RY"/"RZ" -> angle slots, in element order
+    fixed: np.ndarray  # (f, d, d) constant elements (fixed gates; channel superoperators)
+    chain_groups: tuple  # ((chain ids, element index array (G, r)), ...)
+    n_chains: int
+    mixed: bool
+
+    def fused_matrices(self, angles):
+        """All fused chains at once, shape ``(n_chains, d, d)`` (d = 2, or 4 for superoperators).
+
+        Every rotation matrix of the circuit is built in one vectorised expression per gate
+        type; chains of equal length are multiplied together as batches. This keeps the
+        compiled program small (fast compiles) whatever the depth.
+        """
+        cdt = G.complex_dtype(angles.dtype)
+        parts = []
+        for name in _ROT_NAMES:
+            slots = self.rot_slots[name]
+            if len(slots):
+                m = G.ROTATIONS_1Q[name](angles[slots])  # (2, 2, k)
+                parts.append(jnp.moveaxis(m, -1, 0))
+        if parts:
+            u = jnp.concatenate(parts).astype(cdt)
+            if self.mixed:
+                u = jnp.einsum("kab,kcd->kacbd", u, jnp.conj(u)).reshape(-1, 4, 4)
+            parts = [u]
+        if len(self.fixed):
+            parts.append(jnp.asarray(self.fixed, cdt))
+        table = jnp.concatenate(parts)
+        out = [None] * self.n_chains
+        for ids, idx in self.chain_groups:
+            t = table[idx]  # (G, r, d, d)
+            m = t[:, 0]
+            for j in range(1, idx.shape[1]):
+                m = t[:, j] @ m
+            for g, cid in enumerate(ids):
+                out[cid] = m[g]
+        return out
 
     def angles(self, theta, x):
         """All angles of the circuit as one vector, from ``theta`` (n_params,) and ``x`` (n_features,)."""
@@ -88,25 +127,25 @@ def _gate_matrix_fn(op, angle_slots):
     raise AssertionError(f"no matrix for {name}")
 
 
-def _fuse(fns):
-    """Product of single-qubit matrices applied in order ``fns[0]`` first."""
-    if len(fns) == 1:
-        return fns[0]
-    return lambda ang: reduce(lambda acc, f: f(ang) @ acc, fns[1:], fns[0](ang))
-
-
 def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True) -> Program:
     """Lower ``circuit`` to a :class:`Program`; ``mixed`` selects density-matrix steps."""
     n_p, n_f = circuit.n_params, circuit.n_features
     w_idx, f_idx, fw_idx, scale, offset = [], [], [], [], []
     steps: list = []
     pending: dict[int, list] = {}
+    # single-qubit elements: ("rot", name, slot) or ("fixed", matrix (d, d))
+    chains: list[list] = []
 
     def flush(wires):
         for w in wires:
-            fns = pending.pop(w, None)
-            if fns:
-                steps.append(("u", (w,), _fuse(fns)))
+            elems = pending.pop(w, None)
+            if elems:
+                steps.append(("sop" if mixed else "u", (w,), len(chains)))
+                chains.append(elems)
+
+    def as_fixed(m):
+        m = np.asarray(m, np.complex128)
+        return ("fixed", np.kron(m, m.conj()) if mixed else m)
 
     for op in circuit.operations:
         slots = []
@@ -122,27 +161,60 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True) -> Program:
         if op.is_noise:
             if not mixed:
                 raise ValueError("noise channels need density-matrix simulation (mixed=True)")
-            flush(op.wires)
-            steps.append(("channel", op.wires, [np.asarray(k, np.complex128) for k in G.kraus_operators(op.name, op.prob)]))
-            continue
-        if len(op.wires) == 1 and op.name != "PauliRot":
-            fn = _gate_matrix_fn(op, slots)
-            if fuse:
-                pending.setdefault(op.wires[0], []).append(fn)
+            kraus = [np.asarray(k, np.complex128) for k in G.kraus_operators(op.name, op.prob)]
+            sop = sum(np.kron(k, k.conj()) for k in kraus)
+            pending.setdefault(op.wires[0], []).append(("fixed", sop))
+        elif len(op.wires) == 1 and op.name != "PauliRot":
+            if op.name in _ROT_NAMES:
+                elems = [("rot", op.name, slots[0])]
+            elif op.name == "Rot":  # Rot(φ, θ, ω) = RZ(ω) RY(θ) RZ(φ)
+                elems = [("rot", "RZ", slots[0]), ("rot", "RY", slots[1]), ("rot", "RZ", slots[2])]
             else:
-                steps.append(("u", op.wires, fn))
-            continue
-        flush(op.wires)
-        if op.name in ("CNOT", "CZ", "SWAP"):
-            steps.append((op.name.lower(), op.wires, None))
-        elif op.name == "PauliRot" and not mixed:
-            factors = tuple((w, p) for w, p in zip(op.wires, op.pauli) if p != "I")
-            steps.append(("pauli", op.wires, (factors, slots[0])))
+                elems = [as_fixed(G.FIXED_1Q[op.name] if op.name in G.FIXED_1Q else op.matrix)]
+            pending.setdefault(op.wires[0], []).extend(elems)
         else:
-            steps.append(("u", op.wires, _gate_matrix_fn(op, slots)))
+            flush(op.wires)
+            if op.name in ("CNOT", "CZ", "SWAP"):
+                steps.append((op.name.lower(), op.wires, None))
+            elif op.name == "PauliRot" and not mixed:
+                factors = tuple((w, p) for w, p in zip(op.wires, op.pauli) if p != "I")
+                steps.append(("pauli", op.wires, (factors, slots[0])))
+            else:
+                steps.append(("u", op.wires, _gate_matrix_fn(op, slots)))
+        if not fuse:
+            flush(op.wires)
     flush(sorted(pending))
-    # Sources with no trainable weight read theta_ext[n_params]; with no feature, x_ext[n_features].
-    # Scale applies only where a feature is present (x_ext[n_features] = 0 otherwise).
+
+    # element table: rotations grouped by type (in the order fused_matrices builds them), then fixed
+    rot_slots = {name: [] for name in _ROT_NAMES}
+    for elems in chains:
+        for e in elems:
+            if e[0] == "rot":
+                rot_slots[e[1]].append(e[2])
+    pos = {}
+    base = 0
+    for name in _ROT_NAMES:
+        for j, slot in enumerate(rot_slots[name]):
+            pos.setdefault((name, slot), base + j)
+        base += len(rot_slots[name])
+    fixed = []
+    chain_idx = []
+    for elems in chains:
+        idx = []
+        for e in elems:
+            if e[0] == "rot":
+                idx.append(pos[(e[1], e[2])])
+            else:
+                idx.append(base + len(fixed))
+                fixed.append(e[1])
+        chain_idx.append(idx)
+    by_len: dict[int, list[int]] = {}
+    for cid, idx in enumerate(chain_idx):
+        by_len.setdefault(len(idx), []).append(cid)
+    groups = tuple(
+        (tuple(ids), np.asarray([chain_idx[c] for c in ids], np.int32)) for _, ids in sorted(by_len.items())
+    )
+    d = 4 if mixed else 2
     return Program(
         n_qubits=circuit.n_qubits,
         steps=tuple(steps),
@@ -153,4 +225,9 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True) -> Program:
         offset=np.asarray(offset, np.float64),
         n_params=n_p,
         n_features=n_f,
+        rot_slots={k: np.asarray(v, np.int32) for k, v in rot_slots.items()},
+        fixed=np.asarray(fixed, np.complex128).reshape(-1, d, d),
+        chain_groups=groups,
+        n_chains=len(chains),
+        mixed=mixed,
     )

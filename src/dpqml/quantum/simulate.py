@@ -71,10 +71,11 @@ def _initial_state(circuit: Circuit, x, cdt):
 # forward passes
 def _step_payloads(program: Program, angles):
     """Per-step numeric payloads: a matrix for "u", an angle for "pauli", None otherwise."""
+    fused = program.fused_matrices(angles) if program.n_chains else []
     out = []
     for kind, _, payload in program.steps:
-        if kind == "u":
-            out.append(payload(angles))
+        if kind in ("u", "sop"):
+            out.append(fused[payload] if isinstance(payload, int) else payload(angles))
         elif kind == "pauli":
             out.append(angles[payload[1]])
         else:
@@ -111,12 +112,8 @@ def _run_mixed(program: Program, values, rho):
         if kind == "u":
             m = value.astype(rho.dtype)
             rho = K.apply_matrix(K.apply_matrix(rho, m, wires), jnp.conj(m), cols)
-        elif kind == "channel":
-            acc = 0
-            for k in payload:
-                kk = jnp.asarray(k, rho.dtype)
-                acc = acc + K.apply_matrix(K.apply_matrix(rho, kk, wires), jnp.conj(kk), cols)
-            rho = acc
+        elif kind == "sop":
+            rho = K.apply_matrix(rho, value.astype(rho.dtype), (wires[0], cols[0]))
         elif kind == "cnot":
             rho = K.apply_cnot(K.apply_cnot(rho, *wires), *cols)
         elif kind == "cz":

@@ -1,0 +1,135 @@
+"""``dpqml bench``: per-example-gradient throughput, compile time and peak memory.
+
+What is timed: per-example gradients of the model's circuit output ``<O>`` with respect to
+all trainable angles, for a batch of ``B`` random examples, as one jitted
+``vmap(grad)`` call (see :mod:`dpqml.engine`). Reported per configuration:
+
+* ``examples_per_second``: ``B`` divided by the median steady-state call time;
+* ``compile_seconds``: tracing, lowering and XLA compilation of the batched gradient;
+* ``peak_memory_bytes``: on CPU, XLA's buffer assignment of the compiled computation
+  (arguments + outputs + temporaries, the memory the computation holds at its peak); on GPU,
+  the device allocator's peak; ``peak_rss_bytes`` is the whole process's peak RSS so far.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..models import ModelSpec, build_model
+from ..quantum import estimate_memory_bytes, expectations
+from .timing import peak_rss_bytes, time_call
+
+#: The issue's benchmark grid: n x L, noiseless; noisy (density matrix) for n <= 10.
+FULL_QUBITS = (4, 8, 12, 16, 20)
+FULL_LAYERS = (2, 6)
+NOISY_QUBITS = (4, 8, 10)
+QUICK = ((4, 2, "none"), (8, 2, "none"), (4, 2, "depolarizing"))
+
+#: Memory budget per configuration when choosing a batch size.
+DEFAULT_MEMORY_BUDGET = 8 * 2**30
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    spec: ModelSpec
+    batch: int = 64
+    double: bool = False
+    method: str = "auto"
+    min_seconds: float = 1.0
+    seed: int = 0
+
+
+def fit_batch(spec: ModelSpec, batch: int, *, double: bool = False, method: str = "auto",
+              budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> int:
+    """The largest batch ``<= batch`` (halving) whose memory estimate fits ``budget_bytes``."""
+    circuit = build_model(spec).circuit
+    b = batch
+    while b > 1 and estimate_memory_bytes(circuit, b, double=double, method=method) > budget_bytes:
+        b //= 2
+    if estimate_memory_bytes(circuit, b, double=double, method=method) > budget_bytes:
+        raise MemoryError(
+            f"{spec.qubits} qubits ({'noisy, density matrix' if circuit.is_noisy else 'state vector'}) "
+            f"need about {estimate_memory_bytes(circuit, 1, double=double, method=method) / 2**30:.1f} GiB "
+            f"for a single example, more than the {budget_bytes / 2**30:.1f} GiB budget"
+        )
+    return b
+
+
+def _xla_peak_bytes(compiled) -> int | None:
+    try:
+        m = compiled.memory_analysis()
+    except Exception:  # pragma: no cover - backend without analysis
+        return None
+    if m is None:  # pragma: no cover
+        return None
+    return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
+               - getattr(m, "alias_size_in_bytes", 0))
+
+
+def _device_peak_bytes() -> int | None:
+    dev = jax.devices()[0]
+    try:
+        stats = dev.memory_stats()
+    except Exception:  # pragma: no cover
+        return None
+    return int(stats["peak_bytes_in_use"]) if stats and "peak_bytes_in_use" in stats else None
+
+
+def bench_one(cfg: BenchConfig) -> dict:
+    """Benchmark one configuration; returns a JSON-ready dict."""
+    model = build_model(cfg.spec)
+    circuit = model.circuit
+    dtype = jnp.float64 if cfg.double else jnp.float32
+    if cfg.double and not jax.config.jax_enable_x64:
+        jax.config.update("jax_enable_x64", True)
+    rng = np.random.default_rng(cfg.seed)
+    theta = jnp.asarray(rng.uniform(0, 2 * np.pi, circuit.n_params), dtype)
+    x = jnp.asarray(rng.uniform(0, np.pi, (cfg.batch, circuit.n_features)), dtype)
+
+    def output(th, xi):
+        return jnp.sum(expectations(circuit, th, xi, method=cfg.method))
+
+    fn = jax.jit(jax.vmap(jax.grad(output), in_axes=(None, 0)))
+    t0 = time.perf_counter()
+    compiled = fn.lower(theta, x).compile()
+    compile_seconds = time.perf_counter() - t0
+    timing = time_call(lambda: compiled(theta, x), min_seconds=cfg.min_seconds)
+    backend = jax.default_backend()
+    peak = _device_peak_bytes() if backend != "cpu" else _xla_peak_bytes(compiled)
+    return {
+        "qubits": cfg.spec.qubits,
+        "layers": cfg.spec.layers,
+        "ansatz": cfg.spec.ansatz,
+        "noise": cfg.spec.noise,
+        "simulation": "density-matrix" if circuit.is_noisy else "state-vector",
+        "batch": cfg.batch,
+        "n_params": circuit.n_params,
+        "precision": "double" if cfg.double else "single",
+        "method": cfg.method,
+        "examples_per_second": cfg.batch / timing.seconds_per_call,
+        "seconds_per_batch": timing.seconds_per_call,
+        "compile_seconds": compile_seconds,
+        "peak_memory_bytes": peak,
+        "peak_rss_bytes": peak_rss_bytes(),
+        "backend": backend,
+        "device": str(jax.devices()[0].device_kind),
+        "cpu": platform.processor() or platform.machine(),
+        "jax": jax.__version__,
+    }
+
+
+def grid(name: str, noise: str = "depolarizing") -> list[tuple[int, int, str]]:
+    """``(qubits, layers, noise)`` triples of a named grid (``quick`` or ``full``)."""
+    if name == "quick":
+        return list(QUICK)
+    if name == "full":
+        out = [(n, L, "none") for n in FULL_QUBITS for L in FULL_LAYERS]
+        out += [(n, L, noise) for n in NOISY_QUBITS for L in FULL_LAYERS]
+        return out
+    raise ValueError(f"unknown grid {name!r}; valid grids are ['quick', 'full']")

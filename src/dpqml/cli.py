@@ -1,0 +1,211 @@
+"""The ``dpqml`` command line.
+
+Subcommands (``dpqml COMMAND --help`` for each):
+
+* ``bench``: per-example-gradient throughput, compile time and peak memory of a model;
+* ``circuit``: print the circuit a set of model flags builds, gate by gate.
+
+Every command that builds a model takes the same model flags (``--qubits --layers
+--ansatz --encoding --readout --noise``); their defaults give the standard model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import __version__
+from .models import ENCODINGS, MODEL_ANSATZE, NOISE_PRESETS, READOUTS, ModelSpec, build_model
+
+
+def _positive_int(name):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1; got {text!r}") from None
+        if v < 1:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1; got {v}")
+        return v
+
+    return parse
+
+
+_MODEL_DEFAULTS = {"qubits": 4, "layers": 2, "ansatz": "hea", "encoding": "angle-y", "readout": "z0",
+                   "noise": "none"}
+
+
+def add_model_args(p: argparse.ArgumentParser, *, defaults: bool = True) -> None:
+    """The model flags shared by every command that builds a model.
+
+    With ``defaults=False`` unset flags stay ``None`` (so a command can tell whether the user
+    named a model); :data:`_MODEL_DEFAULTS` then fills them in.
+    """
+    d = _MODEL_DEFAULTS if defaults else dict.fromkeys(_MODEL_DEFAULTS)
+    g = p.add_argument_group("model (defaults: the standard model)")
+    g.add_argument("--qubits", type=_positive_int("--qubits"), default=d["qubits"],
+                   help="number of qubits n (default 4)")
+    g.add_argument("--layers", type=_positive_int("--layers"), default=d["layers"], help="ansatz layers L (default 2)")
+    g.add_argument("--ansatz", choices=MODEL_ANSATZE, default=d["ansatz"], help="trainable layers (default hea)")
+    g.add_argument("--encoding", choices=ENCODINGS, default=d["encoding"], help="feature encoding (default angle-y)")
+    g.add_argument("--readout", default=d["readout"],
+                   help=f"measured observables, one of {', '.join(READOUTS)} (default z0)")
+    g.add_argument("--noise", default=d["noise"],
+                   help=f"device-noise preset: {', '.join(NOISE_PRESETS)}; join with '+' (default none)")
+
+
+def spec_from_args(args) -> ModelSpec:
+    return ModelSpec(qubits=args.qubits, layers=args.layers, ansatz=args.ansatz, encoding=args.encoding,
+                     readout=args.readout, noise=args.noise)
+
+
+def _write_json(obj, dest: str) -> None:
+    text = json.dumps(obj, indent=2)
+    if dest == "-":
+        print(text)
+    else:
+        with open(dest, "w") as fh:
+            fh.write(text + "\n")
+        print(f"wrote {dest}", file=sys.stderr)
+
+
+# ---------------------------------------------------------------------------------------
+def cmd_bench(args) -> int:
+    from .bench.run import BenchConfig, bench_one, fit_batch, grid
+
+    explicit_model = any(getattr(args, k) is not None for k in _MODEL_DEFAULTS)
+    for k, d in _MODEL_DEFAULTS.items():
+        if getattr(args, k) is None:
+            setattr(args, k, d)
+    base = spec_from_args(args)
+    base.validate()
+    build_model(base)  # validate the whole model before any work
+    if args.grid or not explicit_model:
+        triples = grid(args.grid or "quick", noise=args.noise if args.noise != "none" else "depolarizing")
+        specs = [ModelSpec(**{**base.__dict__, "qubits": n, "layers": L, "noise": nz}) for n, L, nz in triples]
+    else:
+        specs = [base]
+    frameworks = [f for f in (args.compare or "").split(",") if f]
+    if frameworks:
+        from .bench import compare as cmp
+
+        bad = [f for f in frameworks if f not in cmp.FRAMEWORKS]
+        if bad:
+            raise ValueError(f"--compare: unknown framework(s) {bad}; valid frameworks are {list(cmp.FRAMEWORKS)}")
+    # choose every batch before the first measurement, so bad sizes fail fast
+    plan = []
+    for spec in specs:
+        b = fit_batch(spec, args.batch, double=args.double, method=args.method,
+                      budget_bytes=int(args.memory_budget * 2**30))
+        plan.append((spec, b))
+    rows = []
+    quiet = args.json == "-"
+    for i, (spec, b) in enumerate(plan, 1):
+        label = f"n={spec.qubits} L={spec.layers} noise={spec.noise} batch={b}"
+        print(f"[{i}/{len(plan)}] {label} ...", file=sys.stderr, flush=True)
+        row = bench_one(BenchConfig(spec, batch=b, double=args.double, method=args.method,
+                                    min_seconds=args.min_seconds, seed=args.seed))
+        if b < args.batch:
+            row["batch_note"] = f"batch reduced from {args.batch} to fit {args.memory_budget:g} GiB"
+        rows.append(row)
+        if frameworks and spec.noise == "none" and spec.ansatz == "hea" and spec.readout == "z0":
+            from .bench import compare as cmp
+
+            row["compare"] = cmp.compare(spec.qubits, spec.layers, b, frameworks=frameworks,
+                                         min_seconds=args.min_seconds, seed=args.seed)
+        if not quiet:
+            _print_row(row)
+    if args.json:
+        _write_json(rows[0] if len(rows) == 1 else rows, args.json)
+    return 0
+
+
+def _print_row(row) -> None:
+    mem = row["peak_memory_bytes"]
+    mem_s = f"{mem / 2**20:9.1f} MiB" if mem is not None else "        n/a"
+    print(
+        f"n={row['qubits']:<3d} L={row['layers']:<2d} {row['simulation']:<14s} batch={row['batch']:<3d} "
+        f"{row['examples_per_second']:>11,.0f} ex/s  compile {row['compile_seconds']:6.2f} s  peak {mem_s}  "
+        f"[{row['backend']}, {row['precision']}]",
+        flush=True,
+    )
+    for c in row.get("compare", []):
+        if "skipped" in c:
+            print(f"    {c['approach']:<22s} skipped: {c['skipped']}")
+        else:
+            print(
+                f"    {c['approach']:<22s} {c['examples_per_second']:>11,.0f} ex/s  compile "
+                f"{c['compile_seconds']:6.2f} s  dpqml is {c['ratio_dpqml_over_this']:.1f}x  "
+                f"grads agree: {c['agrees']} (max diff {c['max_abs_diff_vs_dpqml']:.1e})",
+                flush=True,
+            )
+
+
+def cmd_circuit(args) -> int:
+    model = build_model(spec_from_args(args))
+    print(model.circuit)
+    counts = ", ".join(f"{k}: {v}" for k, v in model.circuit.count_ops().items())
+    print(f"operations: {counts}")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="dpqml",
+        description="Differentially private training of hybrid quantum-classical models.",
+    )
+    p.add_argument("--version", action="version", version=f"dpqml {__version__}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    b = sub.add_parser(
+        "bench",
+        help="per-example-gradient throughput of a model",
+        description=(
+            "Time per-example gradients (all trainable angles, one compiled vmap(grad) call) of "
+            "the standard model or the model the flags build. With no model flags, runs the quick "
+            "grid; --grid full runs n in {4,8,12,16,20} x L in {2,6} noiseless plus noisy n in {4,8,10}."
+        ),
+    )
+    add_model_args(b, defaults=False)
+    b.add_argument("--batch", type=_positive_int("--batch"), default=64, help="examples per batch (default 64)")
+    b.add_argument("--grid", choices=("quick", "full"), help="run a named grid of configurations")
+    b.add_argument("--double", action="store_true", help="double precision (default single)")
+    b.add_argument("--method", choices=("auto", "adjoint", "backprop"), default="auto",
+                   help="circuit differentiation (default auto)")
+    b.add_argument("--compare", metavar="FRAMEWORKS",
+                   help="also run pennylane,tensorcircuit on the same model and print the ratios")
+    b.add_argument("--min-seconds", type=float, default=1.0, help="time each configuration this long (default 1)")
+    b.add_argument("--memory-budget", type=float, default=8.0,
+                   help="GiB per configuration; larger batches are halved to fit (default 8)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                   help="machine-readable output: to stdout, or to PATH")
+    b.set_defaults(func=cmd_bench)
+
+    c = sub.add_parser("circuit", help="print the circuit the model flags build",
+                       description="Print the circuit description gate by gate, as the simulator runs it.")
+    add_model_args(c)
+    c.set_defaults(func=cmd_circuit)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return args.func(args)
+    except (ValueError, MemoryError) as exc:
+        print(f"dpqml {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:  # pragma: no cover
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
