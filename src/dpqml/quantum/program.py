@@ -46,6 +46,9 @@ class Program:
     chain_groups: tuple  # ((chain ids, element index array (G, r)), ...)
     n_chains: int
     mixed: bool
+    # The longest run of identical consecutive step blocks: (start, period, repeats), or None.
+    # The simulator runs it with ``lax.scan`` so compile time does not grow with depth.
+    repeat: tuple | None = None
 
     def fused_matrices(self, angles):
         """All fused chains at once, shape ``(n_chains, d, d)`` (d = 2, or 4 for superoperators).
@@ -125,6 +128,42 @@ def _gate_matrix_fn(op, angle_slots):
 
         return pauli_rot
     raise AssertionError(f"no matrix for {name}")
+
+
+def _signature(step):
+    kind, wires, payload = step
+    if kind == "pauli":
+        return (kind, wires, payload[0])
+    if kind == "u" and not isinstance(payload, int):
+        return (kind, wires, "dense")  # payload computed separately; only the shape matters
+    return (kind, wires)
+
+
+def find_repeat(signatures, min_repeats: int = 2, min_period_steps: int = 2):
+    """The longest block ``signatures[s : s + P]`` repeated ``R >= min_repeats`` times in a row.
+
+    Returns ``(s, P, R)`` maximising the covered length ``P * R``, or None.
+    """
+    codes = {}
+    arr = np.asarray([codes.setdefault(sig, len(codes)) for sig in signatures])
+    n = len(arr)
+    best = None
+    for p in range(max(min_period_steps, 1), n // min_repeats + 1):
+        eq = arr[:-p] == arr[p:]  # eq[i]: step i equals step i + p
+        i = 0
+        while i < len(eq):
+            if not eq[i]:
+                i += 1
+                continue
+            j = i
+            while j < len(eq) and eq[j]:
+                j += 1
+            run = j - i  # steps i .. i+run-1 equal their shift by p
+            reps = run // p + 1
+            if reps >= min_repeats and (best is None or reps * p > best[1] * best[2]):
+                best = (i, p, reps)
+            i = j
+    return best
 
 
 def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True) -> Program:
@@ -216,6 +255,7 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True) -> Program:
     )
     d = 4 if mixed else 2
     return Program(
+        repeat=find_repeat([_signature(st) for st in steps]),
         n_qubits=circuit.n_qubits,
         steps=tuple(steps),
         weight_idx=np.asarray(w_idx, np.int32),

@@ -21,6 +21,7 @@ Noisy circuits are simulated as density matrices with ``"backprop"``.
 
 from __future__ import annotations
 
+from functools import partial
 from weakref import WeakKeyDictionary
 
 import jax
@@ -99,29 +100,69 @@ def _apply_step_pure(psi, step, value, inverse=False):
     raise AssertionError(kind)
 
 
+def _split(program: Program, values):
+    """``(prefix, body, repeats, suffix)``: step ranges of the program, the body's values stacked.
+
+    Each of prefix/suffix is a list of ``(step, value)``; body is ``(steps, stacked values)``
+    with values stacked along a new leading axis of length ``repeats`` (``None`` stays None).
+    """
+    steps = program.steps
+    if program.repeat is None:
+        return list(zip(steps, values)), None, 0, []
+    s, p, r = program.repeat
+    body_steps = steps[s : s + p]
+    stacked = tuple(
+        None if values[s + j] is None else jnp.stack([values[s + k * p + j] for k in range(r)])
+        for j in range(p)
+    )
+    end = s + p * r
+    return list(zip(steps[:s], values[:s])), (body_steps, stacked), r, list(zip(steps[end:], values[end:]))
+
+
+def _run_steps(apply, state, prefix, body, suffix):
+    for step, value in prefix:
+        state = apply(state, step, value)
+    if body is not None:
+        body_steps, stacked = body
+
+        def one_block(st, vals):
+            for step, value in zip(body_steps, vals):
+                st = apply(st, step, value)
+            return st, None
+
+        state, _ = jax.lax.scan(one_block, state, stacked)
+    for step, value in suffix:
+        state = apply(state, step, value)
+    return state
+
+
 def _run_pure(program: Program, values, psi):
-    for step, value in zip(program.steps, values):
-        psi = _apply_step_pure(psi, step, value)
-    return psi
+    prefix, body, _, suffix = _split(program, values)
+    return _run_steps(_apply_step_pure, psi, prefix, body, suffix)
 
 
 def _run_mixed(program: Program, values, rho):
-    n = program.n_qubits
-    for (kind, wires, payload), value in zip(program.steps, values):
-        cols = tuple(w + n for w in wires)
-        if kind == "u":
-            m = value.astype(rho.dtype)
-            rho = K.apply_matrix(K.apply_matrix(rho, m, wires), jnp.conj(m), cols)
-        elif kind == "sop":
-            rho = K.apply_matrix(rho, value.astype(rho.dtype), (wires[0], cols[0]))
-        elif kind == "cnot":
-            rho = K.apply_cnot(K.apply_cnot(rho, *wires), *cols)
-        elif kind == "cz":
-            rho = K.apply_cz(K.apply_cz(rho, *wires), *cols)
-        elif kind == "swap":
-            rho = K.apply_swap(K.apply_swap(rho, *wires), *cols)
-        else:  # pragma: no cover - lower(mixed=True) emits no other kinds
-            raise AssertionError(kind)
+    prefix, body, _, suffix = _split(program, values)
+    return _run_steps(partial(_apply_step_mixed, program.n_qubits), rho, prefix, body, suffix)
+
+
+def _apply_step_mixed(n, rho, step, value):
+    """One density-matrix step: unitaries act on rows and (conjugated) columns."""
+    kind, wires, payload = step
+    cols = tuple(w + n for w in wires)
+    if kind == "u":
+        m = value.astype(rho.dtype)
+        rho = K.apply_matrix(K.apply_matrix(rho, m, wires), jnp.conj(m), cols)
+    elif kind == "sop":
+        rho = K.apply_matrix(rho, value.astype(rho.dtype), (wires[0], cols[0]))
+    elif kind == "cnot":
+        rho = K.apply_cnot(K.apply_cnot(rho, *wires), *cols)
+    elif kind == "cz":
+        rho = K.apply_cz(K.apply_cz(rho, *wires), *cols)
+    elif kind == "swap":
+        rho = K.apply_swap(K.apply_swap(rho, *wires), *cols)
+    else:  # pragma: no cover - lower(mixed=True) emits no other kinds
+        raise AssertionError(kind)
     return rho
 
 
@@ -199,23 +240,50 @@ def _adjoint_expectations(circuit: Circuit, program: Program, values, psi0):
         lam = jnp.zeros_like(psi)
         for k, c, f, p in table:
             lam = lam + (g[k] * c * f).astype(psi.dtype) * K.apply_pauli_string(psi, p.factors)
-        cts = [None] * len(program.steps)
-        for i in range(len(program.steps) - 1, -1, -1):
-            step, value = program.steps[i], values[i]
+        prefix, body, reps, suffix = _split(program, values)
+
+        def back(carry, step, value):
+            """Undo one step on (psi, lam); return the step's cotangent."""
+            psi, lam = carry
             kind, wires, payload = step
+            ct = None
             if kind == "u":
                 psi = _apply_step_pure(psi, step, value, inverse=True)
                 # d<O>/dM = 2 M_ab with M_ab = sum conj(lam_a) psi_in_b (JAX's complex cotangent)
-                cts[i] = (2.0 * K.reduce_outer(lam, psi, wires)).astype(value.dtype)
-                lam = _apply_step_pure(lam, step, value, inverse=True)
+                ct = (2.0 * K.reduce_outer(lam, psi, wires)).astype(value.dtype)
             elif kind == "pauli":
                 # d<O>/dphi = Im <lam| P |psi_out>
-                cts[i] = jnp.imag(jnp.vdot(lam, K.apply_pauli_string(psi, payload[0]))).astype(value.dtype)
+                ct = jnp.imag(jnp.vdot(lam, K.apply_pauli_string(psi, payload[0]))).astype(value.dtype)
                 psi = _apply_step_pure(psi, step, value, inverse=True)
-                lam = _apply_step_pure(lam, step, value, inverse=True)
             else:  # CNOT, CZ, SWAP are their own inverses
                 psi = _apply_step_pure(psi, step, value, inverse=True)
-                lam = _apply_step_pure(lam, step, value, inverse=True)
+            lam = _apply_step_pure(lam, step, value, inverse=True)
+            return (psi, lam), ct
+
+        carry = (psi, lam)
+        suffix_cts = []
+        for step, value in reversed(suffix):
+            carry, ct = back(carry, step, value)
+            suffix_cts.append(ct)
+        body_cts = []
+        if body is not None:
+            body_steps, stacked = body
+
+            def one_block(c, vals):
+                cts = [None] * len(body_steps)
+                for j in range(len(body_steps) - 1, -1, -1):
+                    c, cts[j] = back(c, body_steps[j], vals[j])
+                return c, tuple(cts)
+
+            carry, stacked_cts = jax.lax.scan(one_block, carry, stacked, reverse=True)
+            for k in range(reps):
+                body_cts += [None if c is None else c[k] for c in stacked_cts]
+        prefix_cts = []
+        for step, value in reversed(prefix):
+            carry, ct = back(carry, step, value)
+            prefix_cts.append(ct)
+        _, lam = carry
+        cts = prefix_cts[::-1] + body_cts + suffix_cts[::-1]
         return tuple(cts), 2.0 * jnp.conj(lam)
 
     run.defvjp(fwd, bwd)
