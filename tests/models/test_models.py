@@ -1,0 +1,165 @@
+"""Hybrid models: circuits match PennyLane gate for gate; heads, losses and bad input."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pennylane as qml
+import pytest
+
+from dpqml.models import ModelSpec, apply_noise, build_model, parse_noise, readout, standard_circuit
+from dpqml.quantum import expectations
+
+
+def _pl_standard(n, L):
+    dev = qml.device("default.qubit", wires=n)
+
+    @qml.qnode(dev, interface="jax")
+    def f(theta, x):
+        for i in range(n):
+            qml.RY(x[i], wires=i)
+        for layer in range(L):
+            for i in range(n):
+                qml.RY(theta[2 * (layer * n + i)], wires=i)
+                qml.RZ(theta[2 * (layer * n + i) + 1], wires=i)
+            for i in range(n):
+                if n > 1:
+                    qml.CNOT(wires=[i, (i + 1) % n])
+        return qml.expval(qml.Z(0))
+
+    return f
+
+
+@pytest.mark.parametrize("n,L", [(1, 2), (2, 1), (3, 3), (4, 4)])
+def test_standard_model_matches_pennylane_rebuilt_from_the_docs(n, L):
+    c = standard_circuit(n, L)
+    rng = np.random.default_rng(n * 10 + L)
+    theta = rng.uniform(0, 2 * np.pi, c.n_params)
+    xs = rng.uniform(0, np.pi, (3, n))
+    ref = _pl_standard(n, L)
+    for x in xs:
+        ours = expectations(c, theta, x)[0]
+        assert abs(ours - ref(jnp.asarray(theta), jnp.asarray(x))) < 1e-10
+        g = jax.grad(lambda t, x=x: expectations(c, t, x)[0])(jnp.asarray(theta))
+        g_ref = jax.grad(ref)(jnp.asarray(theta), jnp.asarray(x))
+        np.testing.assert_allclose(g, g_ref, atol=1e-10)
+
+
+def test_strongly_entangling_matches_pennylane_template():
+    n, L = 4, 3
+    m = build_model(qubits=n, layers=L, ansatz="strongly-entangling")
+    rng = np.random.default_rng(1)
+    theta = rng.uniform(0, 2 * np.pi, m.circuit.n_params)
+    x = rng.uniform(0, np.pi, n)
+    dev = qml.device("default.qubit", wires=n)
+
+    @qml.qnode(dev)
+    def f(w, x):
+        qml.AngleEmbedding(x, wires=range(n), rotation="Y")
+        qml.StronglyEntanglingLayers(w.reshape(L, n, 3), wires=range(n))
+        return qml.expval(qml.Z(0))
+
+    assert abs(expectations(m.circuit, theta, x)[0] - f(theta, x)) < 1e-10
+
+
+def test_reuploading_layers_encode_features_with_trainable_weights():
+    m = build_model(qubits=2, layers=3, ansatz="reuploading")
+    # per layer: 2 qubits x (w, b) encoding + 2 x (RY, RZ)
+    assert m.circuit.n_params == 3 * (4 + 4)
+    uses = [a for op in m.circuit.operations for a in op.angles if a.feature is not None]
+    assert len(uses) == 6 and all(a.feature_weight is not None for a in uses)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {},
+        {"ansatz": "strongly-entangling", "readout": "parity"},
+        {"ansatz": "reuploading", "readout": "pauli:XZ+ZZ", "qubits": 2},
+        {"encoding": "amplitude", "input_dim": 8, "qubits": 3},
+        {"n_classes": 3},
+        {"pre": (5,), "input_dim": 7},
+        {"post": (4,), "readout": "z"},
+        {"noise": "depolarizing:0.02+amplitude-damping+readout"},
+    ],
+)
+def test_params_are_real_and_outputs_have_the_head_shape(kw):
+    m = build_model(**kw)
+    params = m.init(jax.random.PRNGKey(0), jnp.float64)
+    for leaf in jax.tree_util.tree_leaves(params):
+        assert jnp.issubdtype(leaf.dtype, jnp.floating)
+    x = np.random.default_rng(0).uniform(0, 1, m.input_dim)
+    out = m.apply(params, x)
+    assert out.shape == (() if m.task == "binary" else (m.n_classes,))
+    assert np.isfinite(float(m.loss(params, x, jnp.asarray(1))))
+
+
+def test_binary_head_is_affine_in_the_expectation():
+    m = build_model(qubits=2, layers=1)
+    p = m.init(jax.random.PRNGKey(3), jnp.float64)
+    p["head"] = {"a": jnp.asarray(2.5), "b": jnp.asarray(-0.5)}
+    x = np.array([0.3, 1.1])
+    f = expectations(m.circuit, p["theta"], x)[0]
+    assert abs(m.apply(p, x) - (2.5 * f - 0.5)) < 1e-12
+    # logistic loss with label 1 is softplus(-logit)
+    assert abs(m.loss(p, x, jnp.asarray(1.0)) - np.log1p(np.exp(-(2.5 * f - 0.5)))) < 1e-12
+
+
+def test_multiclass_head_softmax_over_scaled_z():
+    m = build_model(qubits=3, layers=1, n_classes=3)
+    assert len(m.circuit.observables) == 3
+    p = m.init(jax.random.PRNGKey(0), jnp.float64)
+    x = np.array([0.1, 0.2, 0.3])
+    f = expectations(m.circuit, p["theta"], x)
+    logits = p["head"]["a"] * f + p["head"]["b"]
+    np.testing.assert_allclose(m.apply(p, x), logits, atol=1e-12)
+    ce = -jax.nn.log_softmax(logits)[2]
+    assert abs(m.loss(p, x, jnp.asarray(2)) - ce) < 1e-12
+
+
+def test_noise_presets_insert_channels_and_readout():
+    c = standard_circuit(2, 1)
+    noisy = apply_noise(c, "depolarizing:0.05+readout:0.1")
+    counts = noisy.count_ops()
+    gate_wires = sum(len(op.wires) for op in c.operations)
+    assert counts["Depolarizing"] == gate_wires
+    assert counts["ReadoutError"] == 2
+    assert noisy.readout_errors == {0: 0.1, 1: 0.1}
+    # depolarizing noise shrinks |<Z0>| (the channel contracts every Pauli expectation)
+    theta = np.full(c.n_params, 0.1)
+    x = np.array([0.2, 0.1])
+    assert abs(expectations(noisy, theta, x)[0]) < abs(expectations(c, theta, x)[0])
+
+
+@pytest.mark.parametrize(
+    "kw,match",
+    [
+        ({"qubits": 0}, "qubits must be an integer >= 1"),
+        ({"layers": 0}, "layers must be an integer >= 1"),
+        ({"ansatz": "nope"}, "valid ansätze"),
+        ({"encoding": "nope"}, "valid encodings"),
+        ({"readout": "nope"}, "valid readouts"),
+        ({"readout": "z:0,7"}, "out of range"),
+        ({"noise": "nope"}, "valid presets"),
+        ({"noise": "depolarizing:1.5"}, r"\[0, 1\]"),
+        ({"input_dim": 6}, "6 features need >= 6 qubits"),
+        ({"n_classes": 5, "qubits": 3}, "needs at least 5 qubits"),
+        ({"n_classes": 1}, "n_classes must be >= 2"),
+    ],
+)
+def test_bad_model_flags_raise_clear_errors(kw, match):
+    with pytest.raises(ValueError, match=match):
+        build_model(**kw)
+
+
+def test_parse_noise_defaults_and_readout_validation():
+    assert parse_noise("none") == []
+    assert parse_noise("depolarizing+readout") == [("depolarizing", 0.01), ("readout", 0.02)]
+    with pytest.raises(ValueError, match="pauli:XZ"):
+        readout("pauli:XZ", 3)
+
+
+def test_spec_defaults_are_the_standard_model():
+    m = build_model(ModelSpec())
+    s = standard_circuit(4, 2)
+    assert [str(op) for op in m.circuit.operations] == [str(op) for op in s.operations]
+    assert [str(o) for o in m.circuit.observables] == ["1*Z0"]

@@ -1,0 +1,87 @@
+"""The command line: contract of `dpqml bench`, clear errors for bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dpqml.cli import main
+
+REQUIRED = {"qubits", "layers", "batch", "examples_per_second", "compile_seconds", "peak_memory_bytes", "backend"}
+
+
+def test_bench_json_contract(capsys):
+    code = main(["bench", "--qubits", "2", "--layers", "1", "--batch", "4", "--json", "--min-seconds", "0.01"])
+    assert code == 0
+    row = json.loads(capsys.readouterr().out)
+    assert REQUIRED <= set(row)
+    assert (row["qubits"], row["layers"], row["batch"]) == (2, 1, 4)
+    assert row["examples_per_second"] > 0 and row["compile_seconds"] > 0
+    assert row["peak_memory_bytes"] > 0 and row["backend"] == "cpu"
+
+
+def test_bench_noisy_model_uses_density_matrix(tmp_path, capsys):
+    out = tmp_path / "b.json"
+    code = main(["bench", "--qubits", "2", "--layers", "1", "--batch", "2", "--noise", "depolarizing",
+                 "--json", str(out), "--min-seconds", "0.01"])
+    assert code == 0
+    row = json.loads(out.read_text())
+    assert row["simulation"] == "density-matrix" and row["noise"] == "depolarizing"
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["bench", "--qubits", "0"], "--qubits must be an integer >= 1"),
+        (["bench", "--noise", "fog"], "valid presets"),
+        (["bench", "--readout", "z:9"], "out of range"),
+        (["bench", "--qubits", "40"], "GiB"),
+        (["bench", "--compare", "qiskit"], "valid frameworks"),
+    ],
+)
+def _exit_code(argv):
+    """main()'s return code, or argparse's exit code for flags it rejects itself."""
+    try:
+        return main(argv)
+    except SystemExit as exc:
+        return exc.code
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["bench", "--qubits", "0"], "--qubits must be an integer >= 1"),
+        (["bench", "--noise", "fog"], "valid presets"),
+        (["bench", "--readout", "z:9"], "out of range"),
+        (["bench", "--qubits", "40"], "GiB"),
+        (["bench", "--compare", "qiskit"], "valid frameworks"),
+    ],
+)
+def test_bench_bad_input_is_a_clear_error(argv, match, capsys):
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err
+    assert "Traceback" not in err
+
+
+def test_bench_memory_budget_reduces_batch_for_twenty_qubits():
+    from dpqml.bench.run import fit_batch
+    from dpqml.models import ModelSpec
+
+    # the issue's target: n=20, L=2, batch 16 fits 8 GB
+    assert fit_batch(ModelSpec(qubits=20, layers=2), 16) == 16
+    # noisy 10-qubit density matrices need a smaller batch than 64 within 8 GiB
+    assert fit_batch(ModelSpec(qubits=10, layers=2, noise="depolarizing"), 64) < 64
+
+
+def test_circuit_command_prints_every_gate(capsys):
+    assert main(["circuit", "--qubits", "2", "--layers", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "RY(x[0]) @ [0]" in out and "CNOT @ [1,0]" in out and "measure: 1*Z0" in out
+
+
+def test_console_script_help_runs():
+    res = subprocess.run([sys.executable, "-m", "dpqml", "bench", "--help"], capture_output=True, text=True)
+    assert res.returncode == 0
+    assert "--qubits" in res.stdout and "--compare" in res.stdout
