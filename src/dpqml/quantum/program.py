@@ -10,6 +10,9 @@ A step is a tuple ``(kind, wires, payload)``:
 * ``("u", wires, fn)``: ``fn(angles) -> (2**k, 2**k)`` matrix;
 * ``("pauli", wires, (factors, angle_index))``: ``exp(-i angle P / 2)``;
 * ``("cnot" | "cz" | "swap", wires, None)``;
+* ``("perm", wires, (perm, inverse))``: a run of CNOT/SWAP gates composed into one permutation
+  of basis-state indices, ``psi'[i] = psi[perm[i]]`` (one gather pass instead of one pass per
+  gate; a CNOT ring is one step);
 * ``("sop", (w,), fn)``: density matrices only: ``fn(angles) -> (4, 4)`` superoperator on
   the axis pair (row ``w``, column ``w``). Every run of single-qubit gates *and* noise
   channels on one wire fuses into one superoperator (``U -> U ⊗ conj(U)``,
@@ -134,6 +137,8 @@ def _signature(step):
     kind, wires, payload = step
     if kind == "pauli":
         return (kind, wires, payload[0])
+    if kind == "perm":
+        return (kind, payload[2])
     if kind == "u" and not isinstance(payload, int):
         return (kind, wires, "dense")  # payload computed separately; only the shape matters
     return (kind, wires)
@@ -166,7 +171,53 @@ def find_repeat(signatures, min_repeats: int = 2, min_period_steps: int = 2):
     return best
 
 
-def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True) -> Program:
+#: Largest qubit count for which runs of CNOT/SWAP become one index permutation (the index
+#: array takes 4 * 2**n bytes).
+MAX_PERMUTATION_QUBITS = 22
+
+
+def _permutation_of(run, n):
+    """``perm`` with ``psi_out.flat[i] = psi_in.flat[perm[i]]`` for a run of CNOT/SWAP steps."""
+    idx = np.arange(2**n).reshape((2,) * n)
+    for kind, wires, _ in run:
+        if kind == "swap":
+            idx = np.swapaxes(idx, *wires)
+        else:  # cnot: flip the target where the control is 1
+            c, t = wires
+            idx = idx.copy()
+            sl = [slice(None)] * n
+            sl[c] = 1
+            sub = idx[tuple(sl)]
+            idx[tuple(sl)] = np.flip(sub, axis=t if t < c else t - 1)
+    return np.ascontiguousarray(idx).reshape(-1).astype(np.int32)
+
+
+def merge_permutations(steps, n):
+    """Replace runs of >= 2 consecutive CNOT/SWAP steps by one ``perm`` step."""
+    out, run = [], []
+
+    def close():
+        if len(run) >= 2 and n <= MAX_PERMUTATION_QUBITS:
+            perm = _permutation_of(run, n)
+            inv = np.empty_like(perm)
+            inv[perm] = np.arange(perm.size, dtype=np.int32)
+            wires = tuple(sorted({w for _, ws, _ in run for w in ws}))
+            out.append(("perm", wires, (perm, inv, tuple((k, ws) for k, ws, _ in run))))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for st in steps:
+        if st[0] in ("cnot", "swap"):
+            run.append(st)
+        else:
+            close()
+            out.append(st)
+    close()
+    return out
+
+
+def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True) -> Program:
     """Lower ``circuit`` to a :class:`Program`; ``mixed`` selects density-matrix steps."""
     n_p, n_f = circuit.n_params, circuit.n_features
     w_idx, f_idx, fw_idx, scale, offset = [], [], [], [], []
@@ -223,6 +274,7 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True) -> Program:
         if not fuse:
             flush(op.wires)
     flush(sorted(pending))
+    steps = merge_permutations(steps, circuit.n_qubits)
 
     # element table: rotations grouped by type (in the order fused_matrices builds them), then fixed
     rot_slots = {name: [] for name in _ROT_NAMES}
@@ -255,7 +307,7 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True) -> Program:
     )
     d = 4 if mixed else 2
     return Program(
-        repeat=find_repeat([_signature(st) for st in steps]),
+        repeat=find_repeat([_signature(st) for st in steps]) if scan else None,
         n_qubits=circuit.n_qubits,
         steps=tuple(steps),
         weight_idx=np.asarray(w_idx, np.int32),

@@ -93,6 +93,8 @@ def _apply_step_pure(psi, step, value, inverse=False):
         return K.apply_pauli_rotation(psi, -value if inverse else value, payload[0])
     if kind == "cnot":
         return K.apply_cnot(psi, *wires)
+    if kind == "perm":
+        return K.apply_permutation(psi, jnp.asarray(payload[1] if inverse else payload[0]))
     if kind == "cz":
         return K.apply_cz(psi, *wires)
     if kind == "swap":
@@ -157,6 +159,9 @@ def _apply_step_mixed(n, rho, step, value):
         rho = K.apply_matrix(rho, value.astype(rho.dtype), (wires[0], cols[0]))
     elif kind == "cnot":
         rho = K.apply_cnot(K.apply_cnot(rho, *wires), *cols)
+    elif kind == "perm":
+        perm = jnp.asarray(payload[0])
+        rho = K.apply_permutation(K.apply_permutation(rho, perm, tuple(range(n))), perm, tuple(range(n, 2 * n)))
     elif kind == "cz":
         rho = K.apply_cz(K.apply_cz(rho, *wires), *cols)
     elif kind == "swap":
@@ -255,7 +260,7 @@ def _adjoint_expectations(circuit: Circuit, program: Program, values, psi0):
                 # d<O>/dphi = Im <lam| P |psi_out>
                 ct = jnp.imag(jnp.vdot(lam, K.apply_pauli_string(psi, payload[0]))).astype(value.dtype)
                 psi = _apply_step_pure(psi, step, value, inverse=True)
-            else:  # CNOT, CZ, SWAP are their own inverses
+            else:  # CZ, CNOT, SWAP are their own inverses; a permutation step applies its inverse
                 psi = _apply_step_pure(psi, step, value, inverse=True)
             lam = _apply_step_pure(lam, step, value, inverse=True)
             return (psi, lam), ct
