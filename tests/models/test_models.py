@@ -29,18 +29,18 @@ def _pl_standard(n, L):
     return f
 
 
-@pytest.mark.parametrize("n,L", [(1, 2), (2, 1), (3, 3), (4, 4)])
+@pytest.mark.parametrize("n,L", [(1, 2), (2, 1), (4, 3)])
 def test_standard_model_matches_pennylane_rebuilt_from_the_docs(n, L):
     c = standard_circuit(n, L)
     rng = np.random.default_rng(n * 10 + L)
-    theta = rng.uniform(0, 2 * np.pi, c.n_params)
-    xs = rng.uniform(0, np.pi, (3, n))
-    ref = _pl_standard(n, L)
-    for x in xs:
-        ours = expectations(c, theta, x)[0]
-        assert abs(ours - ref(jnp.asarray(theta), jnp.asarray(x))) < 1e-10
-        g = jax.grad(lambda t, x=x: expectations(c, t, x)[0])(jnp.asarray(theta))
-        g_ref = jax.grad(ref)(jnp.asarray(theta), jnp.asarray(x))
+    theta = jnp.asarray(rng.uniform(0, 2 * np.pi, c.n_params))
+    xs = jnp.asarray(rng.uniform(0, np.pi, (2, n)))
+    ours = jax.jit(jax.vmap(jax.value_and_grad(lambda t, x: expectations(c, t, x)[0]), in_axes=(None, 0)))
+    ref = jax.jit(jax.value_and_grad(_pl_standard(n, L)))
+    vals, grads = ours(theta, xs)
+    for x, v, g in zip(xs, vals, grads):
+        v_ref, g_ref = ref(theta, x)
+        assert abs(v - v_ref) < 1e-10
         np.testing.assert_allclose(g, g_ref, atol=1e-10)
 
 

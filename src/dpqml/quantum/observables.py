@@ -132,11 +132,13 @@ class Observable:
         m = np.asarray(matrix, dtype=np.complex128)
         wires = tuple(int(w) for w in wires)
         k = len(wires)
+        if len(set(wires)) != k:
+            raise ValueError(f"observable wires must be distinct; got {wires}")
         if m.shape != (2**k, 2**k):
             raise ValueError(
                 f"observable matrix must have shape {(2**k, 2**k)} for {k} wires; got {m.shape}"
             )
-        if not np.allclose(m, m.conj().T, atol=1e-10):
+        if np.abs(m - m.conj().T).max() > 1e-10:
             raise ValueError("observable matrix is not Hermitian (M != M^dagger); "
                              "an observable must be a Hermitian matrix")
         terms = []

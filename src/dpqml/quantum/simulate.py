@@ -199,7 +199,7 @@ def _term_values_pure(circuit: Circuit, psi):
             vals.append(jnp.sum(probs * K.z_signs(p.wires, psi.ndim, probs.dtype)))
         else:
             vals.append(jnp.real(jnp.vdot(psi, K.apply_pauli_string(psi, p.factors))))
-    return jnp.stack(vals)
+    return jnp.stack(vals) if vals else jnp.zeros((0,), jnp.real(psi).dtype)
 
 
 def _term_values_mixed(circuit: Circuit, rho):
@@ -215,13 +215,15 @@ def _term_values_mixed(circuit: Circuit, rho):
         else:
             prho = K.apply_pauli_string(rho, p.factors)
             vals.append(jnp.real(jnp.trace(prho.reshape(dim, dim))))
-    return jnp.stack(vals)
+    return jnp.stack(vals) if vals else jnp.zeros((0,), jnp.real(rho).dtype)
 
 
 def _combine(circuit: Circuit, term_values, *, readout: bool = True):
     """``<O_k> = sum_t c_t f_t <P_t>`` (``f_t`` the readout factor unless ``readout=False``)."""
     table = _term_table(circuit)
-    idx = np.asarray([k for k, *_ in table])
+    if not table:  # every observable cancelled to zero terms
+        return jnp.zeros((len(circuit.observables),), term_values.dtype)
+    idx = np.asarray([k for k, *_ in table], np.int32)
     coef = jnp.asarray([c * (f if readout else 1.0) for _, c, f, _ in table], term_values.dtype)
     return jax.ops.segment_sum(coef * term_values, idx, num_segments=len(circuit.observables))
 
