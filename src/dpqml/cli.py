@@ -83,9 +83,10 @@ def cmd_bench(args) -> int:
     build_model(base)  # validate the whole model before any work
     if args.grid or not explicit_model:
         triples = grid(args.grid or "quick", noise=args.noise if args.noise != "none" else "depolarizing")
-        specs = [ModelSpec(**{**base.__dict__, "qubits": n, "layers": L, "noise": nz}) for n, L, nz in triples]
+        specs = [(ModelSpec(**{**base.__dict__, "qubits": n, "layers": L, "noise": nz}), cap)
+                 for n, L, nz, cap in triples]
     else:
-        specs = [base]
+        specs = [(base, None)]
     frameworks = [f for f in (args.compare or "").split(",") if f]
     if frameworks:
         from .bench import compare as cmp
@@ -95,8 +96,8 @@ def cmd_bench(args) -> int:
             raise ValueError(f"--compare: unknown framework(s) {bad}; valid frameworks are {list(cmp.FRAMEWORKS)}")
     # choose every batch before the first measurement, so bad sizes fail fast
     plan = []
-    for spec in specs:
-        b = fit_batch(spec, args.batch, double=args.double, method=args.method,
+    for spec, cap in specs:
+        b = fit_batch(spec, min(args.batch, cap or args.batch), double=args.double, method=args.method,
                       budget_bytes=int(args.memory_budget * 2**30))
         plan.append((spec, b))
     rows = []
@@ -107,7 +108,8 @@ def cmd_bench(args) -> int:
         row = bench_one(BenchConfig(spec, batch=b, double=args.double, method=args.method,
                                     min_seconds=args.min_seconds, seed=args.seed))
         if b < args.batch:
-            row["batch_note"] = f"batch reduced from {args.batch} to fit {args.memory_budget:g} GiB"
+            row["batch_note"] = (f"batch reduced from {args.batch} (large circuits use batch "
+                                 f"<= 16 in the full grid; others halve to fit {args.memory_budget:g} GiB)")
         rows.append(row)
         if frameworks and spec.noise == "none" and spec.ansatz == "hea" and spec.readout == "z0":
             from .bench import compare as cmp

@@ -105,9 +105,9 @@ def _tensorcircuit_jax_complex64(tc) -> Iterator[None]:
     old_backend = tc.backend.name
     old_dtype = tc.dtypestr
     old_x64 = bool(jax.config.jax_enable_x64)
-    tc.set_backend("jax")
-    tc.set_dtype("complex64")  # also switches jax_enable_x64 off
     try:
+        tc.set_backend("jax")
+        tc.set_dtype("complex64")  # also switches jax_enable_x64 off
         yield
     finally:
         if tc.dtypestr != old_dtype:

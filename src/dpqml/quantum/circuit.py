@@ -29,6 +29,18 @@ from .gates import CHANNELS, READOUT, gate_info
 from .observables import Observable
 
 
+def as_wires(wires, what: str = "wires") -> tuple[int, ...]:
+    """Wires as a tuple of ints; refuse non-integers (a wire 0.7 is a mistake, not wire 0)."""
+    if isinstance(wires, (int, np.integer)):
+        wires = (wires,)
+    out = []
+    for w in wires:
+        if isinstance(w, bool) or not isinstance(w, (int, np.integer)):
+            raise ValueError(f"{what} must be integers (qubit indices); got {w!r}")
+        out.append(int(w))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class Angle:
     """Where a rotation angle comes from.
@@ -98,8 +110,16 @@ class Operation:
     prob: float | None = None
 
     def __post_init__(self):
-        object.__setattr__(self, "wires", tuple(int(w) for w in self.wires))
-        object.__setattr__(self, "angles", tuple(self.angles))
+        object.__setattr__(self, "wires", as_wires(self.wires, f"{self.name} wires"))
+        angles = []
+        for a in self.angles:
+            if isinstance(a, Angle):
+                angles.append(a)
+            elif isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, bool):
+                angles.append(Angle(offset=float(a)))  # a plain number is a constant angle
+            else:
+                raise ValueError(f"{self.name}: angles must be Angle objects or numbers; got {a!r}")
+        object.__setattr__(self, "angles", tuple(angles))
         info = gate_info(self.name)
         k = len(self.wires)
         if len(set(self.wires)) != k:

@@ -35,13 +35,10 @@ def apply_matrix(psi, u, axes: tuple[int, ...]):
     return jnp.moveaxis(out, tuple(range(k)), axes)
 
 
-REDUCE_ELEMENTWISE = True
-
-
 def reduce_outer(lam, psi, axes: tuple[int, ...]):
     """``M[a, b] = sum_rest conj(lam[a, rest]) * psi[b, rest]`` over ``axes`` (a 2**k x 2**k matrix)."""
     k = len(axes)
-    if k == 1 and REDUCE_ELEMENTWISE:
+    if k == 1:
         # four sums XLA fuses into one pass (no transposes, no dot call)
         la = [jnp.conj(lax.index_in_dim(lam, i, axes[0], keepdims=False)) for i in (0, 1)]
         ps = [lax.index_in_dim(psi, i, axes[0], keepdims=False) for i in (0, 1)]

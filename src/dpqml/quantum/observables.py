@@ -129,8 +129,10 @@ class Observable:
         Raises ``ValueError`` when the matrix is not square of size ``2**len(wires)`` or not
         Hermitian (``||M - M^H|| > 1e-10``).
         """
+        from .circuit import as_wires
+
         m = np.asarray(matrix, dtype=np.complex128)
-        wires = tuple(int(w) for w in wires)
+        wires = as_wires(tuple(wires), "observable wires")
         k = len(wires)
         if len(set(wires)) != k:
             raise ValueError(f"observable wires must be distinct; got {wires}")
@@ -152,7 +154,9 @@ class Observable:
 
 def pauli(word: str, wires) -> Observable:
     """The Pauli string ``word`` (letters ``IXYZ``) on ``wires``, e.g. ``pauli("ZZ", (0, 1))``."""
-    wires = tuple(int(w) for w in wires)
+    from .circuit import as_wires
+
+    wires = as_wires(tuple(wires), "Pauli string wires")
     if len(word) != len(wires):
         raise ValueError(f"Pauli word {word!r} has {len(word)} letters but {len(wires)} wires were given")
     if len(set(wires)) != len(wires):
