@@ -16,7 +16,9 @@ CHANNELS = ("Depolarizing", "AmplitudeDamping", "PhaseDamping", "BitFlip", "Phas
 UNITARY_GATES = (*FIXED_1Q, *ROTATIONS_1Q, "Rot", *CONTROLLED, *FIXED_2Q, "PauliRot", "Unitary")
 
 #: How an angle is sourced; random circuits cycle through all of them.
-ANGLE_KINDS = ("weight", "feature", "encoding", "constant", "scaled_feature", "weight_offset", "feature_weight")
+ANGLE_KINDS = (
+    "weight", "feature", "encoding", "constant", "scaled_feature", "weight_offset", "feature_weight",
+)
 
 
 def random_unitary(rng: np.random.Generator, dim: int) -> np.ndarray:
@@ -90,18 +92,20 @@ def random_circuit(
     readout: dict[int, float] | None = None,
     observables=None,
     state_prep: str = "zero",
+    gates=UNITARY_GATES,
 ) -> Circuit:
-    """Every unitary gate at least once (``Unitary`` also as a 1- and a 2-qubit matrix), plus
-    ``n_extra`` random gates, in random order; with ``noisy``, every channel at least once with
-    a random probability; ``readout`` adds a ``ReadoutError`` per listed wire."""
+    """Every gate of ``gates`` at least once (``Unitary`` also as a 1- and a 2-qubit matrix),
+    plus ``n_extra`` random gates, in random order; with ``noisy``, every channel at least once
+    with a random probability; ``readout`` adds a ``ReadoutError`` per listed wire."""
     rng = np.random.default_rng(seed)
-    names = list(UNITARY_GATES) + [str(g) for g in rng.choice(UNITARY_GATES, size=n_extra)]
+    names = list(gates) + [str(g) for g in rng.choice(gates, size=n_extra)]
     rng.shuffle(names)
     next_angle = angle_source(rng, n_params, n_features)
     ops = [random_gate(rng, name, n_qubits, next_angle) for name in names]
     # make sure both a 1-qubit and a 2-qubit fixed Unitary are present
     ops.insert(int(rng.integers(len(ops))), Operation("Unitary", (0,), matrix=random_unitary(rng, 2)))
-    ops.insert(int(rng.integers(len(ops))), Operation("Unitary", (n_qubits - 1, 0), matrix=random_unitary(rng, 4)))
+    u2 = Operation("Unitary", (n_qubits - 1, 0), matrix=random_unitary(rng, 4))
+    ops.insert(int(rng.integers(len(ops))), u2)
     if noisy:
         channels = list(CHANNELS) + [str(ch) for ch in rng.choice(CHANNELS, size=3)]
         for ch in channels:
@@ -111,7 +115,9 @@ def random_circuit(
         ops.insert(int(rng.integers(len(ops) + 1)), Operation("ReadoutError", (w,), prob=p))
     if observables is None:
         observables = random_observables(rng, n_qubits)
-    return Circuit(n_qubits, ops, observables, n_params=n_params, n_features=n_features, state_prep=state_prep)
+    return Circuit(
+        n_qubits, ops, observables, n_params=n_params, n_features=n_features, state_prep=state_prep
+    )
 
 
 def random_observables(rng: np.random.Generator, n_qubits: int) -> list[Observable]:
@@ -139,3 +145,36 @@ def eigen_range(obs: Observable, n_qubits: int) -> float:
     """``lambda_max - lambda_min`` of an observable."""
     ev = np.linalg.eigvalsh(obs.matrix(n_qubits))
     return float(ev[-1] - ev[0])
+
+
+def _shift_angle(a: Angle, by: int) -> Angle:
+    def shift(i):
+        return None if i is None else i + by
+
+    return Angle(weight=shift(a.weight), feature=a.feature, scale=a.scale,
+                 feature_weight=shift(a.feature_weight), offset=a.offset)
+
+
+def repeated_block_circuit(seed: int, n_qubits: int, *, reps: int = 3, noisy: bool = False,
+                           block_params: int = 4, n_features: int = 2) -> Circuit:
+    """One random block of every unitary gate kind (and every channel when ``noisy``) repeated
+    ``reps`` times: the same gates with fresh trainable parameters in each repetition (the
+    simulator runs such repeats with ``lax.scan``)."""
+    rng = np.random.default_rng(seed)
+    next_angle = angle_source(rng, block_params, n_features)
+    block = [random_gate(rng, str(name), n_qubits, next_angle) for name in rng.permutation(UNITARY_GATES)]
+    for k in (1, 2):  # a 1-qubit and a 2-qubit fixed Unitary in any case
+        u = Operation("Unitary", (0,) if k == 1 else (n_qubits - 1, 0), matrix=random_unitary(rng, 2**k))
+        block.insert(int(rng.integers(len(block) + 1)), u)
+    block += [Operation("CNOT", (0, 1)), Operation("SWAP", (0, 1))]  # a run: one permutation step
+    if noisy:
+        for ch in CHANNELS:
+            op = Operation(ch, (int(rng.integers(n_qubits)),), prob=float(rng.uniform(0.02, 0.2)))
+            block.insert(int(rng.integers(len(block) + 1)), op)
+    ops = []
+    for r in range(reps):
+        for op in block:
+            angles = tuple(_shift_angle(a, r * block_params) for a in op.angles)
+            ops.append(Operation(op.name, op.wires, angles, pauli=op.pauli, matrix=op.matrix, prob=op.prob))
+    return Circuit(n_qubits, ops, random_observables(rng, n_qubits), n_params=reps * block_params,
+                   n_features=n_features)

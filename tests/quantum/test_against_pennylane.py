@@ -33,17 +33,15 @@ from dpqml.quantum import (
     probabilities,
     statevector,
 )
+from dpqml.quantum.program import lower
 
-from .random_circuits import CHANNELS, UNITARY_GATES, random_circuit, random_inputs, random_unitary
+from .random_circuits import CHANNELS, UNITARY_GATES, random_circuit, random_inputs, repeated_block_circuit
 
 ATOL = 1e-6
 #: PennyLane's NumPy/autograd interface: the reference then shares no code with JAX (a JAX-level
-#: mistake cannot cancel out), and it needs no XLA compilation. On the 2-core CI machine the
-#: JAX interface costs 1-15 s per reference Jacobian (eager op-by-op compilation) against
-#: ~0.1 s here; ``test_pennylane_jax_interface_agrees`` checks the JAX interface once.
+#: mistake cannot cancel out), and it needs no XLA compilation: on a 2-core machine the JAX
+#: interface costs 1-15 s per reference Jacobian (eager op-by-op compilation), autograd ~0.1 s.
 PL_INTERFACE = "autograd"
-SEEDS = (0, 1, 2)
-N_QUBITS = {0: 3, 1: 3, 2: 4}
 
 # --------------------------------------------------------------------------------------------
 # translation dpqml -> PennyLane
@@ -142,20 +140,44 @@ def pl_value_and_jacobians(f, theta, x):
     return value, np.asarray(j_theta), np.asarray(j_x)
 
 
-def ours_per_example_grads(circuit, theta, xs, weights, method):
-    """``jax.vmap(jax.grad(...))`` over the rows of ``xs``: gradient of ``weights . <O>`` in (theta, x)."""
+def ours_values_and_jacobians(circuit: Circuit, theta, x, methods):
+    """dpqml's ``{method: (value, (d/dtheta, d/dx))}``, computed in one ``jax.jit``."""
 
-    def loss(t, x):
-        return jnp.dot(weights, expectations(circuit, t, x, method=method))
+    def bundle(t, x):
+        out = {}
+        for m in methods:
+            def f(t, x, m=m):
+                return expectations(circuit, t, x, method=m)
 
-    return jax.vmap(jax.grad(loss, argnums=(0, 1)), in_axes=(None, 0))(jnp.asarray(theta), jnp.asarray(xs))
+            out[m] = (f(t, x), jax.jacobian(f, argnums=(0, 1))(t, x))
+        return out
+
+    return jax.tree.map(np.asarray, jax.jit(bundle)(jnp.asarray(theta), jnp.asarray(x)))
+
+
+def loss_weights(seed: int, circuit: Circuit) -> np.ndarray:
+    """Random weights of the scalar loss ``weights . <O>`` whose per-example gradients we compare."""
+    return np.random.default_rng(seed).normal(size=len(circuit.observables))
 
 
 # --------------------------------------------------------------------------------------------
 # noiseless random circuits
-@functools.lru_cache(maxsize=None)
+SEEDS = (0, 1)
+
+
+def noiseless_circuit(seed: int) -> Circuit:
+    """Seed 0: every gate once in random order (3 qubits). Seed 1: a random block with every gate,
+    repeated twice with fresh parameters (4 qubits): the simulator runs it with ``lax.scan`` and
+    merges its CNOT/SWAP run into one permutation step."""
+    if seed == 0:
+        return random_circuit(seed, 3, n_extra=0)
+    return repeated_block_circuit(seed, 4, reps=2, block_params=5, n_features=3)
+
+
+@functools.cache
 def noiseless_case(seed: int):
-    circuit = random_circuit(seed, N_QUBITS[seed], n_extra=2)
+    """A random circuit, inputs (2 feature rows), and PennyLane's values and Jacobians per row."""
+    circuit = noiseless_circuit(seed)
     theta, xs = random_inputs(seed, circuit, batch=2)
     f = pl_expvals(circuit)
     rows = [pl_value_and_jacobians(f, theta, x) for x in xs]
@@ -170,9 +192,42 @@ def noiseless_case(seed: int):
     return circuit, theta, xs, rows, np.asarray(state), np.asarray(probs)
 
 
+@functools.cache
+def ours_noiseless(seed: int):
+    """dpqml on the same inputs, both methods in one ``jax.jit`` (one compilation per circuit keeps
+    the suite fast; ``test_transforms`` checks that jit and eager execution agree).
+
+    Per method, a single ``jax.vmap(jax.value_and_grad(loss))`` over (feature row, loss weights)
+    pairs gives everything: with one-hot weights on row 0 the value and full Jacobian of example
+    0, with the random weights on every row the per-example gradients of ``weights . <O>``.
+    """
+    circuit, theta, xs, *_ = noiseless_case(seed)
+    n_obs = len(circuit.observables)
+    weights = np.concatenate([np.eye(n_obs), np.tile(loss_weights(seed, circuit), (len(xs), 1))])
+    rows = np.concatenate([np.repeat(xs[:1], n_obs, axis=0), xs])
+
+    def bundle(t, rows, weights):
+        out = {"state": statevector(circuit, t, rows[0]), "probs": probabilities(circuit, t, rows[0])}
+        for method in ("adjoint", "backprop"):
+            def loss(t, x, w, method=method):
+                return jnp.dot(w, expectations(circuit, t, x, method=method))
+
+            per_row = jax.vmap(jax.value_and_grad(loss, argnums=(0, 1)), in_axes=(None, 0, 0))
+            values, (g_theta, g_x) = per_row(t, rows, weights)
+            out[method] = {
+                "value": values[:n_obs],
+                "jacobian": (g_theta[:n_obs], g_x[:n_obs]),
+                "per_example": (g_theta[n_obs:], g_x[n_obs:]),
+            }
+        return out
+
+    out = jax.jit(bundle)(jnp.asarray(theta), jnp.asarray(rows), jnp.asarray(weights))
+    return jax.tree.map(np.asarray, out)
+
+
 def test_random_circuits_use_every_gate_and_angle_kind():
     for seed in SEEDS:
-        circuit = noiseless_case(seed)[0]
+        circuit = noiseless_circuit(seed)
         assert set(UNITARY_GATES) <= set(circuit.count_ops())
         sizes = {len(op.wires) for op in circuit.operations if op.name == "Unitary"}
         assert sizes == {1, 2}
@@ -182,25 +237,37 @@ def test_random_circuits_use_every_gate_and_angle_kind():
         assert any(a.weight is None and a.feature is not None and a.feature_weight is None for a in angles)
 
 
+def test_repeated_blocks_take_the_scan_and_permutation_paths():
+    """The simulator's optimised paths that the comparisons must cover (internal API: update this
+    test if ``dpqml.quantum.program`` changes): a repeated block run by ``lax.scan`` and a run of
+    CNOT/SWAP gates merged into one permutation step, for pure and mixed programs."""
+    for circuit, mixed in ((noiseless_circuit(1), False), (noisy_circuit(NOISY_SEEDS[0]), True)):
+        program = lower(circuit, mixed=mixed)
+        assert program.repeat is not None and program.repeat[1] >= 10 and program.repeat[2] == 2
+        assert any(step[0] == "perm" for step in program.steps)
+
+
 @pytest.mark.parametrize("method", ["adjoint", "backprop"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_expectations_and_jacobian_match_pennylane(seed, method):
-    circuit, theta, xs, rows, _, _ = noiseless_case(seed)
-    value, j_theta, _ = rows[0]
-    ours = expectations(circuit, theta, xs[0], method=method)
-    np.testing.assert_allclose(ours, value, atol=ATOL)
-    jac = jax.jacobian(lambda t: expectations(circuit, t, xs[0], method=method))(jnp.asarray(theta))
-    assert jac.shape == (len(circuit.observables), circuit.n_params)
+    circuit, _, _, rows, _, _ = noiseless_case(seed)
+    value, j_theta, j_x = rows[0]
+    ours = ours_noiseless(seed)[method]
+    assert ours["value"].shape == (len(circuit.observables),)
+    np.testing.assert_allclose(ours["value"], value, atol=ATOL)
+    jt, jx = ours["jacobian"]
+    assert jt.shape == (len(circuit.observables), circuit.n_params)
     assert np.abs(j_theta).max() > 1e-3  # the comparison is not vacuous
-    np.testing.assert_allclose(jac, j_theta, atol=ATOL)
+    np.testing.assert_allclose(jt, j_theta, atol=ATOL)
+    np.testing.assert_allclose(jx, j_x, atol=ATOL)
 
 
 @pytest.mark.parametrize("method", ["adjoint", "backprop"])
 @pytest.mark.parametrize("seed", SEEDS)
 def test_per_example_gradients_match_pennylane(seed, method):
-    circuit, theta, xs, rows, _, _ = noiseless_case(seed)
-    weights = np.random.default_rng(seed).normal(size=len(circuit.observables))
-    g_theta, g_x = ours_per_example_grads(circuit, theta, xs, jnp.asarray(weights), method)
+    circuit, _, xs, rows, _, _ = noiseless_case(seed)
+    weights = loss_weights(seed, circuit)
+    g_theta, g_x = ours_noiseless(seed)[method]["per_example"]
     assert g_theta.shape == (len(xs), circuit.n_params)
     assert g_x.shape == xs.shape
     for b, (_, j_theta, j_x) in enumerate(rows):
@@ -212,34 +279,12 @@ def test_per_example_gradients_match_pennylane(seed, method):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_statevector_and_probabilities_match_pennylane(seed):
-    circuit, theta, xs, _, state, probs = noiseless_case(seed)
-    psi = statevector(circuit, theta, xs[0])
-    assert psi.shape == (2**circuit.n_qubits,)
-    np.testing.assert_allclose(psi, state, atol=ATOL)  # global phase included
-    p = probabilities(circuit, theta, xs[0])
-    np.testing.assert_allclose(p, probs, atol=ATOL)
-    np.testing.assert_allclose(np.sum(p), 1.0, atol=1e-12)
-
-
-def test_pennylane_jax_interface_agrees():
-    """The same comparison through PennyLane's JAX interface (``jax.jacobian`` of the QNode)."""
-    ops = [
-        Operation("RX", (0,), (Angle(weight=0),)),
-        Operation("Rot", (1,), (Angle(weight=1), Angle(feature=0, feature_weight=2, weight=3, scale=0.5), Angle())),
-        Operation("CRY", (0, 1), (Angle(weight=4, offset=0.3),)),
-        Operation("PauliRot", (1, 0), (Angle(weight=5),), pauli="YX"),
-        Operation("Unitary", (0, 1), matrix=random_unitary(np.random.default_rng(7), 4)),
-    ]
-    circuit = Circuit(2, ops, [Z(0), 0.3 * X(0) @ Y(1) - 1.2 * Y(0)])
-    theta = np.array([0.3, -0.8, 1.1, 0.4, 2.0, -1.3])
-    x = np.array([0.9])
-    f = pl_expvals(circuit, interface="jax")
-    value = f(jnp.asarray(theta), jnp.asarray(x))
-    j_theta = jax.jacobian(f)(jnp.asarray(theta), jnp.asarray(x))
-    np.testing.assert_allclose(expectations(circuit, theta, x), value, atol=ATOL)
-    for method in ("adjoint", "backprop"):
-        jac = jax.jacobian(lambda t, m=method: expectations(circuit, t, x, method=m))(jnp.asarray(theta))
-        np.testing.assert_allclose(jac, j_theta, atol=ATOL)
+    circuit, _, _, _, state, probs = noiseless_case(seed)
+    ours = ours_noiseless(seed)
+    assert ours["state"].shape == (2**circuit.n_qubits,)
+    np.testing.assert_allclose(ours["state"], state, atol=ATOL)  # global phase included
+    np.testing.assert_allclose(ours["probs"], probs, atol=ATOL)
+    np.testing.assert_allclose(np.sum(ours["probs"]), 1.0, atol=1e-12)
 
 
 def test_wire_zero_is_most_significant_bit():
@@ -252,9 +297,9 @@ def test_wire_zero_is_most_significant_bit():
 
 # --------------------------------------------------------------------------------------------
 # amplitude encoding
-@pytest.mark.parametrize("n_features", [5, 8])
-def test_amplitude_encoding_matches_pennylane(n_features):
-    n = 3
+@pytest.mark.filterwarnings("ignore::numpy.exceptions.ComplexWarning")  # inside PennyLane/autograd
+def test_amplitude_encoding_matches_pennylane():
+    n, n_features = 3, 5  # zero-padded to 8 amplitudes
     rng = np.random.default_rng(n_features)
     ops = [
         Operation("RY", (0,), (Angle(weight=0),)),
@@ -274,23 +319,27 @@ def test_amplitude_encoding_matches_pennylane(n_features):
     np.testing.assert_allclose(statevector(bare, jnp.zeros(0), x), psi0, atol=1e-12)
 
     value, j_theta, j_x = pl_value_and_jacobians(pl_expvals(circuit), theta, x)
-    for method in ("adjoint", "backprop"):
-        np.testing.assert_allclose(expectations(circuit, theta, x, method=method), value, atol=ATOL)
-        jt, jx = jax.jacobian(lambda t, xx, m=method: expectations(circuit, t, xx, method=m), argnums=(0, 1))(
-            jnp.asarray(theta), jnp.asarray(x)
-        )
-        np.testing.assert_allclose(jt, j_theta, atol=ATOL)
-        np.testing.assert_allclose(jx, j_x, atol=ATOL)
+    assert np.abs(j_x).max() > 1e-3  # gradients flow into the encoded features
+    ours_all = ours_values_and_jacobians(circuit, theta, x, ("adjoint", "backprop"))
+    for method, (ours, (jt, jx)) in ours_all.items():
+        np.testing.assert_allclose(ours, value, atol=ATOL, err_msg=method)
+        np.testing.assert_allclose(jt, j_theta, atol=ATOL, err_msg=method)
+        np.testing.assert_allclose(jx, j_x, atol=ATOL, err_msg=method)
 
 
 # --------------------------------------------------------------------------------------------
 # noise channels against default.mixed
-NOISY_SEEDS = (3, 4)
+NOISY_SEEDS = (5,)
 
 
-@functools.lru_cache(maxsize=None)
+def noisy_circuit(seed: int) -> Circuit:
+    """A random block with every gate and every channel (random probabilities), repeated twice."""
+    return repeated_block_circuit(seed, 3, reps=2, noisy=True, block_params=5, n_features=3)
+
+
+@functools.cache
 def noisy_case(seed: int):
-    circuit = random_circuit(seed, 3, n_extra=2, noisy=True)
+    circuit = noisy_circuit(seed)
     theta, xs = random_inputs(seed, circuit, batch=1)
     value, j_theta, j_x = pl_value_and_jacobians(pl_expvals(circuit, "default.mixed"), theta, xs[0])
     dev = qml.device("default.mixed", wires=circuit.n_qubits)
@@ -301,24 +350,30 @@ def noisy_case(seed: int):
         return qml.density_matrix(wires=range(circuit.n_qubits))
 
     rho = np.asarray(rho_qnode(theta, xs[0]))
-    return circuit, theta, xs[0], value, j_theta, j_x, rho
+
+    def bundle(t, x):  # dpqml, in one jit
+        def f(t, x, method="auto"):
+            return expectations(circuit, t, x, method=method)
+
+        return {
+            "auto": f(t, x),
+            "backprop": f(t, x, "backprop"),
+            "jacobian": jax.jacobian(f, argnums=(0, 1))(t, x),
+            "rho": density_matrix(circuit, t, x),
+            "probs": probabilities(circuit, t, x),
+        }
+
+    ours = jax.tree.map(np.asarray, jax.jit(bundle)(jnp.asarray(theta), jnp.asarray(xs[0])))
+    return circuit, (value, j_theta, j_x, rho), ours
 
 
 @pytest.mark.parametrize("seed", NOISY_SEEDS)
-def test_noisy_circuits_use_every_channel(seed):
-    circuit = noisy_case(seed)[0]
+def test_noisy_expectations_and_gradients_match_default_mixed(seed):
+    circuit, (value, j_theta, j_x, _), ours = noisy_case(seed)
     assert set(CHANNELS) <= set(circuit.count_ops())
-    assert circuit.is_noisy
-
-
-@pytest.mark.parametrize("method", ["auto", "backprop"])
-@pytest.mark.parametrize("seed", NOISY_SEEDS)
-def test_noisy_expectations_and_gradients_match_default_mixed(seed, method):
-    circuit, theta, x, value, j_theta, j_x, _ = noisy_case(seed)
-    np.testing.assert_allclose(expectations(circuit, theta, x, method=method), value, atol=ATOL)
-    jt, jx = jax.jacobian(lambda t, xx: expectations(circuit, t, xx, method=method), argnums=(0, 1))(
-        jnp.asarray(theta), jnp.asarray(x)
-    )
+    np.testing.assert_allclose(ours["auto"], value, atol=ATOL)
+    np.testing.assert_allclose(ours["backprop"], value, atol=ATOL)
+    jt, jx = ours["jacobian"]
     assert np.abs(j_theta).max() > 1e-3
     np.testing.assert_allclose(jt, j_theta, atol=ATOL)
     np.testing.assert_allclose(jx, j_x, atol=ATOL)
@@ -326,33 +381,42 @@ def test_noisy_expectations_and_gradients_match_default_mixed(seed, method):
 
 @pytest.mark.parametrize("seed", NOISY_SEEDS)
 def test_noisy_density_matrix_and_probabilities_match_default_mixed(seed):
-    circuit, theta, x, *_, rho_ref = noisy_case(seed)
-    rho = density_matrix(circuit, theta, x)
-    np.testing.assert_allclose(rho, rho_ref, atol=ATOL)
-    np.testing.assert_allclose(np.trace(rho), 1.0, atol=1e-12)
-    assert np.linalg.eigvalsh(rho_ref)[0] > -1e-12
-    # the noise really mixes the state
-    assert np.real(np.trace(rho_ref @ rho_ref)) < 0.99
-    np.testing.assert_allclose(probabilities(circuit, theta, x), np.real(np.diag(rho_ref)), atol=ATOL)
+    _, (*_, rho_ref), ours = noisy_case(seed)
+    np.testing.assert_allclose(ours["rho"], rho_ref, atol=ATOL)
+    np.testing.assert_allclose(np.trace(ours["rho"]), 1.0, atol=1e-12)
+    assert np.real(np.trace(rho_ref @ rho_ref)) < 0.99  # the noise really mixes the state
+    np.testing.assert_allclose(ours["probs"], np.real(np.diag(rho_ref)), atol=ATOL)
 
 
-@pytest.mark.parametrize("channel", CHANNELS)
-def test_each_channel_alone_matches_default_mixed(channel):
-    """One channel between two rotations: a failure here names the faulty channel."""
-    p = 0.3
+def single_channel_circuit(channel: str) -> Circuit:
     ops = [
         Operation("RY", (0,), (Angle(weight=0),)),
         Operation("RX", (1,), (Angle(weight=1),)),
         Operation("CNOT", (0, 1)),
-        Operation(channel, (0,), prob=p),
-        Operation(channel, (1,), prob=0.5 * p),
-        Operation("Rot", (0,), (Angle(weight=2), Angle(weight=3), Angle(offset=0.1))),
+        Operation(channel, (0,), prob=0.3),
+        Operation(channel, (1,), prob=0.15),
+        Operation("Rot", (0,), (Angle(weight=2), Angle(offset=1.9), Angle(offset=0.1))),
     ]
-    circuit = Circuit(2, ops, [Z(0), X(0), Y(0), X(0) @ Y(1), Z(1)])
-    theta = np.array([0.4, -1.1, 0.8, 1.9])
-    value, j_theta, _ = pl_value_and_jacobians(pl_expvals(circuit, "default.mixed"), theta, np.zeros(0))
-    np.testing.assert_allclose(expectations(circuit, theta), value, atol=ATOL)
-    np.testing.assert_allclose(jax.jacobian(lambda t: expectations(circuit, t))(jnp.asarray(theta)), j_theta, atol=ATOL)
+    return Circuit(2, ops, [Z(0), X(0), Y(0), X(0) @ Y(1), Z(1)])
+
+
+@functools.cache
+def single_channel_values():
+    """dpqml's values for every single-channel circuit, in one ``jax.jit``."""
+    circuits = {ch: single_channel_circuit(ch) for ch in CHANNELS}
+    run = jax.jit(lambda t: {ch: expectations(c, t) for ch, c in circuits.items()})
+    return circuits, jax.tree.map(np.asarray, run(jnp.asarray(CHANNEL_THETA)))
+
+
+CHANNEL_THETA = np.array([0.4, -1.1, 0.8])
+
+
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_each_channel_alone_matches_default_mixed(channel):
+    """One channel type in an entangling circuit: a failure here names the faulty channel."""
+    circuits, values = single_channel_values()
+    reference = pl_expvals(circuits[channel], "default.mixed")(CHANNEL_THETA, [])
+    np.testing.assert_allclose(values[channel], reference, atol=ATOL)
 
 
 # --------------------------------------------------------------------------------------------
@@ -374,13 +438,14 @@ def test_each_channel_alone_matches_default_mixed(channel):
 # mixed-state ``simulate`` directly with ``readout_errors=[lambda w: qml.BitFlip(p_w, w)]``,
 # the list the device is meant to build.
 def pl_readout_expvals(circuit: Circuit, probs: dict[int, float]):
-    readout = [lambda w: qml.BitFlip(probs[w], wires=w)]
+    readout = [lambda w: qml.BitFlip(probs.get(w, 0.0), wires=w)]
 
     def f(theta, x):
         ops = [o for o in (to_pennylane(op, theta, x) for op in circuit.operations) if o is not None]
         # default.mixed's preprocessing decomposes PauliRot; do the same for the bare simulate()
         ops = [d for o in ops for d in (o.decomposition() if o.name == "PauliRot" else [o])]
-        tape = qml.tape.QuantumScript(ops, [qml.expval(to_pennylane_observable(o)) for o in circuit.observables])
+        measurements = [qml.expval(to_pennylane_observable(o)) for o in circuit.observables]
+        tape = qml.tape.QuantumScript(ops, measurements)
         return qml.math.stack(pl_mixed_simulate(tape, interface="autograd", readout_errors=readout))
 
     return f
@@ -390,20 +455,23 @@ READOUT_CASES = [
     pytest.param(5, False, {0: 0.1, 1: 0.1, 2: 0.1}, id="noiseless-uniform"),
     pytest.param(6, True, {0: 0.05, 1: 0.2, 2: 0.12}, id="noisy-per-wire"),
 ]
+#: The noiseless and noisy tests above cover every gate; a few kinds suffice here.
+READOUT_GATES = ("H", "RX", "RY", "Rot", "CNOT", "CRZ", "PauliRot")
 
 
 @pytest.mark.parametrize(("seed", "noisy", "probs"), READOUT_CASES)
 def test_readout_errors_match_pennylane_readout_channels(seed, noisy, probs):
-    circuit = random_circuit(seed, 3, n_extra=2, noisy=noisy, readout=probs)
+    circuit = random_circuit(seed, 3, n_extra=0, noisy=noisy, readout=probs, gates=READOUT_GATES)
     theta, xs = random_inputs(seed, circuit, batch=1)
-    value, j_theta, _ = pl_value_and_jacobians(pl_readout_expvals(circuit, probs), theta, xs[0])
-    ours = expectations(circuit, theta, xs[0])
-    np.testing.assert_allclose(ours, value, atol=ATOL)
-    jac = jax.jacobian(lambda t: expectations(circuit, t, xs[0], method="backprop"))(jnp.asarray(theta))
-    np.testing.assert_allclose(jac, j_theta, atol=ATOL)
-    # the readout error changes the X, Y and Z values: the test is not vacuous
-    clean = circuit.with_operations([op for op in circuit.operations if op.name != "ReadoutError"])
-    assert np.min(np.abs(expectations(clean, theta, xs[0])[:3] - ours[:3])) > 1e-4
+    value, j_theta, j_x = pl_value_and_jacobians(pl_readout_expvals(circuit, probs), theta, xs[0])
+    methods = ("auto",) if noisy else ("adjoint", "backprop")  # noisy: "auto" is backprop
+    for method, (ours, (jt, jx)) in ours_values_and_jacobians(circuit, theta, xs[0], methods).items():
+        np.testing.assert_allclose(ours, value, atol=ATOL, err_msg=method)
+        np.testing.assert_allclose(jt, j_theta, atol=ATOL, err_msg=method)
+        np.testing.assert_allclose(jx, j_x, atol=ATOL, err_msg=method)
+    # the readout errors change the X, Y and Z values: the test is not vacuous
+    no_readout = pl_expvals(circuit, "default.mixed")(theta, xs[0])
+    assert np.min(np.abs(no_readout[:3] - value[:3])) > 1e-4
 
 
 def test_readout_prob_device_matches_when_pennylane_supports_it():

@@ -1,0 +1,102 @@
+"""Per-example gradient throughput of the standard model: dpqml against PennyLane and TensorCircuit.
+
+Example::
+
+    python benchmarks/compare_frameworks.py --qubits 4 8 12 --layers 2 6 --batch 64 \\
+        --timeout 180 --json compare.json
+
+Needs the optional frameworks: ``pip install 'dpqml[compare]'`` (missing ones are reported as
+skipped). ``examples/s`` is the batch timed divided by the median steady-state seconds per call;
+``compile s`` is the first call minus a steady one; ``dpqml/this`` > 1 means dpqml is faster.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import sys
+
+from dpqml.bench.compare import ATOL, FRAMEWORKS, compare
+
+COLUMNS = (("qubits", 6), ("layers", 6), ("approach", 19), ("batch", 5), ("examples/s", 12),
+           ("compile s", 9), ("max|diff|", 9), ("agrees", 6), ("dpqml/this", 10))
+
+
+def _format_row(row: dict) -> str:
+    head = [str(row["qubits"]), str(row["layers"]), row["approach"], str(row["batch"])]
+    if "skipped" in row:
+        cells = head
+        tail = f"skipped: {row['skipped']}"
+    else:
+        cells = head + [f"{row['examples_per_second']:,.0f}", f"{row['compile_seconds']:.2f}",
+                        f"{row['max_abs_diff_vs_dpqml']:.1e}", "yes" if row["agrees"] else "NO",
+                        f"{row['ratio_dpqml_over_this']:.2f}"]
+        tail = row.get("note", "")
+    widths = [w for _, w in COLUMNS][: len(cells)]
+    pairs = enumerate(zip(cells, widths, strict=True))
+    padded = [c.ljust(w) if i == 2 else c.rjust(w) for i, (c, w) in pairs]
+    line = "  ".join(padded)
+    return f"{line}  {tail}".rstrip()
+
+
+def _header() -> str:
+    names = [name.ljust(w) if i == 2 else name.rjust(w) for i, (name, w) in enumerate(COLUMNS)]
+    return "  ".join(names) + "\n" + "-" * (sum(w for _, w in COLUMNS) + 2 * (len(COLUMNS) - 1))
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--qubits", type=int, nargs="+", default=[4, 8, 12])
+    parser.add_argument("--layers", type=int, nargs="+", default=[2, 6])
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--frameworks", nargs="+", default=["pennylane", "tensorcircuit"],
+                        help=f"any of {', '.join(FRAMEWORKS)} (dpqml, the reference, always runs)")
+    parser.add_argument("--min-seconds", type=float, default=1.0, help="steady-state timing per approach")
+    parser.add_argument("--loop-batch", type=int, default=None,
+                        help="examples timed for the Python-loop approach (default: the whole batch)")
+    parser.add_argument("--timeout", type=float, default=None,
+                        help="seconds per approach and configuration; each runs in a subprocess and "
+                             "is reported as skipped when it does not finish")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--json", metavar="PATH", help="also write all rows as JSON")
+    args = parser.parse_args(argv)
+
+    try:
+        import jax
+
+        backend = jax.default_backend()
+    except Exception:  # pragma: no cover
+        backend = "?"
+    print(f"per-example gradients of <Z_0>, float32; agreement with dpqml to atol {ATOL:g}; "
+          f"JAX backend {backend}; {platform.processor() or platform.machine()}")
+    print(_header(), flush=True)
+    rows: list[dict] = []
+    for n in args.qubits:
+        for layers in args.layers:
+            new = compare(n, layers, args.batch, frameworks=tuple(args.frameworks),
+                          min_seconds=args.min_seconds, seed=args.seed, loop_batch=args.loop_batch,
+                          timeout=args.timeout)
+            for row in new:
+                print(_format_row(row), flush=True)
+            rows += new
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump([{k: _json_safe(v) for k, v in r.items()} for r in rows], fh, indent=2)
+    disagreements = [r for r in rows if r.get("agrees") is False]
+    if disagreements:
+        print(f"\n{len(disagreements)} approach(es) disagree with dpqml beyond atol {ATOL:g}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
