@@ -30,16 +30,6 @@ def test_bench_noisy_model_uses_density_matrix(tmp_path, capsys):
     assert row["simulation"] == "density-matrix" and row["noise"] == "depolarizing"
 
 
-@pytest.mark.parametrize(
-    "argv,match",
-    [
-        (["bench", "--qubits", "0"], "--qubits must be an integer >= 1"),
-        (["bench", "--noise", "fog"], "valid presets"),
-        (["bench", "--readout", "z:9"], "out of range"),
-        (["bench", "--qubits", "40"], "GiB"),
-        (["bench", "--compare", "qiskit"], "valid frameworks"),
-    ],
-)
 def _exit_code(argv):
     """main()'s return code, or argparse's exit code for flags it rejects itself."""
     try:

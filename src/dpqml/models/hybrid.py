@@ -208,7 +208,8 @@ def build_model(spec: ModelSpec | None = None, **overrides) -> QuantumModel:
     if spec.encoding == "amplitude":
         state_prep = "amplitude"
         if n_features > 2**n:
-            raise ValueError(f"amplitude encoding of {n_features} features needs >= {int(np.ceil(np.log2(n_features)))} qubits")
+            need = int(np.ceil(np.log2(n_features)))
+            raise ValueError(f"amplitude encoding of {n_features} features needs >= {need} qubits")
     elif spec.ansatz != "reuploading":
         if n_features > n:
             raise ValueError(
@@ -219,9 +220,11 @@ def build_model(spec: ModelSpec | None = None, **overrides) -> QuantumModel:
         ops += enc
     if spec.ansatz == "reuploading":
         if n_features > n:
-            raise ValueError(f"reuploading encodes one feature per qubit: {n_features} features need >= {n_features} qubits")
+            raise ValueError(
+                f"reuploading encodes one feature per qubit: {n_features} features need >= {n_features} qubits"
+            )
         used = 0
-        for layer in range(L):
+        for _ in range(L):
             enc, k = angle_encoding(n_features, "Y", trainable=True, weight_offset=used)
             used += k
             hea, k = hea_layer(n, 0, used)

@@ -7,7 +7,7 @@ and composes with ``jax.jit``, ``jax.vmap`` and ``jax.grad``.
 
 from .circuit import Angle, Circuit, Operation
 from .gates import all_names
-from .memory import estimate_memory_bytes, check_memory
+from .memory import check_memory, estimate_memory_bytes
 from .observables import Observable, PauliString, X, Y, Z, identity, pauli
 from .simulate import (
     METHODS,

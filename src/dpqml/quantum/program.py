@@ -22,6 +22,7 @@ A step is a tuple ``(kind, wires, payload)``:
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import jax.numpy as jnp
 import numpy as np
 
