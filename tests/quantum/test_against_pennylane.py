@@ -3,8 +3,11 @@
 Every circuit is translated operation by operation into PennyLane (``default.qubit`` for pure
 states, ``default.mixed`` for noise), with the angle computed by the formula of
 :class:`dpqml.quantum.Angle`: ``offset + scale * x[feature] * theta[feature_weight] + theta[weight]``.
-Values, states, probabilities, density matrices, Jacobians in ``theta`` and per-example
-gradients in ``(theta, x)`` must agree to 1e-6, for both differentiation methods.
+Values, states, probabilities, density matrices, Jacobians in ``theta`` and ``x``, and
+per-example gradients (``jax.vmap(jax.grad(...))`` over feature rows) must agree to 1e-6, for
+both differentiation methods. The random circuits use every gate and every way of sourcing an
+angle; one is a repeated block (the simulator's ``lax.scan`` path), the noisy one too. Amplitude
+encoding, every noise channel and readout errors (semantics below) are compared as well.
 """
 
 from __future__ import annotations

@@ -61,7 +61,9 @@ def term_table(circuit: Circuit):
     measuring each term on its own (coefficient 1; readout errors included)."""
     terms = [(k, c, p) for k, obs in enumerate(circuit.observables) for c, p in obs.terms]
     observables = [pauli(p.word, p.wires) if p.factors else identity() for _, _, p in terms]
-    per_term = Circuit(circuit.n_qubits, circuit.operations, observables, n_params=4, n_features=1)
+    per_term = Circuit(
+        circuit.n_qubits, circuit.operations, observables, circuit.n_params, circuit.n_features
+    )
     return [(k, c) for k, c, _ in terms], per_term
 
 

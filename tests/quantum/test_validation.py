@@ -373,3 +373,23 @@ def test_memory_estimate_grows_with_qubits_batch_precision_and_noise():
     assert est(8, double=True) > est(8)
     assert est(6, noisy=True) > est(6)
     assert est(6, noisy=True) >= 4**6 * 8  # a density matrix per example at least
+
+
+def test_complex_parameters_and_features_are_refused():
+    c = Circuit(1, [Operation("RX", (0,), (Angle(weight=0),)), Operation("RY", (0,), (Angle(feature=0),))], [Z(0)])
+    with pytest.raises(ValueError, match="theta must be real"):
+        expectations(c, np.array([0.1 + 0.2j]), np.array([0.3]))
+    with pytest.raises(ValueError, match="x must be real"):
+        expectations(c, np.array([0.1]), np.array([0.3 + 1j]))
+
+
+def test_bool_indices_and_empty_wires_are_refused():
+    with pytest.raises(ValueError, match="weight"):
+        Angle(weight=True)
+    with pytest.raises(ValueError, match="at least one wire"):
+        Operation("Unitary", (), matrix=np.eye(1))
+
+
+def test_numpy_and_jax_real_scalars_scale_observables():
+    assert (np.float64(2.0) * Z(0)).terms[0][0] == 2.0
+    assert (jnp.float32(0.5) * Z(0)).terms[0][0] == 0.5

@@ -64,7 +64,7 @@ class Angle:
             raise ValueError("Angle.feature_weight needs a feature to multiply")
         for name in ("weight", "feature", "feature_weight"):
             v = getattr(self, name)
-            if v is not None and (not isinstance(v, (int, np.integer)) or v < 0):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
                 raise ValueError(f"Angle.{name} must be a non-negative integer index; got {v!r}")
         if not np.isfinite(self.scale) or not np.isfinite(self.offset):
             raise ValueError("Angle.scale and Angle.offset must be finite")
@@ -122,6 +122,8 @@ class Operation:
         object.__setattr__(self, "angles", tuple(angles))
         info = gate_info(self.name)
         k = len(self.wires)
+        if k == 0:
+            raise ValueError(f"{self.name}: needs at least one wire; got wires=()")
         if len(set(self.wires)) != k:
             raise ValueError(f"{self.name}: wires must be distinct; got {self.wires}")
         if info.n_wires > 0 and k != info.n_wires:

@@ -69,6 +69,11 @@ class Observable:
     def __mul__(self, scalar) -> Observable:
         if isinstance(scalar, complex) and scalar.imag == 0:
             scalar = scalar.real
+        if not isinstance(scalar, Real) and np.ndim(scalar) == 0 and np.isrealobj(scalar):
+            try:  # NumPy / JAX real scalars
+                scalar = float(scalar)
+            except (TypeError, ValueError):
+                pass
         if not isinstance(scalar, Real):
             raise ValueError(
                 f"observables can only be scaled by real numbers (to stay Hermitian); got {scalar!r}"

@@ -47,6 +47,9 @@ def program_for(circuit: Circuit, mixed: bool) -> Program:
 
 def _as_inputs(circuit: Circuit, theta, x):
     theta = jnp.asarray(theta)
+    if jnp.iscomplexobj(theta):
+        raise ValueError("theta must be real: trainable parameters are real (complex numbers live only "
+                         "inside the simulator)")
     if not jnp.issubdtype(theta.dtype, jnp.floating):
         theta = theta.astype(jnp.result_type(float))
     if theta.shape != (circuit.n_params,):
@@ -54,6 +57,8 @@ def _as_inputs(circuit: Circuit, theta, x):
     if x is None:
         x = jnp.zeros((circuit.n_features,), theta.dtype)
     x = jnp.asarray(x)
+    if jnp.iscomplexobj(x):
+        raise ValueError("x must be real: features are real numbers")
     if x.shape != (circuit.n_features,):
         raise ValueError(f"x must have shape ({circuit.n_features},) for one example; got {x.shape}")
     return theta, x.astype(theta.dtype)
