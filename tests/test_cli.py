@@ -46,6 +46,7 @@ def _exit_code(argv):
         (["bench", "--readout", "z:9"], "out of range"),
         (["bench", "--qubits", "40"], "GiB"),
         (["bench", "--compare", "qiskit"], "valid frameworks"),
+        (["bench", "--compare", "pennylane", "--ansatz", "strongly-entangling"], "standard model only"),
     ],
 )
 def test_bench_bad_input_is_a_clear_error(argv, match, capsys):

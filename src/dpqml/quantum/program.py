@@ -7,15 +7,17 @@ keep their permutation/sign kernels; Pauli rotations keep their ``cos - i sin P`
 
 A step is a tuple ``(kind, wires, payload)``:
 
-* ``("u", wires, fn)``: ``fn(angles) -> (2**k, 2**k)`` matrix;
+* ``("u", (w,), chain)``: a fused single-qubit chain, its 2x2 matrix the ``chain``-th entry of
+  :meth:`Program.fused_matrices`;
+* ``("u", wires, fn)``: a multi-qubit gate, ``fn(angles) -> (2**k, 2**k)`` matrix;
 * ``("pauli", wires, (factors, angle_index))``: ``exp(-i angle P / 2)``;
 * ``("cnot" | "cz" | "swap", wires, None)``;
 * ``("perm", wires, (perm, inverse))``: a run of CNOT/SWAP gates composed into one permutation
   of basis-state indices, ``psi'[i] = psi[perm[i]]`` (one gather pass instead of one pass per
   gate; a CNOT ring is one step);
-* ``("sop", (w,), fn)``: density matrices only: ``fn(angles) -> (4, 4)`` superoperator on
-  the axis pair (row ``w``, column ``w``). Every run of single-qubit gates *and* noise
-  channels on one wire fuses into one superoperator (``U -> U ⊗ conj(U)``,
+* ``("sop", (w,), chain)``: density matrices only: the ``chain``-th 4x4 superoperator of
+  :meth:`Program.fused_matrices`, on the axis pair (row ``w``, column ``w``). Every run of
+  single-qubit gates *and* noise channels on one wire fuses into one superoperator (``U -> U ⊗ conj(U)``,
   channel ``-> sum_k K ⊗ conj(K)``), so a gate and the noise after it cost one pass.
 """
 
@@ -55,7 +57,7 @@ class Program:
     repeat: tuple | None = None
 
     def fused_matrices(self, angles):
-        """All fused chains at once, shape ``(n_chains, d, d)`` (d = 2, or 4 for superoperators).
+        """All fused chains at once: a list of ``n_chains`` ``(d, d)`` matrices (d = 2, or 4 for superoperators).
 
         Every rotation matrix of the circuit is built in one vectorised expression per gate
         type; chains of equal length are multiplied together as batches. This keeps the
