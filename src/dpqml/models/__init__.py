@@ -2,10 +2,20 @@
 
 ``build_model(qubits=4, layers=2)`` gives the standard model (RY(x) angle encoding, ``hea``
 layers, ``<Z_0>`` readout, binary head); :class:`QuantumModel` is a pure function of
-``(params, x)`` with parameters in a pytree.
+``(params, x)`` with parameters in a pytree. Classical baselines with the same interface
+(:class:`LogisticRegression`, :class:`MLP`, :class:`CNN`, ``build_classical``) live in
+:mod:`dpqml.models.classical`.
 """
 
 from .ansatze import ANSATZE, ansatz, hea_layer, strongly_entangling_layer
+from .classical import (
+    CLASSICAL_MODELS,
+    CNN,
+    MLP,
+    LogisticRegression,
+    build_classical,
+    per_example_loss,
+)
 from .encodings import ENCODINGS, angle_encoding
 from .hybrid import LOSSES, MODEL_ANSATZE, ModelSpec, QuantumModel, build_model
 from .noise import NOISE_PRESETS, apply_noise, parse_noise
@@ -14,19 +24,25 @@ from .standard import standard_circuit
 
 __all__ = [
     "ANSATZE",
+    "CLASSICAL_MODELS",
+    "CNN",
     "ENCODINGS",
     "LOSSES",
+    "MLP",
     "MODEL_ANSATZE",
     "NOISE_PRESETS",
     "READOUTS",
+    "LogisticRegression",
     "ModelSpec",
     "QuantumModel",
     "angle_encoding",
     "ansatz",
     "apply_noise",
+    "build_classical",
     "build_model",
     "hea_layer",
     "parse_noise",
+    "per_example_loss",
     "readout",
     "standard_circuit",
     "strongly_entangling_layer",

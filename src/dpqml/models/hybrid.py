@@ -44,7 +44,7 @@ MODEL_ANSATZE = ("hea", "strongly-entangling", "reuploading")
 def _mlp_init(key, sizes, dtype):
     layers = []
     for k, (m, n) in zip(jax.random.split(key, max(len(sizes) - 1, 1)), zip(sizes[:-1], sizes[1:])):
-        w = jax.random.normal(k, (n, m), dtype) * np.sqrt(1.0 / m)
+        w = jax.random.normal(k, (n, m), dtype) * float(np.sqrt(1.0 / m))  # a Python float keeps dtype
         layers.append((w, jnp.zeros((n,), dtype)))
     return layers
 

@@ -1,0 +1,498 @@
+"""Classical baselines for DP-SGD comparisons: logistic regression, an MLP and a small CNN.
+
+Every model here has the same duck-typed interface as :class:`~dpqml.models.QuantumModel`,
+so the engine and the trainer treat them alike:
+
+* attributes ``n_classes``, ``input_dim``, ``meta`` (a dict), ``family = "classical"``;
+* properties ``task`` (``"binary"`` | ``"multiclass"``), ``default_loss`` (``"logistic"`` |
+  ``"cross-entropy"``), ``n_outputs`` (1 for binary, K otherwise);
+* ``init(key, dtype) -> params`` (a pytree of real arrays), ``n_params(params) -> int``;
+* ``apply(params, x)`` for ONE example ``x`` of shape ``(input_dim,)`` (the CNN takes the
+  image flattened row-major, ``(h * w,)``): a scalar logit (binary) or logits ``(K,)``;
+* ``loss(params, x, y, loss=None)``: the per-example loss, :func:`per_example_loss`;
+* ``predict(params, x)``: the predicted class of one example;
+* ``describe() -> dict``: name, sizes and parameter count, for reports.
+
+Per-example isolation (DP-SGD pitfall 6): no model here has batch norm, batch statistics or
+any other cross-example operation. ``apply`` refuses anything but a single example
+(``x.shape == (input_dim,)``); batch with ``jax.vmap``, and one example's output and gradient
+then cannot depend on the rest of the batch.
+
+Initialisation (seeded by the ``key``): every weight matrix and convolution kernel is drawn
+from LeCun normal, ``N(0, 1 / fan_in)`` (LeCun et al. 1998, "Efficient BackProp"; the same rule
+as the classical layers of :class:`QuantumModel`), where ``fan_in`` is the number of inputs of
+one output unit (``in_channels * k * k`` for a convolution); biases start at zero. A model's
+weights are cut, layer by layer in order, from one draw of standard normals (see
+:func:`lecun_normal_weights`), so the same ``key`` gives the same parameters.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+CLASSICAL_MODELS = ("logistic", "mlp", "cnn")
+ACTIVATIONS = ("tanh", "relu")
+# The losses of QuantumModel (dpqml.models.hybrid.LOSSES), with the task each one needs.
+LOSS_TASKS = {"logistic": "binary", "squared": "binary", "cross-entropy": "multiclass"}
+PARAM_MATCH_RULE = "closest parameter count; ties go to the smaller width"
+
+_ACTIVATION_FNS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
+
+
+# -- the shared per-example loss -------------------------------------------------------------
+def per_example_loss(out, y, loss: str, task: str):
+    """The loss of ONE example from the model's output ``out``.
+
+    ``out`` is a scalar logit (``task="binary"``, label ``y`` in {0, 1}) or logits ``(K,)``
+    (``task="multiclass"``, integer label ``y``). With the signed label ``t = 2y - 1``:
+
+    * ``logistic`` (binary): ``softplus(-t · logit)`` = ``-log σ(t · logit)``;
+    * ``squared`` (binary): ``(logit - t)² / 2``;
+    * ``cross-entropy`` (K-class): ``-log softmax(logits)[y]``.
+
+    The formulas are those of :meth:`QuantumModel.loss`.
+    """
+    if loss not in LOSS_TASKS:
+        raise ValueError(f"unknown loss {loss!r}; valid losses are {list(LOSS_TASKS)}")
+    if task not in ("binary", "multiclass"):
+        raise ValueError(f"task must be 'binary' or 'multiclass'; got {task!r}")
+    if LOSS_TASKS[loss] != task:
+        raise ValueError(
+            f"loss {loss!r} needs a {LOSS_TASKS[loss]} model; this model is {task} "
+            f"(valid losses: {[name for name, t in LOSS_TASKS.items() if t == task]})"
+        )
+    if loss == "logistic":
+        return jax.nn.softplus(-(2.0 * y - 1.0) * out)
+    if loss == "squared":
+        return 0.5 * (out - (2.0 * y - 1.0)) ** 2
+    return -jax.nn.log_softmax(out)[jnp.asarray(y).astype(jnp.int32)]
+
+
+# -- validation at the boundary ---------------------------------------------------------------
+def _check_int(name: str, value, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def _check_ints(name: str, values, minimum: int) -> tuple[int, ...]:
+    if isinstance(values, numbers.Integral) and not isinstance(values, bool):
+        values = (values,)
+    try:
+        values = tuple(values)
+    except TypeError:
+        raise ValueError(f"{name} must be a tuple of integers >= {minimum}; got {values!r}") from None
+    if not values:
+        raise ValueError(f"{name} must hold at least one integer >= {minimum}; got an empty tuple")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+            raise ValueError(f"{name} must be a tuple of integers >= {minimum}; got {values!r}")
+    return tuple(int(v) for v in values)
+
+
+def _check_activation(activation: str) -> str:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {activation!r}; valid activations are {list(ACTIVATIONS)}")
+    return activation
+
+
+# -- building blocks -------------------------------------------------------------------------
+def lecun_normal_weights(key, specs, dtype=jnp.float32) -> list:
+    """LeCun-normal weights: one array ``N(0, 1 / fan_in)`` of each ``shape`` for each
+    ``(shape, fan_in)`` in ``specs``, in ``dtype``.
+
+    All weights come from ONE draw of ``sum(sizes)`` standard normals, cut in order: one
+    compiled sampler per architecture, not one per weight shape (eager ``jax.random.normal``
+    compiles anew for every shape, which made initialisation take seconds).
+    """
+    specs = tuple((tuple(int(n) for n in shape), int(fan_in)) for shape, fan_in in specs)
+    return _lecun_sampler(specs, jnp.dtype(dtype))(key)
+
+
+@functools.cache
+def _lecun_sampler(specs, dtype):
+    sizes = [math.prod(shape) for shape, _ in specs]
+    ends = np.cumsum(sizes).tolist()
+
+    def sample(key):
+        z = jax.random.normal(key, (ends[-1],), dtype)
+        # float(...) keeps the scale weakly typed, so float32 weights stay float32 under x64.
+        return [
+            (z[end - size : end].reshape(shape) * float(np.sqrt(1.0 / fan_in))).astype(dtype)
+            for (shape, fan_in), size, end in zip(specs, sizes, ends)
+        ]
+
+    return jax.jit(sample)
+
+
+def _dense(w, dtype) -> dict:
+    return {"w": w, "b": jnp.zeros((w.shape[0],), dtype)}
+
+
+def _dense_count(n_in: int, n_out: int) -> int:
+    return n_in * n_out + n_out
+
+
+def mlp_param_count(input_dim: int, n_outputs: int, hidden: tuple[int, ...]) -> int:
+    """Trainable parameters of a dense network ``input_dim -> *hidden -> n_outputs`` (weights
+    and biases of every layer)."""
+    sizes = (input_dim, *hidden, n_outputs)
+    return sum(_dense_count(m, n) for m, n in zip(sizes[:-1], sizes[1:]))
+
+
+class _ClassicalBase:
+    """What every classical model shares: task, loss, prediction and parameter counting."""
+
+    family: ClassVar[str] = "classical"
+    name: ClassVar[str] = ""
+    n_classes: int
+    input_dim: int
+    meta: dict
+
+    @property
+    def task(self) -> str:
+        return "binary" if self.n_classes == 2 else "multiclass"
+
+    @property
+    def default_loss(self) -> str:
+        return "logistic" if self.task == "binary" else "cross-entropy"
+
+    @property
+    def n_outputs(self) -> int:
+        return 1 if self.task == "binary" else self.n_classes
+
+    def n_params(self, params) -> int:
+        return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))
+
+    def param_count(self) -> int:
+        """Trainable parameters, from the shapes alone (no parameters drawn)."""
+        shapes = jax.eval_shape(self.init, jax.random.PRNGKey(0))
+        return int(sum(math.prod(s.shape) for s in jax.tree_util.tree_leaves(shapes)))
+
+    def _check_example(self, x):
+        # Shapes are static under jit and vmap, so this refuses a batch at trace time.
+        if jnp.shape(x) != (self.input_dim,):
+            raise ValueError(
+                f"apply takes ONE example of shape ({self.input_dim},); got shape {jnp.shape(x)} "
+                "(map over a batch with jax.vmap: nothing here mixes examples)"
+            )
+
+    def _output(self, out):
+        return out[0] if self.task == "binary" else out
+
+    def loss(self, params, x, y, loss: str | None = None):
+        """Per-example loss of one example ``x`` with label ``y``: :func:`per_example_loss`
+        of :meth:`apply` (default: ``logistic`` for binary, ``cross-entropy`` for K-class)."""
+        return per_example_loss(self.apply(params, x), y, loss or self.default_loss, self.task)
+
+    def predict(self, params, x):
+        """Predicted class of one example."""
+        out = self.apply(params, x)
+        return (out > 0).astype(jnp.int32) if self.task == "binary" else jnp.argmax(out)
+
+    def _sizes(self) -> dict:
+        return {}
+
+    def _record_spec(self):
+        # Like QuantumModel.meta["spec"]: the settings that rebuild this model.
+        spec = {"name": self.name, "input_dim": self.input_dim, "n_classes": self.n_classes, **self._sizes()}
+        object.__setattr__(self, "meta", {**self.meta, "spec": spec})
+
+    def describe(self) -> dict:
+        """A JSON-friendly summary for reports: name, family, sizes and parameter count (plus
+        ``param_match`` for a matched MLP)."""
+        info = {
+            "name": self.name,
+            "family": self.family,
+            "task": self.task,
+            "input_dim": self.input_dim,
+            "n_classes": self.n_classes,
+            "n_outputs": self.n_outputs,
+            **self._sizes(),
+            "n_params": self.param_count(),
+        }
+        if "param_match" in self.meta:
+            info["param_match"] = dict(self.meta["param_match"])
+        return info
+
+
+# -- logistic regression ------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class LogisticRegression(_ClassicalBase):
+    """Linear logits: ``logit = w · x + b`` (binary) or ``logits = W x + b`` (K-class).
+
+    ``params = {"w": (n_outputs, input_dim), "b": (n_outputs,)}``;
+    ``(input_dim + 1) · n_outputs`` parameters.
+    """
+
+    input_dim: int
+    n_classes: int = 2
+    meta: dict = field(default_factory=dict)
+    name: ClassVar[str] = "logistic"
+
+    def __post_init__(self):
+        object.__setattr__(self, "input_dim", _check_int("input_dim", self.input_dim, 1))
+        object.__setattr__(self, "n_classes", _check_int("n_classes", self.n_classes, 2))
+        self._record_spec()
+
+    def init(self, key, dtype=jnp.float32) -> dict:
+        """LeCun-normal weights, zero bias."""
+        (w,) = lecun_normal_weights(key, [((self.n_outputs, self.input_dim), self.input_dim)], dtype)
+        return _dense(w, dtype)
+
+    def apply(self, params, x):
+        """Logit (binary: scalar) or logits (K-class: ``(K,)``) for one example ``x``."""
+        self._check_example(x)
+        return self._output(params["w"] @ x + params["b"])
+
+
+# -- multilayer perceptron ----------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class MLP(_ClassicalBase):
+    """A dense network: ``h = act(W h + b)`` for each hidden width, then a linear layer to the
+    logit(s).
+
+    ``params = {"layers": [{"w": (n_out, n_in), "b": (n_out,)}, ...]}``, one entry per hidden
+    layer and one for the output layer. :meth:`matched` picks the width that brings the
+    parameter count closest to a target (a quantum model's).
+    """
+
+    input_dim: int
+    n_classes: int = 2
+    hidden: tuple[int, ...] = (16,)
+    activation: str = "tanh"
+    meta: dict = field(default_factory=dict)
+    name: ClassVar[str] = "mlp"
+
+    def __post_init__(self):
+        object.__setattr__(self, "input_dim", _check_int("input_dim", self.input_dim, 1))
+        object.__setattr__(self, "n_classes", _check_int("n_classes", self.n_classes, 2))
+        object.__setattr__(self, "hidden", _check_ints("hidden", self.hidden, 1))
+        _check_activation(self.activation)
+        self._record_spec()
+
+    @classmethod
+    def matched(
+        cls,
+        input_dim: int,
+        n_classes: int,
+        target_params: int,
+        depth: int = 1,
+        activation: str = "tanh",
+    ) -> MLP:
+        """An MLP with ``depth`` hidden layers of one width ``w``, chosen so that its parameter
+        count is as close as possible to ``target_params``.
+
+        Rule: the count ``P(w) = mlp_param_count(input_dim, n_outputs, (w,) * depth)`` grows
+        strictly with ``w``; the width with the smallest ``|P(w) - target_params|`` wins, and a
+        tie goes to the smaller width (fewer parameters: less total DP noise). When even
+        ``w = 1`` exceeds the target, the model gets ``w = 1`` and says so.
+
+        The outcome is in ``meta["param_match"]`` (and :meth:`describe`): ``target_params``,
+        ``n_params`` (achieved), ``difference`` (achieved − target), ``width``, ``depth``,
+        ``exact``, ``below_minimum`` (True when ``w = 1`` already exceeds the target) and ``rule``.
+
+        Example: the standard quantum model with 4 qubits, 2 layers and head ``a, b`` has
+        ``2 · 4 · 2 + 2 = 18`` parameters; on 4 features, binary, depth 1, ``P(w) = 6w + 1``,
+        so ``w = 3`` (19 parameters).
+        """
+        input_dim = _check_int("input_dim", input_dim, 1)
+        n_classes = _check_int("n_classes", n_classes, 2)
+        target = _check_int("target_params", target_params, 1)
+        depth = _check_int("depth", depth, 1)
+        _check_activation(activation)
+        n_out = 1 if n_classes == 2 else n_classes
+
+        def count(w: int) -> int:
+            return mlp_param_count(input_dim, n_out, (w,) * depth)
+
+        # Smallest width whose count reaches the target (count is strictly increasing in w).
+        lo, hi = 1, 1
+        while count(hi) < target:
+            lo, hi = hi, 2 * hi
+        while lo < hi:
+            mid = (lo + hi) // 2
+            lo, hi = (mid + 1, hi) if count(mid) < target else (lo, mid)
+        width = hi
+        if width > 1 and target - count(width - 1) <= count(width) - target:
+            width -= 1
+        achieved = count(width)
+        match = {
+            "target_params": target,
+            "n_params": achieved,
+            "difference": achieved - target,
+            "width": width,
+            "depth": depth,
+            "exact": achieved == target,
+            "below_minimum": width == 1 and achieved > target,
+            "rule": PARAM_MATCH_RULE,
+        }
+        return cls(input_dim, n_classes, hidden=(width,) * depth, activation=activation,
+                   meta={"param_match": match})
+
+    def init(self, key, dtype=jnp.float32) -> dict:
+        """LeCun-normal weights, zero biases."""
+        sizes = (self.input_dim, *self.hidden, self.n_outputs)
+        weights = lecun_normal_weights(key, [((n, m), m) for m, n in zip(sizes[:-1], sizes[1:])], dtype)
+        return {"layers": [_dense(w, dtype) for w in weights]}
+
+    def apply(self, params, x):
+        """Logit (binary: scalar) or logits (K-class: ``(K,)``) for one example ``x``."""
+        self._check_example(x)
+        act = _ACTIVATION_FNS[self.activation]
+        layers = params["layers"]
+        h = x
+        for layer in layers[:-1]:
+            h = act(layer["w"] @ h + layer["b"])
+        return self._output(layers[-1]["w"] @ h + layers[-1]["b"])
+
+    def _sizes(self) -> dict:
+        return {"hidden": list(self.hidden), "activation": self.activation}
+
+
+# -- convolutional network ------------------------------------------------------------------
+def _pool_window(size: int) -> int:
+    return 2 if size >= 2 else 1
+
+
+def _avg_pool(h, window: tuple[int, int]):
+    """Non-overlapping average pooling of ``(C, H, W)``; an odd last row/column is dropped
+    (VALID pooling)."""
+    (ph, pw), (c, H, W) = window, h.shape
+    h = h[:, : (H // ph) * ph, : (W // pw) * pw]
+    return h.reshape(c, H // ph, ph, W // pw, pw).mean(axis=(2, 4))
+
+
+@dataclass(frozen=True, eq=False)
+class CNN(_ClassicalBase):
+    """A small convolutional network for one grey-scale image given flat, ``(h * w,)`` row-major.
+
+    Per block ``c`` in ``channels``: a ``kernel × kernel`` convolution (stride 1, SAME padding,
+    with bias), the activation, then 2 × 2 average pooling (stride 2; an odd last row or column
+    is dropped; an axis of size 1 is not pooled). A linear head maps the flattened features to
+    the logit(s). No batch norm or any other cross-example layer (the design of Papernot et al.
+    2021, "Tempered sigmoid activations for deep learning with differential privacy", with
+    ``tanh`` as the default activation). 8 × 8 digits with ``channels=(8, 16)`` end in
+    ``16 × 2 × 2`` features; 28 × 28 MNIST in ``16 × 7 × 7``.
+
+    ``params = {"conv": [{"w": (c_out, c_in, k, k), "b": (c_out,)}, ...],
+    "head": {"w": (n_outputs, n_features), "b": (n_outputs,)}}``.
+    """
+
+    image_shape: tuple[int, int]
+    n_classes: int = 2
+    channels: tuple[int, ...] = (8, 16)
+    kernel: int = 3
+    activation: str = "tanh"
+    meta: dict = field(default_factory=dict)
+    input_dim: int = field(init=False)
+    name: ClassVar[str] = "cnn"
+
+    def __post_init__(self):
+        shape = _check_ints("image_shape", self.image_shape, 1)
+        if len(shape) != 2:
+            raise ValueError(f"image_shape must be (height, width); got {self.image_shape!r}")
+        object.__setattr__(self, "image_shape", shape)
+        object.__setattr__(self, "input_dim", shape[0] * shape[1])
+        object.__setattr__(self, "n_classes", _check_int("n_classes", self.n_classes, 2))
+        object.__setattr__(self, "channels", _check_ints("channels", self.channels, 1))
+        object.__setattr__(self, "kernel", _check_int("kernel", self.kernel, 1))
+        _check_activation(self.activation)
+        self._record_spec()
+
+    @property
+    def feature_shape(self) -> tuple[int, int, int]:
+        """``(channels, height, width)`` of the features the head sees."""
+        H, W = self.image_shape
+        for _ in self.channels:
+            H, W = H // _pool_window(H), W // _pool_window(W)
+        return (self.channels[-1], H, W)
+
+    def init(self, key, dtype=jnp.float32) -> dict:
+        """LeCun-normal kernels (fan-in ``c_in · k²``) and head, zero biases."""
+        k, c_in, specs = self.kernel, 1, []
+        for c_out in self.channels:
+            specs.append(((c_out, c_in, k, k), c_in * k * k))
+            c_in = c_out
+        n_features = math.prod(self.feature_shape)
+        *kernels, head = lecun_normal_weights(key, [*specs, ((self.n_outputs, n_features), n_features)], dtype)
+        conv = [{"w": w, "b": jnp.zeros((w.shape[0],), dtype)} for w in kernels]
+        return {"conv": conv, "head": _dense(head, dtype)}
+
+    def apply(self, params, x):
+        """Logit (binary: scalar) or logits (K-class: ``(K,)``) for one flat image ``x``."""
+        self._check_example(x)
+        act = _ACTIVATION_FNS[self.activation]
+        h = jnp.reshape(x, (1, *self.image_shape))  # (C=1, H, W)
+        for layer in params["conv"]:
+            # A batch of one: the convolution never sees another example.
+            h = jax.lax.conv_general_dilated(
+                h[None], layer["w"], window_strides=(1, 1), padding="SAME",
+                dimension_numbers=("NCHW", "OIHW", "NCHW"),
+            )[0]
+            h = act(h + layer["b"][:, None, None])
+            h = _avg_pool(h, (_pool_window(h.shape[1]), _pool_window(h.shape[2])))
+        head = params["head"]
+        return self._output(head["w"] @ jnp.ravel(h) + head["b"])
+
+    def _sizes(self) -> dict:
+        return {"image_shape": list(self.image_shape), "channels": list(self.channels), "kernel": self.kernel,
+                "activation": self.activation, "feature_shape": list(self.feature_shape)}
+
+
+# -- registry ----------------------------------------------------------------------------------
+_BUILD_OPTIONS = {
+    "logistic": (),
+    "mlp": ("hidden", "activation", "target_params", "depth"),
+    "cnn": ("image_shape", "channels", "kernel", "activation"),
+}
+
+
+def build_classical(name: str, input_dim: int, n_classes: int = 2, **kw):
+    """Build a classical baseline by name (one of :data:`CLASSICAL_MODELS`).
+
+    * ``"logistic"``: :class:`LogisticRegression`; no options.
+    * ``"mlp"``: :class:`MLP` with ``hidden`` and ``activation``; or, given ``target_params``
+      (and optionally ``depth``), :meth:`MLP.matched` (``hidden`` is then not allowed).
+    * ``"cnn"``: :class:`CNN` with ``image_shape`` (default: square, ``input_dim`` must then be
+      a perfect square), ``channels``, ``kernel``, ``activation``; ``image_shape`` must
+      multiply to ``input_dim``.
+    """
+    if name not in CLASSICAL_MODELS:
+        raise ValueError(f"unknown classical model {name!r}; valid names are {list(CLASSICAL_MODELS)}")
+    input_dim = _check_int("input_dim", input_dim, 1)
+    n_classes = _check_int("n_classes", n_classes, 2)
+    unknown = sorted(set(kw) - set(_BUILD_OPTIONS[name]))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for model {name!r}; valid options are "
+                         f"{list(_BUILD_OPTIONS[name])}")
+    if name == "logistic":
+        return LogisticRegression(input_dim, n_classes)
+    if name == "mlp":
+        if "target_params" in kw:
+            if "hidden" in kw:
+                raise ValueError("give either hidden (the widths) or target_params (match a count), not both")
+            return MLP.matched(input_dim, n_classes, kw["target_params"], depth=kw.get("depth", 1),
+                               activation=kw.get("activation", "tanh"))
+        if "depth" in kw:
+            raise ValueError("depth is an option of parameter matching: give target_params with it")
+        return MLP(input_dim, n_classes, **kw)
+    image_shape = kw.pop("image_shape", None)
+    if image_shape is None:
+        side = math.isqrt(input_dim)
+        if side * side != input_dim:
+            raise ValueError(f"image_shape is required: input_dim={input_dim} is not a perfect square")
+        image_shape = (side, side)
+    model = CNN(image_shape, n_classes, **kw)
+    if model.input_dim != input_dim:
+        raise ValueError(f"image_shape {model.image_shape} has {model.input_dim} pixels; "
+                         f"input_dim is {input_dim} (they must match)")
+    return model
