@@ -1,0 +1,127 @@
+"""The one immutable privacy configuration of a DP-SGD run.
+
+Everything here is public: it is fixed before training and does not depend on the data
+(beyond the data-set size ``n_examples``, which DP-SGD treats as public, as Opacus and
+jax-privacy do). The noise the trainer adds and the ε the accountant reports are both derived
+from this one object, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import asdict, dataclass
+
+from .accounting import ACCOUNTANTS, calibrate_noise_multiplier, compute_epsilon
+
+NEIGHBORING_RELATIONS = ("add-remove",)
+
+
+def _check_number(name: str, value, *, low=None, high=None, low_open=False, high_open=False, integer=False):
+    """Raise a ValueError naming ``name`` unless ``value`` lies in the stated interval."""
+    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
+    if isinstance(value, bool) or not ok_type or (not integer and not math.isfinite(float(value))):
+        kind = "an integer" if integer else "a finite number"
+        raise ValueError(f"{name} must be {kind}; got {value!r}")
+    lo_bad = low is not None and (value <= low if low_open else value < low)
+    hi_bad = high is not None and (value >= high if high_open else value > high)
+    if lo_bad or hi_bad:
+        lo = "" if low is None else (f"({low}" if low_open else f"[{low}")
+        hi = "" if high is None else (f"{high})" if high_open else f"{high}]")
+        rng = f"{lo}, {hi}" if low is not None and high is not None else (f"> {low}" if low_open else f">= {low}")
+        raise ValueError(f"{name} must be in {rng}; got {value!r}")
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """DP-SGD's public parameters.
+
+    Attributes:
+        noise_multiplier: σ; Gaussian noise of standard deviation ``σ · max_grad_norm`` is added
+            to the *sum* of clipped per-example gradients. ``0`` means no noise (ε = ∞).
+        max_grad_norm: C, the L2 clip threshold of the flat per-example gradient of *all*
+            trainable parameters.
+        sample_rate: q, each example joins each step's batch independently with probability q
+            (Poisson sampling, the assumption of the accountant).
+        steps: T, the number of DP-SGD steps planned.
+        delta: δ of the (ε, δ) guarantee.
+        n_examples: N, the training-set size; the noisy sum is divided by the expected batch
+            size ``q · N``, never by the realized one.
+        accountant: ``"pld"`` (tight, default) or ``"rdp"`` (fast, conservative).
+        neighboring: the neighbouring relation; ``"add-remove"`` (one example added or removed),
+            the relation the Poisson-subsampled accountant assumes.
+    """
+
+    noise_multiplier: float
+    max_grad_norm: float
+    sample_rate: float
+    steps: int
+    delta: float
+    n_examples: int
+    accountant: str = "pld"
+    neighboring: str = "add-remove"
+
+    def __post_init__(self):
+        _check_number("noise_multiplier", self.noise_multiplier, low=0.0)
+        _check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+        _check_number("sample_rate", self.sample_rate, low=0.0, high=1.0, low_open=True)
+        _check_number("steps", self.steps, low=1, integer=True)
+        _check_number("delta", self.delta, low=0.0, high=1.0, low_open=True, high_open=True)
+        _check_number("n_examples", self.n_examples, low=1, integer=True)
+        if self.accountant not in ACCOUNTANTS:
+            raise ValueError(f"accountant must be one of {list(ACCOUNTANTS)}; got {self.accountant!r}")
+        if self.neighboring not in NEIGHBORING_RELATIONS:
+            raise ValueError(f"neighboring must be one of {list(NEIGHBORING_RELATIONS)}; got {self.neighboring!r}")
+        for name in ("noise_multiplier", "max_grad_norm", "sample_rate", "delta"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        object.__setattr__(self, "steps", int(self.steps))
+        object.__setattr__(self, "n_examples", int(self.n_examples))
+
+    # -- derived quantities ------------------------------------------------------------------
+    @property
+    def expected_batch_size(self) -> float:
+        """q · N, the public constant the noisy gradient sum is divided by."""
+        return self.sample_rate * self.n_examples
+
+    @property
+    def noise_std(self) -> float:
+        """σ · C, the standard deviation of the noise on each coordinate of the clipped sum."""
+        return self.noise_multiplier * self.max_grad_norm
+
+    @property
+    def private(self) -> bool:
+        return self.noise_multiplier > 0
+
+    def epsilon(self, steps: int | None = None) -> float:
+        """ε after ``steps`` steps (default: the planned ``steps``); ``inf`` without noise."""
+        steps = self.steps if steps is None else steps
+        if steps == 0:
+            return 0.0
+        if not self.private:
+            return math.inf
+        return compute_epsilon(self.sample_rate, self.noise_multiplier, steps, self.delta,
+                               accountant=self.accountant)
+
+    # -- construction ------------------------------------------------------------------------
+    @classmethod
+    def from_target_epsilon(cls, target_epsilon: float, *, delta: float, sample_rate: float, steps: int,
+                            max_grad_norm: float, n_examples: int, accountant: str = "pld") -> PrivacyConfig:
+        """The configuration with the smallest σ whose ε after ``steps`` steps is ≤ ``target_epsilon``.
+
+        ``target_epsilon = inf`` gives the non-private configuration (σ = 0, clipping kept).
+        """
+        if isinstance(target_epsilon, numbers.Real) and math.isinf(target_epsilon) and target_epsilon > 0:
+            sigma = 0.0
+        else:
+            _check_number("target_epsilon", target_epsilon, low=0.0, low_open=True)
+            # Validate the public parameters before the (slower) calibration.
+            cls(1.0, max_grad_norm, sample_rate, steps, delta, n_examples, accountant)
+            sigma = calibrate_noise_multiplier(target_epsilon, delta, sample_rate, steps, accountant=accountant)
+        return cls(sigma, max_grad_norm, sample_rate, steps, delta, n_examples, accountant)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> PrivacyConfig:
+        return cls(**d)

@@ -1,0 +1,91 @@
+"""One call from a model and data to a privately trained model::
+
+    import dpqml
+    data = dpqml.load_dataset("moons", n_train=400)
+    model = dpqml.build_model(qubits=4, layers=2)
+    result = dpqml.train_private(model, data, target_epsilon=4.0, delta=1e-5,
+                                 max_grad_norm=1.0, epochs=10, expected_batch_size=32)
+    print(result.test_accuracy, result.epsilon)
+"""
+
+from __future__ import annotations
+
+from ..privacy.config import PrivacyConfig, _check_number
+from .trainer import TrainConfig, TrainResult, train
+
+
+def steps_for_epochs(epochs: float, sample_rate: float) -> int:
+    """DP-SGD steps for ``epochs`` passes at sample rate q: ``max(1, round(epochs / q))``."""
+    _check_number("epochs", epochs, low=0.0, low_open=True)
+    return max(1, round(epochs / sample_rate))
+
+
+def resolve_sample_rate(n_examples: int, sample_rate: float | None, expected_batch_size: float | None) -> float:
+    """q from either ``sample_rate`` or ``expected_batch_size / N`` (exactly one may be given)."""
+    if sample_rate is not None and expected_batch_size is not None:
+        raise ValueError("give sample_rate or expected_batch_size, not both")
+    if sample_rate is None:
+        expected_batch_size = min(64, n_examples) if expected_batch_size is None else expected_batch_size
+        _check_number("expected_batch_size", expected_batch_size, low=0.0, high=n_examples, low_open=True)
+        sample_rate = expected_batch_size / n_examples
+    _check_number("sample_rate", sample_rate, low=0.0, high=1.0, low_open=True)
+    return float(sample_rate)
+
+
+def privacy_config(n_examples: int, *, target_epsilon: float | None = None, noise_multiplier: float | None = None,
+                   delta: float = 1e-5, max_grad_norm: float = 1.0, epochs: float = 10,
+                   sample_rate: float | None = None, expected_batch_size: float | None = None,
+                   accountant: str = "pld") -> PrivacyConfig:
+    """The :class:`PrivacyConfig` for a run of ``epochs`` epochs over ``n_examples`` examples, with σ
+    given directly or calibrated to ``target_epsilon`` (``math.inf`` for a non-private run)."""
+    if (target_epsilon is None) == (noise_multiplier is None):
+        raise ValueError("give exactly one of target_epsilon (σ is calibrated) and noise_multiplier")
+    q = resolve_sample_rate(n_examples, sample_rate, expected_batch_size)
+    steps = steps_for_epochs(epochs, q)
+    if noise_multiplier is not None:
+        return PrivacyConfig(noise_multiplier, max_grad_norm, q, steps, delta, n_examples, accountant)
+    return PrivacyConfig.from_target_epsilon(target_epsilon, delta=delta, sample_rate=q, steps=steps,
+                                             max_grad_norm=max_grad_norm, n_examples=n_examples,
+                                             accountant=accountant)
+
+
+def train_private(model, data, *, target_epsilon: float | None = None, noise_multiplier: float | None = None,
+                  delta: float = 1e-5, max_grad_norm: float = 1.0, epochs: float = 10,
+                  sample_rate: float | None = None, expected_batch_size: float | None = None,
+                  accountant: str = "pld", learning_rate: float = 0.05, optimizer: str = "adam",
+                  seed: int = 0, **train_options) -> TrainResult:
+    """Train ``model`` on ``data`` with DP-SGD at a target ε (or a given σ).
+
+    Args:
+        model: a model from :func:`dpqml.build_model`, a classical baseline, or a
+            :class:`~dpqml.train.FunctionModel` wrapping your own ``loss_fn(params, x, y)``.
+        data: a :class:`dpqml.data.Dataset` (train and test splits) or a tuple ``(x, y)``.
+        target_epsilon: ε to reach after ``epochs`` epochs; σ is calibrated (PLD accountant by
+            default) to the smallest value that meets it. ``math.inf``: no noise (clipping kept).
+        noise_multiplier: σ, instead of ``target_epsilon``.
+        delta: δ of the guarantee (warned about when ≥ 1/N).
+        max_grad_norm: C, the per-example clip threshold.
+        epochs, sample_rate, expected_batch_size: T = round(epochs / q) Poisson-sampled steps;
+            q defaults to ``min(64, N) / N``.
+        learning_rate, optimizer, seed, **train_options: see :class:`~dpqml.train.TrainConfig`.
+
+    Returns:
+        :class:`~dpqml.train.TrainResult` with ``params``, ``epsilon`` (covering every step taken),
+        ``test_accuracy`` and per-epoch diagnostics.
+    """
+    if isinstance(data, tuple):
+        x, y = data
+        x_test = y_test = None
+    else:
+        x, y, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
+    n = len(x)
+    if n == 0:
+        raise ValueError("the training set is empty")
+    privacy = privacy_config(n, target_epsilon=target_epsilon, noise_multiplier=noise_multiplier, delta=delta,
+                             max_grad_norm=max_grad_norm, epochs=epochs, sample_rate=sample_rate,
+                             expected_batch_size=expected_batch_size, accountant=accountant)
+    config = TrainConfig(learning_rate=learning_rate, optimizer=optimizer, seed=seed, **train_options)
+    return train(model, x, y, privacy, config, x_test=x_test, y_test=y_test)
+
+
+__all__ = ["privacy_config", "resolve_sample_rate", "steps_for_epochs", "train_private"]

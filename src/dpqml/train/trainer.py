@@ -1,0 +1,394 @@
+"""The DP-SGD trainer: where the stages of :mod:`dpqml.privacy` are joined, not re-implemented.
+
+One logical step, for step index ``t``:
+
+1. Poisson-sample the batch (each example with probability q; maybe empty);
+2. cut it into fixed-shape physical batches (padding masked); for each: per-example gradients
+   of *all* trainable parameters (one compiled computation), clip each to C, sum;
+3. add Gaussian noise of std σC to the sum, once, and divide by the expected batch size qN;
+4. one optax update.
+
+The model is any object with ``init(key)``, ``loss(params, x, y)`` for ONE example and
+``predict(params, x)`` (a :class:`~dpqml.models.QuantumModel`, a classical baseline, or a
+:class:`FunctionModel` around the user's own functions). Since the loss sees one example at a
+time, no statistic can cross examples.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.flatten_util import ravel_pytree
+
+from ..engine import make_per_example_grads
+from ..privacy.accounting import check_delta
+from ..privacy.config import PrivacyConfig, _check_number
+from ..privacy.dpsgd import clip_per_example, gaussian_noise, privatize, secure_gaussian_noise
+from ..privacy.ledger import PrivacyLedger
+from ..privacy.sampling import physical_batches, poisson_sample, step_rng
+from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+
+OPTIMIZERS = ("sgd", "adam", "momentum")
+DIAGNOSTICS_NOTE = (
+    "diagnostics: computed from the private training data and NOT covered by epsilon "
+    "(per-epoch loss, gradient-norm statistics, clipped fraction, train accuracy)"
+)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Settings of a training run that do not change the privacy guarantee.
+
+    Attributes:
+        learning_rate: optimizer step size (> 0).
+        optimizer: ``"sgd"``, ``"momentum"`` (SGD with momentum 0.9) or ``"adam"``.
+        max_physical_batch: largest number of examples whose gradients are held in memory at
+            once; larger logical batches are accumulated (clip per example, sum, noise once).
+        seed: seeds parameter initialisation, batch sampling and noise (reproducible runs).
+        secure_noise: draw sampling and noise from the OS's CSPRNG (not reproducible).
+        checkpoint_dir: where to checkpoint and keep the privacy ledger (``None``: nowhere).
+        checkpoint_every: steps between checkpoints (default: one epoch, ``⌈1/q⌉`` steps).
+        loss: the model's loss name (default: the model's default).
+        progress: show a progress bar.
+        method: per-example gradient method of :mod:`dpqml.engine` (``"vmap"`` default).
+    """
+
+    learning_rate: float = 0.05
+    optimizer: str = "adam"
+    max_physical_batch: int = 256
+    seed: int = 0
+    secure_noise: bool = False
+    checkpoint_dir: str | None = None
+    checkpoint_every: int | None = None
+    loss: str | None = None
+    progress: bool = False
+    method: str = "vmap"
+
+    def __post_init__(self):
+        _check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {self.optimizer!r}")
+        _check_number("max_physical_batch", self.max_physical_batch, low=1, integer=True)
+        _check_number("seed", self.seed, low=0, integer=True)
+        if self.checkpoint_every is not None:
+            _check_number("checkpoint_every", self.checkpoint_every, low=1, integer=True)
+
+    def make_optimizer(self) -> optax.GradientTransformation:
+        if self.optimizer == "sgd":
+            return optax.sgd(self.learning_rate)
+        if self.optimizer == "momentum":
+            return optax.sgd(self.learning_rate, momentum=0.9)
+        return optax.adam(self.learning_rate)
+
+    def identity(self) -> dict:
+        """The settings a resumed run must share with the run it resumes."""
+        d = asdict(self)
+        for k in ("checkpoint_dir", "progress"):
+            d.pop(k)
+        return d
+
+
+@dataclass
+class FunctionModel:
+    """A user's own model for the trainer: ``loss_fn(params, x, y)`` for ONE example (a scalar),
+    and optionally ``predict_fn(params, x)`` (a class label) for accuracy. ``params`` is the
+    initial pytree of real arrays, every leaf trainable."""
+
+    loss_fn: object
+    params: object
+    predict_fn: object = None
+    n_classes: int = 2
+    input_dim: int | None = None
+    family: str = "custom"
+
+    def init(self, key, dtype=None):
+        return self.params
+
+    def loss(self, params, x, y, loss=None):
+        return self.loss_fn(params, x, y)
+
+    def predict(self, params, x):
+        if self.predict_fn is None:
+            raise ValueError("this FunctionModel has no predict_fn; accuracy cannot be computed")
+        return self.predict_fn(params, x)
+
+
+@dataclass
+class TrainResult:
+    """What a run produced. ``epsilon`` covers every step in the ledger; ``history`` and the
+    train accuracy are diagnostics not covered by ε (:data:`DIAGNOSTICS_NOTE`)."""
+
+    params: object
+    privacy: PrivacyConfig
+    steps: int
+    steps_spent: int
+    epsilon: float
+    train_accuracy: float | None
+    test_accuracy: float | None
+    n_params: int
+    history: list = field(default_factory=list)
+    seconds: float = 0.0
+    resumed_from: int = 0
+
+    def to_dict(self) -> dict:
+        """JSON-able summary (without the parameters)."""
+        p = self.privacy
+        return {
+            "epsilon": _json_float(self.epsilon), "delta": p.delta, "noise_multiplier": p.noise_multiplier,
+            "max_grad_norm": p.max_grad_norm, "sample_rate": p.sample_rate,
+            "expected_batch_size": p.expected_batch_size, "steps": self.steps, "steps_spent": self.steps_spent,
+            "accountant": p.accountant, "n_examples": p.n_examples, "n_params": self.n_params,
+            "test_accuracy": self.test_accuracy, "train_accuracy": self.train_accuracy,
+            "seconds": round(self.seconds, 3), "resumed_from": self.resumed_from,
+            "diagnostics_note": DIAGNOSTICS_NOTE, "history": self.history,
+        }
+
+
+def _json_float(v):
+    return None if v is None else (v if math.isfinite(v) else "inf")
+
+
+# -- validation ---------------------------------------------------------------------------------
+def _real_params(params) -> None:
+    for path, leaf in jax.tree_util.tree_leaves_with_path(params):
+        dt = jnp.asarray(leaf).dtype
+        if not jnp.issubdtype(dt, jnp.floating):
+            raise ValueError(
+                f"trainable parameter {jax.tree_util.keystr(path)} has dtype {dt}; trainable parameters must be "
+                "real floating point (complex parameters would get noise of the wrong scale)"
+            )
+
+
+def _no_cross_example_state(params) -> None:
+    def keys(tree, prefix=""):
+        if isinstance(tree, dict):
+            for k, v in tree.items():
+                yield f"{prefix}{k}"
+                yield from keys(v, f"{prefix}{k}/")
+
+    for k in keys(params):
+        if k.split("/")[-1] in ("batch_stats", "running_mean", "running_var", "moving_mean", "moving_variance"):
+            raise ValueError(
+                f"the model's parameters hold {k!r}, a statistic shared across examples (batch norm); "
+                "it breaks per-example privacy: use a model without cross-example layers"
+            )
+
+
+def validate_data(x, y, *, n_classes: int, input_dim: int | None, name: str, dtype=np.float32):
+    """Boundary checks of a labelled set; returns NumPy features of ``dtype`` and int32 labels."""
+    x = np.asarray(x)
+    y = np.asarray(y)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"{name} features must be a non-empty (n_examples, n_features) array; got shape {x.shape}")
+    if input_dim is not None and x.shape[1] != input_dim:
+        raise ValueError(f"{name} features have {x.shape[1]} columns; the model takes input_dim={input_dim}")
+    if not np.all(np.isfinite(x)):
+        bad = int(np.sum(~np.isfinite(x).all(axis=1)))
+        raise ValueError(f"{name} features have NaN or infinite values in {bad} example(s); features must be finite")
+    if y.shape != (x.shape[0],):
+        raise ValueError(f"{name} labels must have shape ({x.shape[0]},); got {y.shape}")
+    if not np.all(np.equal(np.mod(y, 1), 0)) or y.min() < 0 or y.max() >= n_classes:
+        raise ValueError(
+            f"{name} labels must be integers in [0, {n_classes - 1}] (n_classes={n_classes}); "
+            f"got values in [{y.min()}, {y.max()}]"
+        )
+    return x.astype(dtype, copy=False), y.astype(np.int32)
+
+
+# -- the compiled pieces -------------------------------------------------------------------------
+def _make_step_functions(model, loss_name, max_grad_norm, unravel, method):
+    def loss_fn(params, x, y):
+        return model.loss(params, x, y, loss_name) if loss_name else model.loss(params, x, y)
+
+    per_example = make_per_example_grads(loss_fn, method)
+
+    @jax.jit
+    def clipped_sum(params, x, y, mask):
+        losses, grads = per_example(params, x, y)
+        flat = jax.vmap(lambda g: ravel_pytree(g)[0])(grads)
+        clipped, stats = clip_per_example(flat, max_grad_norm, mask)
+        return jnp.sum(clipped, axis=0), jnp.sum(jnp.where(mask > 0, losses, 0.0)), stats
+
+    return clipped_sum
+
+
+def _accuracy(model, params, x, y, chunk=1024):
+    pred = jax.jit(jax.vmap(model.predict, in_axes=(None, 0)))
+    hits = 0
+    for i in range(0, len(x), chunk):
+        hits += int(jnp.sum(pred(params, x[i:i + chunk]) == y[i:i + chunk]))
+    return hits / len(x)
+
+
+# -- the loop ------------------------------------------------------------------------------------
+def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig | None = None, *,
+          x_test=None, y_test=None, params=None, log=None) -> TrainResult:
+    """Train ``model`` with DP-SGD under ``privacy`` (see the module docstring).
+
+    Args:
+        model: a quantum, hybrid or classical model, or a :class:`FunctionModel`.
+        x_train, y_train: the private training set, ``(N, input_dim)`` and ``(N,)`` integer labels;
+            ``N`` must equal ``privacy.n_examples``.
+        privacy: the run's :class:`PrivacyConfig` (σ, C, q, T, δ).
+        config: :class:`TrainConfig` (optimizer, physical batch, seed, checkpoints, ...).
+        x_test, y_test: optional held-out set for the test accuracy.
+        params: initial parameters (default: ``model.init(PRNGKey(seed))``).
+        log: optional ``callable(dict)`` called with each epoch's record.
+
+    Returns:
+        :class:`TrainResult`. With ``config.checkpoint_dir`` the run checkpoints every
+        ``checkpoint_every`` steps and resumes from the last checkpoint when called again; the
+        ledger there counts every step ever taken.
+    """
+    config = config or TrainConfig()
+    n_classes = getattr(model, "n_classes", 2)
+    input_dim = getattr(model, "input_dim", None)
+    key = jax.random.PRNGKey(config.seed)
+    init_key, noise_key = jax.random.split(key)
+    params = model.init(init_key) if params is None else params
+    _real_params(params)
+    _no_cross_example_state(params)
+    flat0, unravel = ravel_pytree(params)
+    x_train, y_train = validate_data(x_train, y_train, n_classes=n_classes, input_dim=input_dim, name="training",
+                                     dtype=flat0.dtype)
+    if x_test is not None:
+        x_test, y_test = validate_data(x_test, y_test, n_classes=n_classes, input_dim=input_dim, name="test",
+                                       dtype=flat0.dtype)
+    n = len(x_train)
+    if privacy.n_examples != n:
+        raise ValueError(f"privacy.n_examples={privacy.n_examples} but the training set has {n} examples")
+    if privacy.private:
+        check_delta(privacy.delta, n)
+    optimizer = config.make_optimizer()
+    opt_state = optimizer.init(params)
+    n_params = int(flat0.size)
+    T, q = privacy.steps, privacy.sample_rate
+    steps_per_epoch = max(1, round(1.0 / q))
+    every = config.checkpoint_every or steps_per_epoch
+
+    # Resume (after every check above, so bad input never touches a saved run).
+    start, history, meta_in = 0, [], {}
+    ckpt = config.checkpoint_dir
+    if has_checkpoint(ckpt):
+        (params, opt_state), meta_in = load_checkpoint(ckpt, (params, opt_state))
+        if meta_in.get("train_config") != config.identity():
+            raise ValueError(f"the checkpoint in {ckpt} was written with other training settings "
+                             f"({meta_in.get('train_config')}); use a new checkpoint directory")
+        start, history = int(meta_in["step"]), list(meta_in["history"])
+    ledger = PrivacyLedger(privacy, ckpt)
+    clipped_sum = _make_step_functions(model, config.loss, privacy.max_grad_norm, unravel, config.method)
+
+    @jax.jit
+    def update(params, opt_state, summed, noise):
+        grad = unravel(privatize(summed, noise, privacy.expected_batch_size))
+        updates, opt_state = optimizer.update(grad, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    noise_fn = jax.jit(lambda step: gaussian_noise(jax.random.fold_in(noise_key, step), (n_params,),
+                                                   privacy.noise_std, flat0.dtype))
+    x_dev, y_dev = jnp.asarray(x_train), jnp.asarray(y_train)
+    bar = _progress(T, start, config.progress)
+    t0 = time.perf_counter()
+    epoch = _EpochStats()
+    block_start = start
+    while block_start < T:
+        block = min(every, T - block_start)
+        ledger.reserve(block, block_start)  # written down before the steps run
+        for step in range(block_start, block_start + block):
+            rng = None if config.secure_noise else step_rng(config.seed, step)
+            idx = poisson_sample(n, q, rng, secure=config.secure_noise)
+            summed = jnp.zeros((n_params,), flat0.dtype)
+            for b_idx, mask in physical_batches(idx, config.max_physical_batch):
+                s, loss_sum, stats = clipped_sum(params, x_dev[b_idx], y_dev[b_idx], jnp.asarray(mask))
+                summed = summed + s
+                epoch.add(float(loss_sum), stats, mask)
+            if config.secure_noise:
+                noise = jnp.asarray(secure_gaussian_noise((n_params,), privacy.noise_std, np.dtype(flat0.dtype)))
+            else:
+                noise = noise_fn(step)
+            params, opt_state = update(params, opt_state, summed, noise)
+            epoch.steps += 1
+            done = step + 1
+            if done % steps_per_epoch == 0 or done == T:
+                rec = epoch.record(len(history) + 1, done, ledger.steps_spent, privacy)
+                history.append(rec)
+                if log:
+                    log(rec)
+                epoch = _EpochStats()
+                if bar:
+                    bar.set_postfix(loss=rec["loss"], eps=rec["epsilon_spent"])
+            if bar:
+                bar.update(1)
+        block_start = done
+        if ckpt is not None:
+            save_checkpoint(ckpt, (params, opt_state),
+                            {"step": done, "history": history, "train_config": config.identity(),
+                             "privacy": privacy.to_dict(), "steps_spent": ledger.steps_spent})
+    if bar:
+        bar.close()
+    if ledger.steps_spent > T:
+        warnings.warn(
+            f"the ledger counts {ledger.steps_spent} steps for a run of {T}: steps lost in an interrupted run were "
+            "redone; the reported epsilon covers all of them and exceeds the planned one", stacklevel=2)
+    train_acc = test_acc = None
+    if getattr(model, "predict", None) is not None and not (
+            isinstance(model, FunctionModel) and model.predict_fn is None):
+        train_acc = _accuracy(model, params, x_dev, y_dev)
+        if x_test is not None:
+            test_acc = _accuracy(model, params, jnp.asarray(x_test), jnp.asarray(y_test))
+    return TrainResult(params=params, privacy=privacy, steps=T, steps_spent=ledger.steps_spent,
+                       epsilon=ledger.epsilon(), train_accuracy=train_acc, test_accuracy=test_acc,
+                       n_params=n_params, history=history, seconds=time.perf_counter() - t0, resumed_from=start)
+
+
+class _EpochStats:
+    """Per-epoch diagnostics (not covered by ε): mean loss and per-example gradient norms."""
+
+    def __init__(self):
+        self.loss = 0.0
+        self.count = 0
+        self.steps = 0
+        self.norms = []
+        self.clipped = 0
+        self.nonfinite = 0
+
+    def add(self, loss_sum, stats, mask):
+        real = np.asarray(mask) > 0
+        self.loss += loss_sum
+        self.count += int(real.sum())
+        self.norms.append(np.asarray(stats["norms"])[real])
+        self.clipped += int(np.asarray(stats["clipped"])[real].sum())
+        self.nonfinite += int(np.asarray(stats["nonfinite"])[real].sum())
+
+    def record(self, epoch, step, steps_spent, privacy):
+        norms = np.concatenate(self.norms) if self.norms else np.zeros(0)
+        finite = norms[np.isfinite(norms)]
+        rec = {
+            "epoch": epoch, "step": step, "epsilon_spent": _json_float(privacy.epsilon(steps_spent)),
+            "loss": self.loss / self.count if self.count else None,
+            "examples_seen": self.count,
+            "grad_norm_mean": float(finite.mean()) if finite.size else None,
+            "grad_norm_median": float(np.median(finite)) if finite.size else None,
+            "grad_norm_max": float(finite.max()) if finite.size else None,
+            "clipped_fraction": self.clipped / self.count if self.count else 0.0,
+            "nonfinite_gradients": self.nonfinite,
+        }
+        if self.nonfinite:
+            warnings.warn(f"{self.nonfinite} per-example gradient(s) in epoch {epoch} were NaN or infinite; "
+                          "they were zeroed (not used) and counted", stacklevel=3)
+        return rec
+
+
+def _progress(total, start, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, unit="step", desc="DP-SGD", leave=True)

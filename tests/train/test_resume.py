@@ -1,0 +1,87 @@
+"""A training process killed mid-run and resumed: the ledger counts every step ever taken."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+SCRIPT = textwrap.dedent('''
+    import sys, time, json
+    import jax, jax.numpy as jnp, numpy as np
+    from dpqml.privacy.config import PrivacyConfig
+    from dpqml.train import FunctionModel, TrainConfig, train
+
+    ckpt, steps_log = sys.argv[1], sys.argv[2]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(30, 2))
+    y = (x[:, 0] > 0).astype(int)
+
+    def loss(p, xi, yi):
+        return jax.nn.softplus(-(2.0 * yi - 1.0) * (p["w"] @ xi + p["b"]))
+
+    model = FunctionModel(loss, {"w": jnp.zeros(2), "b": jnp.zeros(())}, input_dim=2)
+    # q = 1: every step is an epoch, so the log callback sees every step.
+    privacy = PrivacyConfig(1.0, 1.0, 1.0, 60, 1e-3, 30)
+    config = TrainConfig(seed=1, checkpoint_dir=ckpt, checkpoint_every=4)
+
+    def log(rec):
+        with open(steps_log, "a") as f:
+            f.write(json.dumps(rec["step"]) + "\\n")
+        time.sleep(float(sys.argv[3]))
+
+    res = train(model, x, y, privacy, config, log=log)
+    print(json.dumps({"steps_spent": res.steps_spent, "epsilon": res.epsilon, "resumed_from": res.resumed_from}))
+''')
+
+
+def _run(script, ckpt, steps_log, sleep):
+    return subprocess.Popen([sys.executable, str(script), str(ckpt), str(steps_log), str(sleep)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_and_the_ledger_counts_every_step(tmp_path):
+    from dpqml.privacy.config import PrivacyConfig
+    from dpqml.privacy.ledger import PrivacyLedger
+
+    script = tmp_path / "train.py"
+    script.write_text(SCRIPT)
+    ckpt, steps_log = tmp_path / "ckpt", tmp_path / "steps.log"
+    proc = _run(script, ckpt, steps_log, 0.05)
+    deadline = time.time() + 120
+    # Kill it (SIGKILL: no clean-up) once it has checkpointed and is inside a later block.
+    while time.time() < deadline:
+        if (ckpt / "state.json").exists() and steps_log.exists():
+            done = len(steps_log.read_text().split())
+            if done >= 10 and done % 4 not in (0,):
+                break
+        if proc.poll() is not None:
+            pytest.fail(f"training ended before it could be killed: {proc.stderr.read()}")
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    before = [int(s) for s in steps_log.read_text().split()]
+    checkpointed = json.loads((ckpt / "state.json").read_text())["step"]
+    assert 0 < checkpointed < 60 and len(before) > checkpointed  # some steps were lost with the process
+
+    proc = _run(script, ckpt, steps_log, 0.0)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    executed = [int(s) for s in steps_log.read_text().split()]
+    assert result["resumed_from"] == checkpointed
+    # The run finished its 60 steps, and the ledger counts the lost steps too.
+    assert sorted(set(executed)) == list(range(1, 61))
+    config, spent = PrivacyLedger.read(ckpt)
+    assert spent == result["steps_spent"]
+    assert spent >= len(executed) > 60
+    assert result["epsilon"] == pytest.approx(config.epsilon(spent))
+    assert result["epsilon"] > PrivacyConfig.from_dict(config.to_dict()).epsilon(60)
+    assert "redone" in err  # the user is told that the run spent more than planned
+    assert Path(ckpt / "ledger.jsonl").read_text().count("reserve") >= 60 // 4 + 1
