@@ -3,7 +3,10 @@
 Subcommands (``dpqml COMMAND --help`` for each):
 
 * ``bench``: per-example-gradient throughput, compile time and peak memory of a model;
-* ``circuit``: print the circuit a set of model flags builds, gate by gate.
+* ``circuit``: print the circuit a set of model flags builds, gate by gate;
+* ``account``: the (ε, δ) privacy guarantee of DP-SGD with given sample rate, noise and steps;
+* ``calibrate``: the smallest noise multiplier that meets a target ε;
+* ``train``: DP-SGD training of a quantum, hybrid or classical model at a target ε.
 
 Every command that builds a model takes the same model flags (``--qubits --layers
 --ansatz --encoding --readout --noise``); their defaults give the standard model.
@@ -13,10 +16,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from . import __version__
 from .models import ENCODINGS, MODEL_ANSATZE, NOISE_PRESETS, READOUTS, ModelSpec, build_model
+from .train.cli import add_train_parser, cmd_train
 
 
 def _positive_int(name):
@@ -60,8 +65,19 @@ def spec_from_args(args) -> ModelSpec:
                      readout=args.readout, noise=args.noise)
 
 
+def _json_safe(obj):
+    """Infinite or NaN floats as the strings ``"inf"``/``"nan"`` (strict JSON has no such numbers)."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
+    if isinstance(obj, dict):
+        return {k: _json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_json_safe(v) for v in obj]
+    return obj
+
+
 def _write_json(obj, dest: str) -> None:
-    text = json.dumps(obj, indent=2)
+    text = json.dumps(_json_safe(obj), indent=2, allow_nan=False)
     if dest == "-":
         print(text)
     else:
@@ -161,6 +177,100 @@ def cmd_circuit(args) -> int:
     return 0
 
 
+_PRIVACY_FLAGS = ("sample_rate", "noise_multiplier", "steps", "delta", "target_epsilon", "max_grad_norm",
+                  "learning_rate", "epochs", "expected_batch_size", "optimizer", "accountant", "seed")
+_FLAG_NAMES = {"max_physical_batch": "physical-batch-size"}
+
+
+def _privacy_error(exc: ValueError) -> ValueError:
+    """The library names Python parameters (``sample_rate``); name the flag (``--sample-rate``)."""
+    msg = str(exc)
+    for name in (*_PRIVACY_FLAGS, *_FLAG_NAMES):
+        if msg.startswith(name + " "):
+            return ValueError("--" + _FLAG_NAMES.get(name, name.replace("_", "-")) + msg[len(name):])
+    return exc
+
+
+def cmd_account(args) -> int:
+    from .privacy import compute_epsilon
+
+    try:
+        eps = compute_epsilon(args.sample_rate, args.noise_multiplier, args.steps, args.delta,
+                              accountant=args.accountant, neighboring=args.neighboring)
+    except ValueError as exc:
+        raise _privacy_error(exc) from None
+    out = {"epsilon": eps, "delta": args.delta, "accountant": args.accountant, "neighboring": args.neighboring,
+           "sample_rate": args.sample_rate, "noise_multiplier": args.noise_multiplier, "steps": args.steps}
+    if args.json:
+        _write_json(out, args.json)
+    else:
+        print(f"epsilon = {eps:.6g} at delta = {args.delta:g}  ({args.accountant} accountant, "
+              f"{args.neighboring} neighbours)")
+        print(f"  sample rate q = {args.sample_rate:g}, noise multiplier sigma = {args.noise_multiplier:g}, "
+              f"steps T = {args.steps}")
+    return 0
+
+
+def _round_up(x: float, digits: int = 6) -> float:
+    """``x`` rounded *up* to ``digits`` significant digits: a printed σ must not be smaller."""
+    if x <= 0:
+        return x
+    scale = 10.0 ** (digits - 1 - math.floor(math.log10(x)))
+    return math.ceil(x * scale) / scale
+
+
+def cmd_calibrate(args) -> int:
+    from .privacy import calibrate_noise_multiplier, compute_epsilon
+
+    try:
+        sigma = calibrate_noise_multiplier(args.target_epsilon, args.delta, args.sample_rate, args.steps,
+                                           accountant=args.accountant, neighboring=args.neighboring)
+    except ValueError as exc:
+        raise _privacy_error(exc) from None
+    eps = compute_epsilon(args.sample_rate, sigma, args.steps, args.delta, accountant=args.accountant,
+                          neighboring=args.neighboring)
+    out = {"noise_multiplier": sigma, "epsilon": eps, "target_epsilon": args.target_epsilon, "delta": args.delta,
+           "accountant": args.accountant, "neighboring": args.neighboring, "sample_rate": args.sample_rate,
+           "steps": args.steps}
+    if args.json:
+        _write_json(out, args.json)
+    else:
+        print(f"noise multiplier sigma = {_round_up(sigma):.6g} meets epsilon <= {args.target_epsilon:g} at "
+              f"delta = {args.delta:g}  (achieved epsilon = {eps:.6g}; {args.accountant} accountant, "
+              f"{args.neighboring} neighbours)")
+        print(f"  sample rate q = {args.sample_rate:g}, steps T = {args.steps}")
+    return 0
+
+
+def _add_privacy_args(p: argparse.ArgumentParser) -> None:
+    """Flags shared by ``account`` and ``calibrate`` (besides q, σ or target ε, T)."""
+    from .privacy import ACCOUNTANTS, NEIGHBORING_RELATIONS
+
+    p.add_argument("--delta", type=float, required=True,
+                   help="delta of the (epsilon, delta) guarantee, in (0, 1); keep it well below 1/N for N "
+                        "training examples (e.g. 1e-5)")
+    p.add_argument("--accountant", choices=tuple(ACCOUNTANTS), default="pld",
+                   help="; ".join(f"{k}: {v}" for k, v in ACCOUNTANTS.items()).replace("%", "%%") + " (default pld)")
+    p.add_argument("--neighboring", choices=tuple(NEIGHBORING_RELATIONS), default="add-remove",
+                   help="neighbouring datasets differ by adding/removing one example (default) or by "
+                        "replacing one (pld only)")
+    p.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                   help="machine-readable output: to stdout, or to PATH")
+
+
+def _nonnegative_int(name):
+    def parse(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 0; got {text!r}") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 0; got {v}")
+        return v
+
+    return parse
+
+
 # ---------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -199,7 +309,51 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the circuit description gate by gate, as the simulator runs it.")
     add_model_args(c)
     c.set_defaults(func=cmd_circuit)
+
+    a = sub.add_parser(
+        "account",
+        help="the (epsilon, delta) guarantee of DP-SGD",
+        description=(
+            "Compute epsilon at the given delta for DP-SGD: Poisson sampling with rate q, Gaussian noise "
+            "of standard deviation sigma*C on the sum of gradients clipped to norm C, composed over T steps "
+            "(Google's dp-accounting; an upper bound, never a CLT approximation)."
+        ),
+    )
+    a.add_argument("--sample-rate", type=float, required=True,
+                   help="Poisson sampling probability q of each example per step, in (0, 1] "
+                        "(expected batch size / N)")
+    a.add_argument("--noise-multiplier", type=float, required=True,
+                   help="sigma: noise standard deviation divided by the clip norm, >= 0")
+    a.add_argument("--steps", type=_nonnegative_int("--steps"), required=True,
+                   help="number of noisy steps T (epochs * N / expected batch size)")
+    _add_privacy_args(a)
+    a.set_defaults(func=cmd_account)
+
+    k = sub.add_parser(
+        "calibrate",
+        help="the smallest noise multiplier that meets a target epsilon",
+        description=(
+            "Find the smallest noise multiplier sigma (within 0.1%, always on the safe side) for which "
+            "DP-SGD with sample rate q over T steps is (target epsilon, delta)-DP."
+        ),
+    )
+    k.add_argument("--target-epsilon", type=float, required=True, help="the epsilon to meet, > 0")
+    k.add_argument("--sample-rate", type=float, required=True,
+                   help="Poisson sampling probability q of each example per step, in (0, 1]")
+    k.add_argument("--steps", type=_nonnegative_int("--steps"), required=True, help="number of noisy steps T")
+    _add_privacy_args(k)
+    k.set_defaults(func=cmd_calibrate)
+
+    t = add_train_parser(sub, add_model_args, _positive_int)
+    t.set_defaults(func=lambda args: _privacy_wrapped(cmd_train, args, _write_json))
     return p
+
+
+def _privacy_wrapped(cmd, *args):
+    try:
+        return cmd(*args)
+    except ValueError as exc:
+        raise _privacy_error(exc) from None
 
 
 def main(argv=None) -> int:
@@ -210,7 +364,7 @@ def main(argv=None) -> int:
         return 0
     try:
         return args.func(args)
-    except (ValueError, MemoryError) as exc:
+    except (ValueError, MemoryError, OSError) as exc:
         print(f"dpqml {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover

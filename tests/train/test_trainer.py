@@ -224,3 +224,28 @@ def test_private_quantum_model_learns_two_moons():
     assert res.epsilon <= 4.0 and res.privacy.noise_multiplier > 1.0
     # Chance is 50% (balanced classes); a private 4-qubit model does clearly better.
     assert res.test_accuracy >= 0.75, res.test_accuracy
+
+
+def test_no_clipping_when_the_clip_exceeds_every_gradient():
+    x, y, params = tiny_problem(30)
+    model = FunctionModel(logreg_loss, params, logreg_predict, input_dim=2)
+    # |dℓ/dw| ≤ ‖(x, 1)‖ for logistic regression: C above every row's norm never clips.
+    c = float(np.linalg.norm(np.c_[x, np.ones(len(x))], axis=1).max()) * 1.01
+    res = train(model, x, y, PrivacyConfig(1.0, c, 0.5, 6, 1e-3, 30))
+    assert all(r["clipped_fraction"] == 0.0 for r in res.history)
+    assert all(r["grad_norm_max"] <= c for r in res.history)
+    small = train(model, x, y, PrivacyConfig(1.0, 1e-3, 0.5, 6, 1e-3, 30))
+    assert all(r["clipped_fraction"] == 1.0 for r in small.history)
+
+
+def test_classical_cnn_and_mlp_train_with_the_same_trainer():
+    from dpqml.data import load_dataset
+    from dpqml.models import build_classical
+
+    ds = load_dataset("digits", n_features=64, classes="all", n_train=300, seed=0)
+    for model in (build_classical("cnn", 64, 10, channels=(4, 8)), build_classical("mlp", 64, 10, hidden=(16,))):
+        res = train_private(model, ds, target_epsilon=8.0, delta=1e-4, epochs=4, expected_batch_size=50,
+                            learning_rate=0.1)
+        assert res.epsilon <= 8.0
+        assert res.test_accuracy > 0.3  # ten classes: chance is 0.1
+        assert res.history[-1]["accuracy"] is not None

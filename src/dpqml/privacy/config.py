@@ -12,9 +12,13 @@ import math
 import numbers
 from dataclasses import asdict, dataclass
 
-from .accounting import ACCOUNTANTS, calibrate_noise_multiplier, compute_epsilon
-
-NEIGHBORING_RELATIONS = ("add-remove",)
+from .accounting import (
+    ACCOUNTANTS,
+    NEIGHBORING_RELATIONS,
+    _check_accountant,
+    calibrate_noise_multiplier,
+    compute_epsilon,
+)
 
 
 def _check_number(name: str, value, *, low=None, high=None, low_open=False, high_open=False, integer=False):
@@ -48,8 +52,8 @@ class PrivacyConfig:
         n_examples: N, the training-set size; the noisy sum is divided by the expected batch
             size ``q · N``, never by the realized one.
         accountant: ``"pld"`` (tight, default) or ``"rdp"`` (fast, conservative).
-        neighboring: the neighbouring relation; ``"add-remove"`` (one example added or removed),
-            the relation the Poisson-subsampled accountant assumes.
+        neighboring: the neighbouring relation of the guarantee: ``"add-remove"`` (one example
+            added or removed; default) or ``"replace-one"`` (one example replaced; PLD only).
     """
 
     noise_multiplier: float
@@ -72,6 +76,7 @@ class PrivacyConfig:
             raise ValueError(f"accountant must be one of {list(ACCOUNTANTS)}; got {self.accountant!r}")
         if self.neighboring not in NEIGHBORING_RELATIONS:
             raise ValueError(f"neighboring must be one of {list(NEIGHBORING_RELATIONS)}; got {self.neighboring!r}")
+        _check_accountant(self.accountant, self.neighboring)  # e.g. RDP does not support replace-one
         for name in ("noise_multiplier", "max_grad_norm", "sample_rate", "delta"):
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "steps", int(self.steps))
@@ -100,12 +105,13 @@ class PrivacyConfig:
         if not self.private:
             return math.inf
         return compute_epsilon(self.sample_rate, self.noise_multiplier, steps, self.delta,
-                               accountant=self.accountant)
+                               accountant=self.accountant, neighboring=self.neighboring)
 
     # -- construction ------------------------------------------------------------------------
     @classmethod
     def from_target_epsilon(cls, target_epsilon: float, *, delta: float, sample_rate: float, steps: int,
-                            max_grad_norm: float, n_examples: int, accountant: str = "pld") -> PrivacyConfig:
+                            max_grad_norm: float, n_examples: int, accountant: str = "pld",
+                            neighboring: str = "add-remove") -> PrivacyConfig:
         """The configuration with the smallest σ whose ε after ``steps`` steps is ≤ ``target_epsilon``.
 
         ``target_epsilon = inf`` gives the non-private configuration (σ = 0, clipping kept).
@@ -115,9 +121,10 @@ class PrivacyConfig:
         else:
             _check_number("target_epsilon", target_epsilon, low=0.0, low_open=True)
             # Validate the public parameters before the (slower) calibration.
-            cls(1.0, max_grad_norm, sample_rate, steps, delta, n_examples, accountant)
-            sigma = calibrate_noise_multiplier(target_epsilon, delta, sample_rate, steps, accountant=accountant)
-        return cls(sigma, max_grad_norm, sample_rate, steps, delta, n_examples, accountant)
+            cls(1.0, max_grad_norm, sample_rate, steps, delta, n_examples, accountant, neighboring)
+            sigma = calibrate_noise_multiplier(target_epsilon, delta, sample_rate, steps, accountant=accountant,
+                                               neighboring=neighboring)
+        return cls(sigma, max_grad_norm, sample_rate, steps, delta, n_examples, accountant, neighboring)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -31,11 +31,13 @@ import numpy as np
 from . import kernels as K
 from .circuit import Circuit
 from .gates import complex_dtype
+from .heisenberg import MAX_QUBITS as HEISENBERG_MAX_QUBITS
+from .heisenberg import heisenberg_expectations, split_encoding
 from .program import Program, lower
 
 _PROGRAMS: WeakKeyDictionary = WeakKeyDictionary()
 
-METHODS = ("auto", "adjoint", "backprop")
+METHODS = ("auto", "adjoint", "backprop", "heisenberg")
 
 
 def program_for(circuit: Circuit, mixed: bool) -> Program:
@@ -304,6 +306,12 @@ def _adjoint_expectations(circuit: Circuit, program: Program, values, psi0):
 
 # ---------------------------------------------------------------------------------------
 # public API
+def use_heisenberg(circuit: Circuit) -> bool:
+    """Whether ``method="auto"`` picks the Heisenberg-picture method (:mod:`.heisenberg`):
+    small registers whose circuit encodes first and trains afterwards."""
+    return circuit.n_qubits <= HEISENBERG_MAX_QUBITS and split_encoding(circuit) is not None
+
+
 def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
     """Exact expectation values ``<O_k>`` for one example, shape ``(n_observables,)``.
 
@@ -316,6 +324,11 @@ def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     theta, x = _as_inputs(circuit, theta, x)
     cdt = complex_dtype(theta.dtype)
+    if method == "heisenberg" or (method == "auto" and use_heisenberg(circuit)):
+        if split_encoding(circuit) is None:
+            raise ValueError("method='heisenberg' needs a circuit that encodes the data first and trains "
+                             "afterwards (no trainable angle before the last feature-dependent gate)")
+        return heisenberg_expectations(circuit, theta, x)
     if circuit.is_noisy:
         if method == "adjoint":
             raise ValueError("method='adjoint' needs a noiseless circuit; noisy circuits use 'backprop'")

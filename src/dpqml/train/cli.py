@@ -58,7 +58,8 @@ def add_train_parser(sub, add_model_args, positive_int) -> argparse.ArgumentPars
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=float, default=10.0, help="passes over the data (default 10)")
     o.add_argument("--sample-rate", type=float, help="Poisson sample rate q (default: batch-size / N)")
-    o.add_argument("--batch-size", type=float, help="expected batch size qN (default 32)")
+    o.add_argument("--expected-batch-size", "--batch-size", dest="batch_size", type=float,
+                   help="expected batch size qN of Poisson sampling (default 32)")
     o.add_argument("--physical-batch-size", type=positive_int("--physical-batch-size"), default=256,
                    help="most examples per compiled gradient call (memory cap; default 256)")
     o.add_argument("--learning-rate", type=float, default=0.05, help="step size (default 0.05)")

@@ -38,7 +38,7 @@ from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 OPTIMIZERS = ("sgd", "adam", "momentum")
 DIAGNOSTICS_NOTE = (
     "diagnostics: computed from the private training data and NOT covered by epsilon "
-    "(per-epoch loss, gradient-norm statistics, clipped fraction, train accuracy)"
+    "(per-epoch loss and accuracy, gradient-norm statistics, clipped fraction, train accuracy)"
 )
 
 
@@ -208,12 +208,18 @@ def _make_step_functions(model, loss_name, max_grad_norm, unravel, method):
         return model.loss(params, x, y, loss_name) if loss_name else model.loss(params, x, y)
 
     per_example = make_per_example_grads(loss_fn, method)
+    predict = getattr(model, "predict", None)
+    if isinstance(model, FunctionModel) and model.predict_fn is None:
+        predict = None
 
     @jax.jit
     def clipped_sum(params, x, y, mask):
         losses, grads = per_example(params, x, y)
         flat = jax.vmap(lambda g: ravel_pytree(g)[0])(grads)
         clipped, stats = clip_per_example(flat, max_grad_norm, mask)
+        if predict is not None:  # a diagnostic: accuracy on the examples the step sampled
+            hits = jax.vmap(predict, in_axes=(None, 0))(params, x) == y
+            stats["correct"] = jnp.where(mask > 0, hits, False).sum()
         return jnp.sum(clipped, axis=0), jnp.sum(jnp.where(mask > 0, losses, 0.0)), stats
 
     return clipped_sum
@@ -323,7 +329,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
                     log(rec)
                 epoch = _EpochStats()
                 if bar:
-                    bar.set_postfix(loss=rec["loss"], eps=rec["epsilon_spent"])
+                    bar.set_postfix(loss=rec["loss"], acc=rec["accuracy"], eps=rec["epsilon_spent"])
             if bar:
                 bar.update(1)
         block_start = done
@@ -349,7 +355,8 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
 
 
 class _EpochStats:
-    """Per-epoch diagnostics (not covered by ε): mean loss and per-example gradient norms."""
+    """Per-epoch diagnostics (not covered by ε): mean loss, accuracy on the sampled examples
+    (before each step's update), per-example gradient norms, clipped fraction."""
 
     def __init__(self):
         self.loss = 0.0
@@ -358,6 +365,7 @@ class _EpochStats:
         self.norms = []
         self.clipped = 0
         self.nonfinite = 0
+        self.correct = None
 
     def add(self, loss_sum, stats, mask):
         real = np.asarray(mask) > 0
@@ -365,6 +373,8 @@ class _EpochStats:
         self.count += int(real.sum())
         self.norms.append(np.asarray(stats["norms"])[real])
         self.clipped += int(np.asarray(stats["clipped"])[real].sum())
+        if "correct" in stats:
+            self.correct = (self.correct or 0) + int(stats["correct"])
         self.nonfinite += int(np.asarray(stats["nonfinite"])[real].sum())
 
     def record(self, epoch, step, steps_spent, privacy):
@@ -373,6 +383,7 @@ class _EpochStats:
         rec = {
             "epoch": epoch, "step": step, "epsilon_spent": _json_float(privacy.epsilon(steps_spent)),
             "loss": self.loss / self.count if self.count else None,
+            "accuracy": self.correct / self.count if self.count and self.correct is not None else None,
             "examples_seen": self.count,
             "grad_norm_mean": float(finite.mean()) if finite.size else None,
             "grad_norm_median": float(np.median(finite)) if finite.size else None,

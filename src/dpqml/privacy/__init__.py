@@ -1,0 +1,47 @@
+"""dpqml.privacy: the stages of DP-SGD and its accounting. Knows nothing of quantum mechanics.
+
+* :mod:`.config`: :class:`PrivacyConfig`, the one immutable public configuration (σ, C, q, T, δ, N);
+* :mod:`.sampling`: Poisson subsampling and fixed-shape physical batches;
+* :mod:`.dpsgd`: per-example clipping, Gaussian noise (seeded or secure), normalisation;
+* :mod:`.accounting`: ε and calibration with Google's dp-accounting (PLD default, RDP);
+* :mod:`.ledger`: :class:`PrivacyLedger`, every step ever taken, written before it runs.
+
+See ``docs/privacy.md``.
+"""
+
+from .accounting import (
+    ACCOUNTANTS,
+    MAX_NOISE_MULTIPLIER,
+    NEIGHBORING_RELATIONS,
+    calibrate_noise_multiplier,
+    check_delta,
+    compute_delta,
+    compute_epsilon,
+    dp_sgd_event,
+    make_accountant,
+)
+from .config import PrivacyConfig
+from .dpsgd import clip_per_example, gaussian_noise, privatize, secure_gaussian_noise
+from .ledger import PrivacyLedger
+from .sampling import physical_batches, poisson_sample, step_rng
+
+__all__ = [
+    "ACCOUNTANTS",
+    "MAX_NOISE_MULTIPLIER",
+    "NEIGHBORING_RELATIONS",
+    "PrivacyConfig",
+    "PrivacyLedger",
+    "calibrate_noise_multiplier",
+    "check_delta",
+    "clip_per_example",
+    "compute_delta",
+    "compute_epsilon",
+    "dp_sgd_event",
+    "gaussian_noise",
+    "make_accountant",
+    "physical_batches",
+    "poisson_sample",
+    "privatize",
+    "secure_gaussian_noise",
+    "step_rng",
+]
