@@ -152,7 +152,8 @@ def _print_row(row) -> None:
     mem = row["peak_memory_bytes"]
     mem_s = f"{mem / 2**20:9.1f} MiB" if mem is not None else "        n/a"
     print(
-        f"n={row['qubits']:<3d} L={row['layers']:<2d} {row['simulation']:<14s} batch={row['batch']:<3d} "
+        f"n={row['qubits']:<3d} L={row['layers']:<2d} {row['simulation']:<14s} {row['circuit_gradient']:<10s} "
+        f"batch={row['batch']:<3d} "
         f"{row['examples_per_second']:>11,.0f} ex/s  compile {row['compile_seconds']:6.2f} s  peak {mem_s}  "
         f"[{row['backend']}, {row['precision']}]",
         flush=True,

@@ -108,6 +108,7 @@ def bench_one(cfg: BenchConfig) -> dict:
         "ansatz": cfg.spec.ansatz,
         "noise": cfg.spec.noise,
         "simulation": "density-matrix" if circuit.is_noisy else "state-vector",
+        "circuit_gradient": circuit_gradient_method(circuit),
         "batch": cfg.batch,
         "n_params": circuit.n_params,
         "precision": "double" if cfg.double else "single",
@@ -139,3 +140,12 @@ def grid(name: str, noise: str = "depolarizing") -> list[tuple[int, int, str, in
         out += [(n, L, noise, None) for n in NOISY_QUBITS for L in FULL_LAYERS]
         return out
     raise ValueError(f"unknown grid {name!r}; valid grids are ['quick', 'full']")
+
+
+def circuit_gradient_method(circuit) -> str:
+    """How ``method="auto"`` differentiates ``circuit``: heisenberg, adjoint or backprop."""
+    from ..quantum.simulate import use_heisenberg
+
+    if use_heisenberg(circuit):
+        return "heisenberg"
+    return "backprop" if circuit.is_noisy else "adjoint"

@@ -12,9 +12,12 @@ are computed **once** (JAX leaves values that do not depend on the mapped inputs
 and each example costs only ``ρ_x`` (the cheap encoding) and contractions of ``d²`` numbers
 (``d = 2**n``). Per-example gradients come from a ``custom_vjp`` whose backward pass contracts
 the example's cotangent with the stored Jacobian: ``P·K·d²`` operations per example instead of
-one simulation per example. This wins by orders of magnitude on small registers (it is how
-``auto`` handles n ≤ :data:`MAX_QUBITS`), noiseless or noisy, and loses on large ones
-(``d²`` grows as 4**n), where adjoint differentiation of the state vector takes over.
+one simulation per example. The price is a fixed cost per batch: the Jacobian costs about
+``n_params · depth · d³`` (forward mode through the dense unitary), and for noisy circuits
+``n_params · d²`` density-matrix runs. Measured (docs/engine.md), it beats adjoint
+differentiation only on small noiseless registers with few parameters and large batches, so
+``auto`` uses it only there (:data:`MAX_QUBITS`, :data:`MAX_PARAMS`); ``method="heisenberg"``
+forces it.
 
 ``W_k`` is built exactly: noiseless ``V`` as the unitary ``U`` (``W_k = (U† O_k U)^T``, ``U``
 from the state-vector program run on the ``d`` basis states), noisy ``V`` as the superoperator
@@ -33,7 +36,9 @@ import numpy as np
 from .circuit import Circuit
 from .gates import complex_dtype, pauli_word_matrix
 
-MAX_QUBITS = 4  # auto uses this method up to here (measured: docs/engine.md)
+# ``method="auto"`` uses this method for noiseless circuits up to these sizes (measured: docs/engine.md).
+MAX_QUBITS = 4
+MAX_PARAMS = 24
 _SPLITS: WeakKeyDictionary = WeakKeyDictionary()
 _OBSERVABLE_FNS: WeakKeyDictionary = WeakKeyDictionary()
 

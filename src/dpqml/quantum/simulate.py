@@ -31,6 +31,7 @@ import numpy as np
 from . import kernels as K
 from .circuit import Circuit
 from .gates import complex_dtype
+from .heisenberg import MAX_PARAMS as HEISENBERG_MAX_PARAMS
 from .heisenberg import MAX_QUBITS as HEISENBERG_MAX_QUBITS
 from .heisenberg import heisenberg_expectations, split_encoding
 from .program import Program, lower
@@ -307,9 +308,15 @@ def _adjoint_expectations(circuit: Circuit, program: Program, values, psi0):
 # ---------------------------------------------------------------------------------------
 # public API
 def use_heisenberg(circuit: Circuit) -> bool:
-    """Whether ``method="auto"`` picks the Heisenberg-picture method (:mod:`.heisenberg`):
-    small registers whose circuit encodes first and trains afterwards."""
-    return circuit.n_qubits <= HEISENBERG_MAX_QUBITS and split_encoding(circuit) is not None
+    """Whether ``method="auto"`` picks the Heisenberg-picture method (:mod:`.heisenberg`): noiseless,
+    small registers with few parameters whose circuit encodes first and trains afterwards.
+
+    Its fixed cost per batch grows as ``n_params · depth · 4**n`` (the Jacobian of the shared
+    observable), so it wins only there (measured in ``docs/engine.md``: n=4, L=2 at batch 64 is
+    1.7x adjoint; n=4, L=6 and n=5 lose at batch 64; noisy circuits lose everywhere).
+    """
+    return (not circuit.is_noisy and circuit.n_qubits <= HEISENBERG_MAX_QUBITS
+            and circuit.n_params <= HEISENBERG_MAX_PARAMS and split_encoding(circuit) is not None)
 
 
 def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
