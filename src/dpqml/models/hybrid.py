@@ -36,8 +36,8 @@ from .ansatze import ansatz, hea_layer
 from .encodings import ENCODINGS, angle_encoding
 from .noise import apply_noise
 from .readouts import readout
+from .task import LOSSES, Classifier  # noqa: F401 (LOSSES re-exported)
 
-LOSSES = ("logistic", "cross-entropy", "squared")
 MODEL_ANSATZE = ("hea", "strongly-entangling", "reuploading")
 
 
@@ -58,7 +58,7 @@ def _mlp_apply(layers, h, final_activation=None):
 
 
 @dataclass(frozen=True, eq=False)
-class QuantumModel:
+class QuantumModel(Classifier):
     """A hybrid classifier: optional classical layers, a circuit, and a head."""
 
     circuit: Circuit
@@ -86,18 +86,6 @@ class QuantumModel:
                 f"the circuit measures {n_obs} (use readout 'z' with >= {self.n_classes} qubits)"
             )
 
-    @property
-    def task(self) -> str:
-        return "binary" if self.n_classes == 2 else "multiclass"
-
-    @property
-    def default_loss(self) -> str:
-        return "logistic" if self.task == "binary" else "cross-entropy"
-
-    @property
-    def n_outputs(self) -> int:
-        return 1 if self.task == "binary" else self.n_classes
-
     # -- parameters ----------------------------------------------------------------------
     def init(self, key, dtype=jnp.float32) -> dict:
         """Random parameters: angles uniform in [0, 2π), head a=1, b=0, Glorot-like MLPs."""
@@ -113,9 +101,6 @@ class QuantumModel:
         if self.pre:
             params["pre"] = _mlp_init(k_pre, (self.input_dim, *self.pre, self.circuit.n_features), dtype)
         return params
-
-    def n_params(self, params) -> int:
-        return int(sum(np.size(leaf) for leaf in jax.tree_util.tree_leaves(params)))
 
     # -- forward -------------------------------------------------------------------------
     def circuit_inputs(self, params, x):
@@ -138,24 +123,6 @@ class QuantumModel:
         if self.task == "binary":
             return head["a"] * jnp.sum(f) + head["b"]
         return head["a"] * f + head["b"]
-
-    def loss(self, params, x, y, loss: str | None = None):
-        """Per-example loss. ``logistic``: ``softplus(-s)`` with ``s = (2y-1) logit``;
-        ``cross-entropy``: ``-log softmax(logits)[y]``; ``squared``: ``(logit - (2y-1))^2 / 2``."""
-        loss = loss or self.default_loss
-        out = self.apply(params, x)
-        if loss == "logistic":
-            return jax.nn.softplus(-(2.0 * y - 1.0) * out)
-        if loss == "cross-entropy":
-            return -jax.nn.log_softmax(out)[y.astype(jnp.int32)]
-        if loss == "squared":
-            return 0.5 * (out - (2.0 * y - 1.0)) ** 2
-        raise ValueError(f"unknown loss {loss!r}; valid losses are {list(LOSSES)}")
-
-    def predict(self, params, x):
-        """Predicted class for one example."""
-        out = self.apply(params, x)
-        return (out > 0).astype(jnp.int32) if self.task == "binary" else jnp.argmax(out)
 
 
 @dataclass(frozen=True)
