@@ -88,7 +88,9 @@ def test_auto_picks_it_for_small_encode_then_train_circuits_only():
     assert use_heisenberg(build_model(qubits=4, layers=2).circuit)
     # Measured slower there: noisy circuits, more parameters, larger registers.
     assert not use_heisenberg(build_model(qubits=4, layers=2, noise="depolarizing").circuit)
-    assert not use_heisenberg(build_model(qubits=4, layers=6).circuit)
+    assert use_heisenberg(build_model(qubits=4, layers=6).circuit)
+    assert not use_heisenberg(build_model(qubits=4, layers=7).circuit)
+    assert not use_heisenberg(build_model(qubits=5, layers=2).circuit)
     assert not use_heisenberg(build_model(qubits=8, layers=2).circuit)
     # Re-uploading puts trainable angles between encodings: no split.
     reup = build_model(qubits=3, layers=2, ansatz="reuploading").circuit

@@ -311,9 +311,9 @@ def use_heisenberg(circuit: Circuit) -> bool:
     """Whether ``method="auto"`` picks the Heisenberg-picture method (:mod:`.heisenberg`): noiseless,
     small registers with few parameters whose circuit encodes first and trains afterwards.
 
-    Its fixed cost per batch grows as ``n_params · depth · 4**n`` (the Jacobian of the shared
-    observable), so it wins only there (measured in ``docs/engine.md``: n=4, L=2 at batch 64 is
-    1.7x adjoint; n=4, L=6 and n=5 lose at batch 64; noisy circuits lose everywhere).
+    Its fixed cost per batch grows as ``n_params · 8**n`` (the Jacobian of the shared observable),
+    so it wins only there (measured in ``docs/engine.md``: at batch 64, n=4 is about 2x adjoint at
+    L=2 and L=6; n=5 loses; noisy circuits lose everywhere).
     """
     return (not circuit.is_noisy and circuit.n_qubits <= HEISENBERG_MAX_QUBITS
             and circuit.n_params <= HEISENBERG_MAX_PARAMS and split_encoding(circuit) is not None)
