@@ -253,9 +253,19 @@ def make_observable_fn(trainable: Circuit, obs: np.ndarray):
 
     @jax.custom_vjp
     def observable(theta):
-        return w_fn(theta)
+        w = w_fn(theta)
+        return jnp.real(w), jnp.imag(w)
 
     def fwd(theta):
+        w, dw = _w_and_jacobian(theta)
+        # Real and imaginary parts: every per-example contraction is then a real GEMM.
+        return (jnp.real(w), jnp.imag(w)), (jnp.real(dw), jnp.imag(dw))
+
+    def bwd(res, w_bar):
+        (dr, di), (cr, ci) = res, w_bar
+        return (jnp.tensordot(cr, dr, axes=cr.ndim) + jnp.tensordot(ci, di, axes=ci.ndim),)
+
+    def _w_and_jacobian(theta):
         p = theta.shape[0]
         if p == 0:
             w = w_fn(theta)
@@ -273,13 +283,6 @@ def make_observable_fn(trainable: Circuit, obs: np.ndarray):
         w, dw = jax.vmap(lambda t: jax.jvp(w_fn, (theta,), (t,)), out_axes=(None, -1))(basis)
         return w, dw
 
-    def bwd(dw, w_bar):
-        def linear(t):
-            return jnp.tensordot(dw, t.astype(dw.dtype), axes=([-1], [0]))
-
-        _, vjp = jax.vjp(linear, jnp.zeros(dw.shape[-1], jnp.real(dw).dtype))
-        return vjp(w_bar)
-
     observable.defvjp(fwd, bwd)
     return observable
 
@@ -292,7 +295,7 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
     cache = _OBSERVABLE_FNS.setdefault(circuit, {})
     if "fn" not in cache:
         cache["fn"] = make_observable_fn(trainable, observable_matrices(circuit))
-    w = cache["fn"](theta)
+    w_re, w_im = cache["fn"](theta)
     n = circuit.n_qubits
     d = 2**n
     cdt = complex_dtype(theta.dtype)
@@ -302,10 +305,14 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
         program = program_for(encoding, mixed=True)
         values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
         rho = _run_mixed(program, values, rho0).reshape(d, d)
+        rho_re, rho_im = jnp.real(rho), jnp.imag(rho)
     else:
         program = program_for(encoding, mixed=False)
         values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
         psi = _run_pure(program, values, psi0).reshape(-1)
-        rho = psi[:, None] * jnp.conj(psi)[None, :]
-    return jnp.real(jnp.einsum("kab,ab->k", w, rho)).astype(theta.dtype)
+        a, b = jnp.real(psi), jnp.imag(psi)  # ρ = ψψ†: Re ρ = aaᵀ + bbᵀ, Im ρ = baᵀ − abᵀ
+        rho_re = a[:, None] * a[None, :] + b[:, None] * b[None, :]
+        rho_im = b[:, None] * a[None, :] - a[:, None] * b[None, :]
+    # Re Σ_ab W_ab ρ_ab, in real arithmetic.
+    return (jnp.einsum("kab,ab->k", w_re, rho_re) - jnp.einsum("kab,ab->k", w_im, rho_im)).astype(theta.dtype)
 
