@@ -117,58 +117,84 @@ def _step_dependencies(program) -> list:
     return deps
 
 
-def _dense_factors(program, values, cdt, deps):
-    """The program's unitary as a short product ``U = F_m ⋯ F_1`` of ``(d, d)`` factors.
+def _schedule(program, values, cdt, deps):
+    """Group the program's steps for a dense product ``U = F_m ⋯ F_1``.
 
-    Single-qubit steps between two entangling steps become one Kronecker product; constant
-    steps (CNOT rings, CZ, SWAP) become constant matrices, multiplied together ahead of time.
-    Returns ``[(F_j, θ indices F_j depends on, or None), ...]`` in order of application. Few large
-    operations keep the compiled graph small, and the factors give the Jacobian by the product
-    rule (:func:`_unitary_and_jacobian`).
+    Single-qubit steps are scheduled as early as commutation allows (a gate on wire ``w`` moves
+    back past every step that does not touch ``w``) and grouped into one Kronecker product per
+    group: an ``hea`` layer becomes one Kronecker product and one constant permutation matrix.
+    Constant steps (CNOT rings, CZ, SWAP) become constant matrices, multiplied together ahead of
+    time. Returns groups in order of application: ``("1q", {wire: (2, 2)}, θ indices)`` or
+    ``("m", (d, d), θ indices)``.
     """
     from .simulate import _apply_step_pure
 
     n = program.n_qubits
     d = 2**n
-    eye2 = jnp.eye(2, dtype=cdt)
-    factors: list = []
-    pending: dict = {}
-    pending_deps: set = set()
-
-    def push(m, dep):
-        if dep is None and factors and factors[-1][1] is None:
-            factors[-1] = (m @ factors[-1][0], None)  # constants multiply ahead of time
-        else:
-            factors.append((m, dep))
-
-    def flush():
-        if pending:
-            k = pending.get(0, eye2)
-            for w in range(1, n):
-                k = jnp.kron(k, pending.get(w, eye2))
-            push(k, frozenset(pending_deps) or None)
-            pending.clear()
-            pending_deps.clear()
-
+    # groups: ("1q", {wire: 2x2}, deps) or ("m", matrix, deps); frontier[w]: last group touching w
+    groups: list = []
+    frontier = [-1] * n
     for step, value, dep in zip(program.steps, values, deps):
         kind, wires, _ = step
         if kind == "u" and len(wires) == 1:
             w = wires[0]
+            g = next((i for i in range(frontier[w] + 1, len(groups)) if groups[i][0] == "1q"), None)
+            if g is None:
+                groups.append(("1q", {}, set()))
+                g = len(groups) - 1
+            mats, gdeps = groups[g][1], groups[g][2]
             m = value.astype(cdt)
-            pending[w] = m @ pending[w] if w in pending else m
-            pending_deps.update(dep or ())
+            mats[w] = m @ mats[w] if w in mats else m
+            gdeps.update(dep or ())
+            frontier[w] = g
             continue
-        flush()
         if kind in ("u", "pauli"):
             basis = jnp.eye(d, dtype=cdt).reshape((d,) + (2,) * n)
             cols = jax.vmap(lambda e, step=step, value=value: _apply_step_pure(e, step, value).reshape(-1))(basis)
-            push(cols.T, dep)
+            groups.append(("m", cols.T, set(dep or ())))
         else:
             with jax.ensure_compile_time_eval():
                 basis = jnp.eye(d, dtype=cdt).reshape((d,) + (2,) * n)
                 cols = jax.vmap(lambda e, step=step: _apply_step_pure(e, step, None).reshape(-1))(basis)
-            push(np.asarray(cols).T, None)
-    flush()
+            groups.append(("m", np.asarray(cols).T, set()))
+        for w in wires:
+            frontier[w] = len(groups) - 1
+        if kind == "perm":  # a permutation step lists only the wires it touches; be safe: all wires
+            frontier = [len(groups) - 1] * n
+
+    return groups
+
+
+def _kron(mats: list):
+    """Kronecker product of ``(2, 2)`` or batched ``(B, 2, 2)`` matrices (wire 0 first)."""
+    batch = next((m.shape[0] for m in mats if m.ndim == 3), None)
+    if batch is None:
+        out = mats[0]
+        for m in mats[1:]:
+            out = jnp.kron(out, m)
+        return out
+    out = jnp.broadcast_to(mats[0], (batch, 2, 2))
+    for m in mats[1:]:
+        m = jnp.broadcast_to(m, (batch, 2, 2))
+        out = jnp.einsum("bij,bkl->bikjl", out, m).reshape(batch, out.shape[1] * 2, out.shape[2] * 2)
+    return out
+
+
+def _dense_factors(program, values, cdt, deps):
+    """``[(F_j, θ indices F_j depends on, or None), ...]``, in order of application, with
+    ``U = F_m ⋯ F_1``: one Kronecker product per group of single-qubit gates (see
+    :func:`_schedule`), the other steps as ``(d, d)`` matrices, consecutive constants multiplied
+    ahead of time. Few large operations keep the compiled graph small."""
+    n = program.n_qubits
+    eye2 = jnp.eye(2, dtype=cdt)
+    factors: list = []
+    for kind, payload, gdeps in _schedule(program, values, cdt, deps):
+        m = _kron([payload.get(w, eye2) for w in range(n)]) if kind == "1q" else payload
+        dep = frozenset(gdeps) or None
+        if dep is None and factors and factors[-1][1] is None:
+            factors[-1] = (m @ factors[-1][0], None)  # constants multiply ahead of time
+        else:
+            factors.append((m, dep))
     return factors
 
 
@@ -184,36 +210,58 @@ def _dense_unitary(program, values, cdt):
 def _unitary_and_jacobian(trainable: Circuit, theta):
     """``U`` and ``∂U/∂θ`` ``(P, d, d)`` by the product rule over the factors of :func:`_dense_factors`:
     ``∂U/∂θ_p = Σ_j (F_m ⋯ F_{j+1}) ∂F_j/∂θ_p (F_{j-1} ⋯ F_1)``, each factor differentiated only in
-    the parameters it depends on. Cost about ``P · d³`` (forward mode through the whole product
-    would cost ``P · depth · d³``)."""
+    the parameters it depends on; a Kronecker factor through its ``2 × 2`` matrices (forward mode
+    on those only). Cost about ``P · d³`` (forward mode through the whole product would cost
+    ``P · depth · d³``)."""
     from .simulate import _step_payloads, program_for
 
     program = program_for(trainable, mixed=False)
     deps = _step_dependencies(program)
     cdt = complex_dtype(theta.dtype)
-    d = 2**trainable.n_qubits
+    n = trainable.n_qubits
+    d = 2**n
     x0 = jnp.zeros((trainable.n_features,), theta.dtype)
+    eye2 = jnp.eye(2, dtype=cdt)
 
-    def factors_of(t):
-        return _dense_factors(program, _step_payloads(program, program.angles(t, x0)), cdt, deps)
+    def groups_of(t):
+        return _schedule(program, _step_payloads(program, program.angles(t, x0)), cdt, deps)
 
-    factors = factors_of(theta)
-    varying = [j for j, (_, dep) in enumerate(factors) if dep is not None]
-    # Each factor is cheap (d² numbers): its Jacobian in every θ by forward mode, then keep the
-    # columns it depends on.
-    jac = jax.jacfwd(lambda t: [jnp.asarray(factors_of(t)[j][0], cdt) for j in varying])(theta)
-    mats = [jnp.asarray(m, cdt) for m, _ in factors]
-    before = [jnp.eye(d, dtype=cdt)]  # before[j] = F_{j-1} ⋯ F_1 (0-based: product of factors < j)
-    for m in mats:
+    def varying(t):  # what depends on θ: the 2x2 matrices of single-qubit groups, other matrices
+        return [payload for _, payload, gdeps in groups_of(t) if gdeps]
+
+    groups = groups_of(theta)
+    jac = iter(jax.jacfwd(varying)(theta))
+    factors: list = []  # (matrix, θ indices, derivative stack (|S|, d, d)) in order of application
+    for kind, payload, gdeps in groups:
+        if kind == "1q":
+            mats = [payload.get(w, eye2) for w in range(n)]
+            m = _kron(mats)
+        else:
+            m = jnp.asarray(payload, cdt)
+        if not gdeps:
+            if factors and factors[-1][1] is None:
+                factors[-1] = (m @ factors[-1][0], None, None)
+            else:
+                factors.append((m, None, None))
+            continue
+        idx = np.asarray(sorted(gdeps), np.int32)
+        j = next(jac)
+        if kind == "1q":  # ∂(⊗_w m_w) = Σ_w m_0 ⊗ … ⊗ ∂m_w ⊗ … ⊗ m_{n-1}
+            dm = sum(_kron([jnp.moveaxis(j[w][..., idx], -1, 0) if v == w else mats[v] for v in range(n)])
+                     for w in j)
+        else:
+            dm = jnp.moveaxis(j[..., idx], -1, 0)
+        factors.append((m, idx, dm))
+    before = [jnp.eye(d, dtype=cdt)]  # before[j]: product of the factors applied before factor j
+    for m, _, _ in factors:
         before.append(m @ before[-1])
-    after = [jnp.eye(d, dtype=cdt)] * (len(mats) + 1)  # after[j] = product of factors > j
-    for j in range(len(mats) - 1, 0, -1):
-        after[j - 1] = after[j] @ mats[j]
+    after = [jnp.eye(d, dtype=cdt)] * len(factors)  # after[j]: product of the factors applied after j
+    for k in range(len(factors) - 1, 0, -1):
+        after[k - 1] = after[k] @ factors[k][0]
     du = jnp.zeros((theta.shape[0], d, d), cdt)
-    for j, dj in zip(varying, jac):
-        idx = np.asarray(sorted(factors[j][1]), np.int32)
-        df = jnp.moveaxis(dj[..., idx], -1, 0)  # (|S_j|, d, d)
-        du = du.at[idx].add(after[j] @ df @ before[j])
+    for k, (_, idx, dm) in enumerate(factors):
+        if idx is not None:
+            du = du.at[idx].add(after[k] @ dm @ before[k])
     return before[-1], du
 
 
