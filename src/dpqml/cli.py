@@ -4,6 +4,7 @@ Subcommands (``dpqml COMMAND --help`` for each):
 
 * ``bench``: per-example-gradient throughput, compile time and peak memory of a model;
 * ``circuit``: print the circuit a set of model flags builds, gate by gate;
+* ``bound``: a data-free bound G on every per-example gradient norm, and what clipping at C costs;
 * ``account``: the (ε, δ) privacy guarantee of DP-SGD with given sample rate, noise and steps;
 * ``calibrate``: the smallest noise multiplier that meets a target ε;
 * ``train``: DP-SGD training of a quantum, hybrid or classical model at a target ε.
@@ -178,6 +179,53 @@ def cmd_circuit(args) -> int:
     return 0
 
 
+def _positive_float(name):
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number > 0; got {text!r}") from None
+        if not math.isfinite(v) or v <= 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number > 0; got {text}")
+        return v
+
+    return parse
+
+
+def cmd_bound(args) -> int:
+    import jax
+
+    from .bounds import gradient_bound
+
+    if not math.isfinite(args.clip) or args.clip <= 0:
+        raise ValueError(f"--clip must be a finite number > 0 (the clip norm C); got {args.clip:g}")
+    model = build_model(spec_from_args(args))
+    try:
+        b = gradient_bound(model, feature_bound=args.feature_bound, loss=args.loss, head_scale=args.head_scale)
+    except ValueError as exc:
+        msg = str(exc).replace("feature_bound is required", "--feature-bound is required")
+        raise ValueError(msg) from None
+    g, c = b.total, args.clip
+    out = {"bound": g, "clip": c, "clipping_free": g <= c, "groups": b.groups,
+           "parameter_free": b.parameter_free, "suggested_clip": g,
+           "worst_case_cut": max(0.0, 1.0 - c / g) if g > 0 else 0.0,
+           "loss": b.loss, "feature_bound": b.feature_bound, "head_scale": b.head_scale,
+           "assumptions": list(b.assumptions), "n_params": model.n_params(model.init(jax.random.PRNGKey(0)))}
+    if args.json:
+        _write_json(out, args.json)
+        return 0
+    groups = ", ".join(f"{k} {v:.6g}" for k, v in b.groups.items())
+    print(f"gradient-norm bound G = {g:.6g}  ({groups})")
+    for a in b.assumptions:
+        print(f"  assuming {a}")
+    if g <= c:
+        print(f"clip C = {c:g} >= G: clipping never happens and costs nothing")
+    else:
+        print(f"clip C = {c:g} < G: clipping can cut up to {100 * out['worst_case_cut']:.1f}% of a gradient's norm")
+    print(f"suggested clip (chosen without data, so free of privacy cost): C = {g:.6g}")
+    return 0
+
+
 _PRIVACY_FLAGS = ("sample_rate", "noise_multiplier", "steps", "delta", "target_epsilon", "max_grad_norm",
                   "learning_rate", "epochs", "expected_batch_size", "optimizer", "accountant", "seed")
 _FLAG_NAMES = {"max_physical_batch": "physical-batch-size"}
@@ -310,6 +358,27 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Print the circuit description gate by gate, as the simulator runs it.")
     add_model_args(c)
     c.set_defaults(func=cmd_circuit)
+
+    bd = sub.add_parser(
+        "bound",
+        help="data-free bound on every per-example gradient norm; the cost of clipping at C",
+        description=(
+            "Bound the per-example gradient norm G of the model the flags build, from its circuit alone "
+            "(no data, so choosing C = G costs no privacy budget), and compare it with a clip norm C. "
+            "Derivation: docs/bounds.md."
+        ),
+    )
+    add_model_args(bd)
+    bd.add_argument("--clip", type=float, required=True, help="clip norm C (max_grad_norm), > 0")
+    bd.add_argument("--feature-bound", type=_positive_float("--feature-bound"), metavar="X",
+                    help="every input feature satisfies |x_j| <= X (needed for trainable encodings)")
+    bd.add_argument("--loss", choices=("logistic", "cross-entropy"),
+                    help="loss (default: logistic for binary, cross-entropy for K-class)")
+    bd.add_argument("--head-scale", type=_positive_float("--head-scale"), default=1.0, metavar="A",
+                    help="declared bound on the head's trainable scale |a| (default 1, its initial value)")
+    bd.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                    help="machine-readable output: to stdout, or to PATH")
+    bd.set_defaults(func=cmd_bound)
 
     a = sub.add_parser(
         "account",

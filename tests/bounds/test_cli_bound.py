@@ -1,0 +1,61 @@
+"""`dpqml bound`: the JSON contract, agreement with the library, and clear errors."""
+
+import json
+
+import pytest
+
+from dpqml.bounds import gradient_bound
+from dpqml.cli import main
+from dpqml.models import build_model
+
+
+def _run(argv, capsys):
+    try:
+        code = main(argv)
+    except SystemExit as exc:  # argparse rejects some flags itself
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_json_contract_for_the_standard_model(capsys):
+    code, out, _ = _run(["bound", "--clip", "1.0", "--json"], capsys)
+    assert code == 0
+    row = json.loads(out)
+    g = gradient_bound(build_model()).total
+    assert row["bound"] == pytest.approx(g) and row["suggested_clip"] == pytest.approx(g)
+    assert row["clip"] == 1.0 and row["clipping_free"] is False
+    assert row["worst_case_cut"] == pytest.approx(1 - 1.0 / g)
+    assert set(row["groups"]) == {"theta", "head"} and row["parameter_free"] is True
+    assert row["head_scale"] == 1.0
+
+
+def test_clip_above_the_bound_is_clipping_free(capsys):
+    code, out, _ = _run(["bound", "--qubits", "2", "--layers", "1", "--clip", "10", "--json"], capsys)
+    row = json.loads(out)
+    assert code == 0 and row["clipping_free"] is True and row["worst_case_cut"] == 0.0
+
+
+def test_model_flags_and_feature_bound_reach_the_bound(capsys):
+    argv = ["bound", "--qubits", "3", "--layers", "2", "--ansatz", "reuploading", "--noise", "depolarizing",
+            "--feature-bound", "2", "--clip", "3", "--json"]
+    code, out, _ = _run(argv, capsys)
+    model = build_model(qubits=3, layers=2, ansatz="reuploading", noise="depolarizing")
+    assert code == 0
+    assert json.loads(out)["bound"] == pytest.approx(gradient_bound(model, feature_bound=2.0).total)
+
+
+def test_human_readable_output(capsys):
+    code, out, _ = _run(["bound", "--clip", "100"], capsys)
+    assert code == 0 and "G =" in out and "never happens" in out
+
+
+@pytest.mark.parametrize("clip", ["0", "-1", "nan"])
+def test_non_positive_clip_is_refused(clip, capsys):
+    code, _, err = _run(["bound", "--clip", clip], capsys)
+    assert code == 2 and "--clip" in err
+
+
+def test_trainable_encoding_without_feature_bound_is_refused(capsys):
+    code, _, err = _run(["bound", "--ansatz", "reuploading", "--clip", "1"], capsys)
+    assert code == 2 and "--feature-bound" in err
