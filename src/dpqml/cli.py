@@ -25,17 +25,23 @@ from .models import ENCODINGS, MODEL_ANSATZE, NOISE_PRESETS, READOUTS, ModelSpec
 from .train.cli import add_train_parser, cmd_train
 
 
-def _positive_int(name):
+def _int_at_least(name, minimum: int):
+    """An argparse type: an integer >= ``minimum``, errors naming the flag."""
+
     def parse(text):
         try:
             v = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1; got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 1; got {v}")
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {minimum}; got {text!r}") from None
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {minimum}; got {v}")
         return v
 
     return parse
+
+
+def _positive_int(name):
+    return _int_at_least(name, 1)
 
 
 _MODEL_DEFAULTS = {"qubits": 4, "layers": 2, "ansatz": "hea", "encoding": "angle-y", "readout": "z0",
@@ -308,16 +314,7 @@ def _add_privacy_args(p: argparse.ArgumentParser) -> None:
 
 
 def _nonnegative_int(name):
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 0; got {text!r}") from None
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= 0; got {v}")
-        return v
-
-    return parse
+    return _int_at_least(name, 0)
 
 
 # ---------------------------------------------------------------------------------------
