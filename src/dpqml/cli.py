@@ -217,6 +217,22 @@ def cmd_bound(args) -> int:
            "worst_case_cut": max(0.0, 1.0 - c / g) if g > 0 else 0.0,
            "loss": b.loss, "feature_bound": b.feature_bound, "head_scale": b.head_scale,
            "assumptions": list(b.assumptions), "n_params": model.n_params(model.init(jax.random.PRNGKey(0)))}
+    if any(v is not None for v in (args.noise_multiplier, args.sample_rate, args.n_examples, args.steps)):
+        from .bounds.cost import clipping_cost
+
+        missing = [f for f, v in (("--noise-multiplier", args.noise_multiplier), ("--sample-rate", args.sample_rate),
+                                  ("--n-examples", args.n_examples), ("--steps", args.steps)) if v is None]
+        if missing:
+            raise ValueError(f"the clipping-cost estimate needs {', '.join(missing)} as well")
+        out["cost"] = clipping_cost(g, c, noise_multiplier=args.noise_multiplier, sample_rate=args.sample_rate,
+                                    n_examples=args.n_examples, steps=args.steps, n_params=out["n_params"])
+    if args.synthetic_norms:
+        from .bounds.cost import synthetic_norms
+
+        out["synthetic_norms"] = synthetic_norms(model, g)
+        if "cost" in out:  # the per-step ratio at the median synthetic gradient (clipped at C)
+            median = min(out["synthetic_norms"]["fraction_of_bound"]["0.5"] * g, c)
+            out["cost"]["noise_to_signal_typical"] = out["cost"]["noise_norm"] / median if median > 0 else math.inf
     if args.json:
         _write_json(out, args.json)
         return 0
@@ -229,6 +245,19 @@ def cmd_bound(args) -> int:
     else:
         print(f"clip C = {c:g} < G: clipping can cut up to {100 * out['worst_case_cut']:.1f}% of a gradient's norm")
     print(f"suggested clip (chosen without data, so free of privacy cost): C = {g:.6g}")
+    if "cost" in out:
+        k = out["cost"]
+        print(f"noise on the mean gradient: norm {k['noise_norm']:.4g} (std {k['noise_std']:.3g} per parameter) "
+              f"against a signal of at most {k['signal_bound']:.4g}: noise-to-signal >= {k['noise_to_signal']:.3g} "
+              f"per step, about {k['noise_to_signal_averaged']:.3g} averaged over {args.steps} steps")
+        print(f"  {k['verdict']}")
+    if "synthetic_norms" in out:
+        f = out["synthetic_norms"]["fraction_of_bound"]
+        print("gradient norms on synthetic inputs (no private data) as a fraction of G: "
+              + ", ".join(f"q{float(q) * 100:g} {v:.3f}" for q, v in f.items()))
+        if "cost" in out:
+            print(f"  noise-to-signal per step at the median synthetic gradient: "
+                  f"{out['cost']['noise_to_signal_typical']:.3g}")
     return 0
 
 
@@ -373,6 +402,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="loss (default: logistic for binary, cross-entropy for K-class)")
     bd.add_argument("--head-scale", type=_positive_float("--head-scale"), default=1.0, metavar="A",
                     help="declared bound on the head's trainable scale |a| (default 1, its initial value)")
+    ce = bd.add_argument_group("clipping-cost estimate (public quantities only)")
+    ce.add_argument("--noise-multiplier", type=float, help="σ of the planned run")
+    ce.add_argument("--sample-rate", type=float, help="Poisson sample rate q of the planned run")
+    ce.add_argument("--n-examples", type=_positive_int("--n-examples"), help="training-set size N")
+    ce.add_argument("--steps", type=_positive_int("--steps"), help="DP-SGD steps T")
+    ce.add_argument("--synthetic-norms", action="store_true",
+                    help="also measure gradient norms on synthetic inputs (never private data) relative to G")
     bd.add_argument("--json", nargs="?", const="-", metavar="PATH",
                     help="machine-readable output: to stdout, or to PATH")
     bd.set_defaults(func=cmd_bound)
