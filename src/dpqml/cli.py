@@ -205,7 +205,8 @@ def cmd_bound(args) -> int:
 
     if not math.isfinite(args.clip) or args.clip <= 0:
         raise ValueError(f"--clip must be a finite number > 0 (the clip norm C); got {args.clip:g}")
-    model = build_model(spec_from_args(args))
+    spec = spec_from_args(args)
+    model = build_model(ModelSpec(**{**spec.__dict__, "n_classes": args.classes}))
     try:
         b = gradient_bound(model, feature_bound=args.feature_bound, loss=args.loss, head_scale=args.head_scale)
     except ValueError as exc:
@@ -396,6 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_args(bd)
     bd.add_argument("--clip", type=float, required=True, help="clip norm C (max_grad_norm), > 0")
+    bd.add_argument("--classes", type=_int_at_least("--classes", 2), default=2,
+                    help="number of classes K (default 2: binary head; K > 2: softmax over K readouts)")
     bd.add_argument("--feature-bound", type=_positive_float("--feature-bound"), metavar="X",
                     help="every input feature satisfies |x_j| <= X (needed for trainable encodings)")
     bd.add_argument("--loss", choices=("logistic", "cross-entropy"),

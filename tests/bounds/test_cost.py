@@ -58,3 +58,16 @@ def test_cli_cost_and_synthetic_norms(capsys):
     assert 0 < f["0.5"] <= f["1.0"] <= 1.0  # sound: no synthetic gradient above the bound
     assert main(["bound", "--clip", "1", "--noise-multiplier", "1"]) == 2
     assert "--sample-rate, --n-examples, --steps" in capsys.readouterr().err
+
+
+def test_cli_bounds_k_class_models(capsys):
+    from dpqml.bounds import gradient_bound
+    from dpqml.models import build_model
+
+    assert main(["bound", "--qubits", "3", "--layers", "1", "--classes", "3", "--clip", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    ref = gradient_bound(build_model(qubits=3, layers=1, n_classes=3))
+    assert out["loss"] == "cross-entropy" and out["bound"] == pytest.approx(ref.total)
+    with pytest.raises(SystemExit) as exit_info:  # argparse refuses it
+        main(["bound", "--classes", "1", "--clip", "1"])
+    assert exit_info.value.code == 2 and "--classes must be an integer >= 2" in capsys.readouterr().err
