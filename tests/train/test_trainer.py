@@ -78,8 +78,8 @@ def test_clip_covers_all_parameters_including_the_head():
     from dpqml.train.trainer import _make_step_functions
 
     model = build_model(qubits=2, layers=1)
-    params = model.init(jax.random.PRNGKey(0))
-    params["head"]["a"] = jnp.array(40.0)  # makes the gradients large
+    params = model.init(jax.random.PRNGKey(0), jnp.float64)  # float64: compared to 1e-10
+    params["head"]["a"] = jnp.array(40.0, jnp.float64)  # makes the gradients large
     from jax.flatten_util import ravel_pytree
 
     _, unravel = ravel_pytree(params)
