@@ -75,15 +75,14 @@ def test_gradient_accumulation_equals_one_big_batch():
 
 def test_clip_covers_all_parameters_including_the_head():
     # A hybrid model's per-example clipped gradient, theta and head together, has norm <= C.
-    from dpqml.train.trainer import _make_step_functions
+    from dpqml.train.trainer import _make_clipped_sum
 
     model = build_model(qubits=2, layers=1)
     params = model.init(jax.random.PRNGKey(0), jnp.float64)  # float64: compared to 1e-10
     params["head"]["a"] = jnp.array(40.0, jnp.float64)  # makes the gradients large
     from jax.flatten_util import ravel_pytree
 
-    _, unravel = ravel_pytree(params)
-    fn = _make_step_functions(model, None, 0.25, unravel, "vmap")
+    fn = _make_clipped_sum(model, None, 0.25, "vmap")
     x = jnp.array([[0.3, 1.2]])
     y = jnp.array([int(model.apply(params, x[0]) < 0)])  # the wrong label: the loss is not saturated
     s, _, stats = fn(params, x, y, jnp.ones(1))

@@ -180,35 +180,20 @@ def _kron(mats: list):
     return out
 
 
-def _dense_factors(program, values, cdt, deps):
-    """``[(F_j, θ indices F_j depends on, or None), ...]``, in order of application, with
-    ``U = F_m ⋯ F_1``: one Kronecker product per group of single-qubit gates (see
-    :func:`_schedule`), the other steps as ``(d, d)`` matrices, consecutive constants multiplied
-    ahead of time. Few large operations keep the compiled graph small."""
+def _dense_unitary(program, values, cdt):
+    """``U`` as one ``(d, d)`` matrix: the product of the groups of :func:`_schedule`."""
     n = program.n_qubits
     eye2 = jnp.eye(2, dtype=cdt)
-    factors: list = []
-    for kind, payload, gdeps in _schedule(program, values, cdt, deps):
-        m = _kron([payload.get(w, eye2) for w in range(n)]) if kind == "1q" else payload
-        dep = frozenset(gdeps) or None
-        if dep is None and factors and factors[-1][1] is None:
-            factors[-1] = (m @ factors[-1][0], None)  # constants multiply ahead of time
-        else:
-            factors.append((m, dep))
-    return factors
-
-
-def _dense_unitary(program, values, cdt):
-    """``U`` as one ``(d, d)`` matrix (see :func:`_dense_factors`)."""
-    factors = _dense_factors(program, values, cdt, [None] * len(program.steps))
-    u = jnp.eye(2**program.n_qubits, dtype=cdt)
-    for m, _ in factors:
-        u = jnp.asarray(m, cdt) @ u
+    u = jnp.eye(2**n, dtype=cdt)
+    for kind, payload, _ in _schedule(program, values, cdt, [None] * len(program.steps)):
+        m = _kron([payload.get(w, eye2) for w in range(n)]) if kind == "1q" else jnp.asarray(payload, cdt)
+        u = m @ u
     return u
 
 
 def _unitary_and_jacobian(trainable: Circuit, theta):
-    """``U`` and ``∂U/∂θ`` ``(P, d, d)`` by the product rule over the factors of :func:`_dense_factors`:
+    """``U`` and ``∂U/∂θ`` ``(P, d, d)`` by the product rule over the groups of :func:`_schedule`
+    (constant groups multiplied ahead of time):
     ``∂U/∂θ_p = Σ_j (F_m ⋯ F_{j+1}) ∂F_j/∂θ_p (F_{j-1} ⋯ F_1)``, each factor differentiated only in
     the parameters it depends on; a Kronecker factor through its ``2 × 2`` matrices (forward mode
     on those only). Cost about ``P · d³`` (forward mode through the whole product would cost
@@ -348,15 +333,14 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
     d = 2**n
     cdt = complex_dtype(theta.dtype)
     psi0 = _initial_state(circuit, x, cdt)
+    program = program_for(encoding, mixed=encoding.is_noisy)
+    # The encoding uses no θ: any vector of the right length will do.
+    values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
     if encoding.is_noisy:
         rho0 = (psi0.reshape(-1, 1) * jnp.conj(psi0.reshape(1, -1))).reshape((2,) * (2 * n))
-        program = program_for(encoding, mixed=True)
-        values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
         rho = _run_mixed(program, values, rho0).reshape(d, d)
         rho_re, rho_im = jnp.real(rho), jnp.imag(rho)
     else:
-        program = program_for(encoding, mixed=False)
-        values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
         psi = _run_pure(program, values, psi0).reshape(-1)
         a, b = jnp.real(psi), jnp.imag(psi)  # ρ = ψψ†: Re ρ = aaᵀ + bbᵀ, Im ρ = baᵀ − abᵀ
         rho_re = a[:, None] * a[None, :] + b[:, None] * b[None, :]

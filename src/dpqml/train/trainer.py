@@ -203,14 +203,19 @@ def validate_data(x, y, *, n_classes: int, input_dim: int | None, name: str, dty
 
 
 # -- the compiled pieces -------------------------------------------------------------------------
-def _make_step_functions(model, loss_name, max_grad_norm, unravel, method):
+def _predictor(model):
+    """The model's ``predict(params, x)``, or None when it has none (accuracy is then not reported)."""
+    if isinstance(model, FunctionModel) and model.predict_fn is None:
+        return None
+    return getattr(model, "predict", None)
+
+
+def _make_clipped_sum(model, loss_name, max_grad_norm, method):
     def loss_fn(params, x, y):
         return model.loss(params, x, y, loss_name) if loss_name else model.loss(params, x, y)
 
     per_example = make_per_example_grads(loss_fn, method)
-    predict = getattr(model, "predict", None)
-    if isinstance(model, FunctionModel) and model.predict_fn is None:
-        predict = None
+    predict = _predictor(model)
 
     @jax.jit
     def clipped_sum(params, x, y, mask):
@@ -289,7 +294,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
                              f"({meta_in.get('train_config')}); use a new checkpoint directory")
         start, history = int(meta_in["step"]), list(meta_in["history"])
     ledger = PrivacyLedger(privacy, ckpt)
-    clipped_sum = _make_step_functions(model, config.loss, privacy.max_grad_norm, unravel, config.method)
+    clipped_sum = _make_clipped_sum(model, config.loss, privacy.max_grad_norm, config.method)
 
     @jax.jit
     def update(params, opt_state, summed, noise):
@@ -344,8 +349,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
             f"the ledger counts {ledger.steps_spent} steps for a run of {T}: steps lost in an interrupted run were "
             "redone; the reported epsilon covers all of them and exceeds the planned one", stacklevel=2)
     train_acc = test_acc = None
-    if getattr(model, "predict", None) is not None and not (
-            isinstance(model, FunctionModel) and model.predict_fn is None):
+    if _predictor(model) is not None:
         train_acc = _accuracy(model, params, x_dev, y_dev)
         if x_test is not None:
             test_acc = _accuracy(model, params, jnp.asarray(x_test), jnp.asarray(y_test))
