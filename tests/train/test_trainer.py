@@ -82,10 +82,10 @@ def test_clip_covers_all_parameters_including_the_head():
     params["head"]["a"] = jnp.array(40.0, jnp.float64)  # makes the gradients large
     from jax.flatten_util import ravel_pytree
 
-    fn = _make_clipped_sum(model, None, 0.25, "vmap")
+    fn = _make_clipped_sum(model, None, "vmap")
     x = jnp.array([[0.3, 1.2]])
     y = jnp.array([int(model.apply(params, x[0]) < 0)])  # the wrong label: the loss is not saturated
-    s, _, stats = fn(params, x, y, jnp.ones(1))
+    s, _, stats = fn(params, x, y, jnp.ones(1), 0.25)
     raw = jax.grad(model.loss)(params, x[0], y[0])
     raw_flat = ravel_pytree(raw)[0]
     assert float(stats["norms"][0]) == pytest.approx(float(jnp.linalg.norm(raw_flat)), rel=1e-10)

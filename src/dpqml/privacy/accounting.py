@@ -22,6 +22,7 @@ PLD only, since dp_accounting's RDP accountant does not analyse Poisson sampling
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -219,6 +220,7 @@ def compute_epsilon(
     return _epsilon(accountant, neighboring, q, sigma, steps, delta, value_discretization_interval)
 
 
+@functools.lru_cache(maxsize=4096)  # pure in hashable floats; a sweep asks for the same curve often
 def _epsilon(accountant, neighboring, q, sigma, steps, delta, interval=None) -> float:
     return max(0.0, float(_composed(accountant, neighboring, q, sigma, steps, interval).get_epsilon(delta)))
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 import math
 import time
 import warnings
+import weakref
 from dataclasses import asdict, dataclass, field
+from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -36,6 +38,8 @@ from ..privacy.sampling import physical_batches, poisson_sample, step_rng
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 
 OPTIMIZERS = ("sgd", "adam", "momentum")
+#: Quantiles of each epoch's per-example gradient norms kept in the history (for box plots).
+NORM_QUANTILES = (0, 0.05, 0.25, 0.5, 0.75, 0.95, 1)
 DIAGNOSTICS_NOTE = (
     "diagnostics: computed from the private training data and NOT covered by epsilon "
     "(per-epoch loss and accuracy, gradient-norm statistics, clipped fraction, train accuracy)"
@@ -210,7 +214,10 @@ def _predictor(model):
     return getattr(model, "predict", None)
 
 
-def _make_clipped_sum(model, loss_name, max_grad_norm, method):
+def _make_clipped_sum(model, loss_name, method):
+    """``clipped_sum(params, x, y, mask, max_grad_norm)``: the clipped per-example gradients of a
+    physical batch, summed, with the batch's loss sum and clipping statistics (one compiled call)."""
+
     def loss_fn(params, x, y):
         return model.loss(params, x, y, loss_name) if loss_name else model.loss(params, x, y)
 
@@ -218,7 +225,7 @@ def _make_clipped_sum(model, loss_name, max_grad_norm, method):
     predict = _predictor(model)
 
     @jax.jit
-    def clipped_sum(params, x, y, mask):
+    def clipped_sum(params, x, y, mask, max_grad_norm):
         losses, grads = per_example(params, x, y)
         flat = jax.vmap(lambda g: ravel_pytree(g)[0])(grads)
         clipped, stats = clip_per_example(flat, max_grad_norm, mask)
@@ -230,8 +237,46 @@ def _make_clipped_sum(model, loss_name, max_grad_norm, method):
     return clipped_sum
 
 
+def _make_update(optimizer, unravel):
+    """``update(params, opt_state, summed, noise, expected_batch)``: privatize, then one optimizer step."""
+
+    @jax.jit
+    def update(params, opt_state, summed, noise, expected_batch):
+        grad = unravel(privatize(summed, noise, expected_batch))
+        updates, opt_state = optimizer.update(grad, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    return update
+
+
+@partial(jax.jit, static_argnums=3)
+def _step_noise(noise_key, step, noise_std, n_params: int):
+    """The noise of step ``step``: N(0, noise_std²) per coordinate, from ``fold_in(noise_key, step)``."""
+    return gaussian_noise(jax.random.fold_in(noise_key, step), (n_params,), 1.0, noise_std.dtype) * noise_std
+
+
+# Compiled pieces per model object, so that repeated runs of one model (seeds, budgets, a sweep's
+# jobs in one worker) trace and compile once. Entries go when the model is garbage collected.
+_COMPILED: dict[int, tuple[weakref.ref, dict]] = {}
+
+
+def _compiled(model, what: tuple, make):
+    key = id(model)
+    try:
+        ref = weakref.ref(model, lambda _: _COMPILED.pop(key, None))
+    except TypeError:  # not weak-referenceable: no caching
+        return make()
+    entry = _COMPILED.get(key)
+    if entry is None or entry[0]() is not model:
+        entry = _COMPILED[key] = (ref, {})
+    cache = entry[1]
+    if what not in cache:
+        cache[what] = make()
+    return cache[what]
+
+
 def _accuracy(model, params, x, y, chunk=1024):
-    pred = jax.jit(jax.vmap(model.predict, in_axes=(None, 0)))
+    pred = _compiled(model, ("predict",), lambda: jax.jit(jax.vmap(model.predict, in_axes=(None, 0))))
     hits = 0
     for i in range(0, len(x), chunk):
         hits += int(jnp.sum(pred(params, x[i:i + chunk]) == y[i:i + chunk]))
@@ -294,17 +339,16 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
                              f"({meta_in.get('train_config')}); use a new checkpoint directory")
         start, history = int(meta_in["step"]), list(meta_in["history"])
     ledger = PrivacyLedger(privacy, ckpt)
-    clipped_sum = _make_clipped_sum(model, config.loss, privacy.max_grad_norm, config.method)
+    clipped_sum = _compiled(model, ("clipped_sum", config.loss, config.method),
+                            lambda: _make_clipped_sum(model, config.loss, config.method))
+    max_grad_norm = jnp.asarray(privacy.max_grad_norm, flat0.dtype)
 
-    @jax.jit
-    def update(params, opt_state, summed, noise):
-        grad = unravel(privatize(summed, noise, privacy.expected_batch_size))
-        updates, opt_state = optimizer.update(grad, opt_state, params)
-        return optax.apply_updates(params, updates), opt_state
-
-    noise_fn = jax.jit(lambda step: gaussian_noise(jax.random.fold_in(noise_key, step), (n_params,),
-                                                   privacy.noise_std, flat0.dtype))
-    x_dev, y_dev = jnp.asarray(x_train), jnp.asarray(y_train)
+    layout = (jax.tree_util.tree_structure(params), tuple(jnp.shape(v) for v in jax.tree_util.tree_leaves(params)),
+              str(flat0.dtype))
+    update = _compiled(model, ("update", config.optimizer, config.learning_rate, layout),
+                       lambda: _make_update(optimizer, unravel))
+    expected_batch = jnp.asarray(privacy.expected_batch_size, flat0.dtype)
+    noise_std = jnp.asarray(privacy.noise_std, flat0.dtype)
     bar = _progress(T, start, config.progress)
     t0 = time.perf_counter()
     epoch = _EpochStats()
@@ -317,14 +361,15 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
             idx = poisson_sample(n, q, rng, secure=config.secure_noise)
             summed = jnp.zeros((n_params,), flat0.dtype)
             for b_idx, mask in physical_batches(idx, config.max_physical_batch):
-                s, loss_sum, stats = clipped_sum(params, x_dev[b_idx], y_dev[b_idx], jnp.asarray(mask))
+                # gathered on the host: cheaper than an indexing op on the device per batch
+                s, loss_sum, stats = clipped_sum(params, x_train[b_idx], y_train[b_idx], mask, max_grad_norm)
                 summed = summed + s
                 epoch.add(float(loss_sum), stats, mask)
             if config.secure_noise:
                 noise = jnp.asarray(secure_gaussian_noise((n_params,), privacy.noise_std, np.dtype(flat0.dtype)))
             else:
-                noise = noise_fn(step)
-            params, opt_state = update(params, opt_state, summed, noise)
+                noise = _step_noise(noise_key, step, noise_std, n_params)
+            params, opt_state = update(params, opt_state, summed, noise, expected_batch)
             epoch.steps += 1
             done = step + 1
             if done % steps_per_epoch == 0 or done == T:
@@ -350,7 +395,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
             "redone; the reported epsilon covers all of them and exceeds the planned one", stacklevel=2)
     train_acc = test_acc = None
     if _predictor(model) is not None:
-        train_acc = _accuracy(model, params, x_dev, y_dev)
+        train_acc = _accuracy(model, params, x_train, y_train)
         if x_test is not None:
             test_acc = _accuracy(model, params, jnp.asarray(x_test), jnp.asarray(y_test))
     return TrainResult(params=params, privacy=privacy, steps=T, steps_spent=ledger.steps_spent,
@@ -392,6 +437,8 @@ class _EpochStats:
             "grad_norm_mean": float(finite.mean()) if finite.size else None,
             "grad_norm_median": float(np.median(finite)) if finite.size else None,
             "grad_norm_max": float(finite.max()) if finite.size else None,
+            "grad_norm_quantiles": (dict(zip(map(str, NORM_QUANTILES), np.quantile(finite, NORM_QUANTILES).tolist()))
+                                    if finite.size else None),
             "clipped_fraction": self.clipped / self.count if self.count else 0.0,
             "nonfinite_gradients": self.nonfinite,
         }
