@@ -79,3 +79,11 @@ def test_drawing_leaves_matplotlib_settings_alone(tmp_path):
     rows = make_rows(datasets=("moons",), seeds=(0,))
     plot_epsilon_vs_steps(rows, tmp_path / "e.png")
     assert dict(matplotlib.rcParams) == before and matplotlib.get_backend() == backend
+
+
+def test_names_with_dollar_signs_are_drawn_literally(tmp_path):
+    rows = make_rows(datasets=("cost$\\frac{$",), epsilons=(1.0, math.inf), seeds=(0,))
+    for row in rows:
+        row["model"] = "$x^" + row["model"] + "$"  # bad TeX if matplotlib read it as mathtext
+    assert plot_accuracy_vs_epsilon(summarize(rows), "cost$\\frac{$", tmp_path / "a.png").path is not None
+    assert plot_grad_norms(rows, "cost$\\frac{$", tmp_path / "g.png").path is not None

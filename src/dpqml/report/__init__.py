@@ -34,7 +34,8 @@ def write_report(rows: Sequence[Mapping[str, Any]], protocol: Mapping[str, Any],
     """Write the comparison report of ``rows`` into ``out_dir`` (created if needed).
 
     ``rows``: one dict per finished job (``dataset``, ``model``, ``family``, ``seed``, ``epsilon``,
-    ``test_accuracy`` required; see ``docs`` for the rest); ``protocol``: the protocol's JSON-able
+    ``test_accuracy`` required; the other keys of :data:`dpqml.report.files.ROW_COLUMNS` and the per-epoch
+    ``history`` are used where present); ``protocol``: the protocol's JSON-able
     settings. Writes ``results.json``, ``results.csv``, ``summary.csv``, the plots
     (``accuracy_vs_epsilon_<dataset>.png``, ``grad_norms_<dataset>.png``, ``epsilon_vs_steps.png``;
     a plot without data is skipped and the page says why) and ``report.html`` (self-contained).

@@ -15,7 +15,7 @@ from dpqml.report.files import to_jsonable
 from dpqml.report.plots import Plot, format_epsilon
 
 CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1180px;margin:2em auto;
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;max-width:1240px;margin:2em auto;
 padding:0 1.2em;color:#1a1a1a;line-height:1.5}
 h1{font-size:1.7em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}
 table{border-collapse:collapse;margin:.6em 0;font-size:.88em}
@@ -26,7 +26,10 @@ td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 figure{margin:1.5em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
 figcaption{font-size:.9em;color:#444;max-width:60em}.skipped{color:#8a4b00}
 .answer{background:#f5f8fc;border-left:4px solid #4a78b0;padding:.6em 1em}
-tr.new-group td{border-top:2px solid #999}
+tr.new-eps td{border-top:2px solid #aaa}tr.new-dataset td{border-top:3px solid #666}
+#summary{font-size:.8em}#summary th,#summary td{padding:.2em .35em}
+#summary td:nth-child(2),#findings td:nth-child(3),#findings td:nth-child(4){white-space:nowrap}
+.ci{color:#555;font-size:.92em}
 tr.quantum td:nth-child(3){color:#1f4e8c}tr.classical td:nth-child(3){color:#8c4a1f}
 """
 
@@ -106,12 +109,22 @@ def _interval(entry: Mapping[str, Any]) -> str:
     return f"±{entry['ci_half_width']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
 
 
+def _separator(summary: Sequence[Mapping[str, Any]], i: int) -> str:
+    # a heavier rule where the data set changes, a lighter one where ε changes
+    if i == 0:
+        return ""
+    if summary[i]["dataset"] != summary[i - 1]["dataset"]:
+        return " new-dataset"
+    return " new-eps" if summary[i]["epsilon"] != summary[i - 1]["epsilon"] else ""
+
+
 def summary_table(summary: Sequence[Mapping[str, Any]]) -> str:
     """The summary lines of :func:`~dpqml.report.summarize` as ``<table id="summary">``."""
     head = ["dataset", "model", "family", "noise", "ε", "params", "σ", "C", "G", "G/C", "seeds",
             "test accuracy (mean)", "95% CI", "clipped fraction", "noise/signal", "ε spent"]
-    body = [(s["family"] + (" new-group" if i and s["dataset"] != summary[i - 1]["dataset"] else ""), [
-        (e(s["dataset"]), False), (e(s["model"]), False), (e(s["family"]), False), (e(s["noise"] or ""), False),
+    body = [(s["family"] + _separator(summary, i), [
+        (e(s["dataset"]), False), (e(s["model"]), False), (e(s["family"]), False),
+        (e(s["noise"] or "").replace("+", "+<wbr>"), False),  # long noise presets may break after a "+"
         (num(s["epsilon"]), True), (e(num(s["n_params"])), True), (e(num(s["noise_multiplier"], 4)), True),
         (e(num(s["max_grad_norm"])), True), (e(num(s["gradient_bound"], 4)), True), (num(s["bound_ratio"]), True),
         (str(s["n_seeds"]), True), (acc(s["test_accuracy_mean"]), True), (_interval(s), True),
@@ -133,7 +146,7 @@ def _best(entry: Mapping[str, Any] | None) -> str:
         return "—"
     interval = "no interval (1 seed)" if entry["ci_half_width"] is None else \
         f"[{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
-    return f"{e(entry['model'])}: {acc(entry['test_accuracy_mean'])} {interval}"
+    return f"{e(entry['model'])}: {acc(entry['test_accuracy_mean'])}<br><span class=\"ci\">{interval}</span>"
 
 
 _CONCLUSION = {
@@ -180,7 +193,7 @@ def findings_section(comparisons: Sequence[Mapping[str, Any]]) -> str:
                   (_drop(c["quantum"], c.get("quantum_drop")), False),
                   (_drop(c["classical"], c.get("classical_drop")), False)]) for c in private]
     head = ["dataset", "ε", "best quantum: accuracy [95% CI]", "best classical: accuracy [95% CI]",
-            "difference (Q − C)", "conclusion", "quantum: drop from ε = ∞", "classical: drop from ε = ∞"]
+            "difference (quantum − classical)", "conclusion", "quantum: drop from ε = ∞", "classical: drop from ε = ∞"]
     return answer + "\n" + _table("findings", head, body) + (
         "\n<p>A drop is the model's mean accuracy at ε = ∞ minus its mean accuracy at the given ε "
         "(positive: privacy costs accuracy).</p>")
@@ -216,7 +229,8 @@ rate, N the training-set size and G = ∞ for classical models: the norm of the 
 mean gradient over the largest possible norm of its signal, per step. It is a lower bound on how noisy a step
 is, computed from public quantities only.</li>
 <li>The 95% intervals are Student t intervals over seeds, mean ± t<sub>0.975, n−1</sub>·s/√n; with one seed
-there is no interval.</li>
+there is no interval. With few seeds they are wide and may reach past 1 (or below 0); they are reported as
+computed, not cut to [0, 1].</li>
 </ul>"""
 
 

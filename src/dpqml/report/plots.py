@@ -64,6 +64,11 @@ def chance_level(protocol: Mapping[str, Any], dataset: str) -> float:
     return 0.5
 
 
+def _plain(text: Any) -> str:
+    # matplotlib reads text between two "$" as mathtext (and fails on bad TeX): show names literally
+    return str(text).replace("$", r"\$")
+
+
 def _figure(width: float, height: float):
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -119,7 +124,7 @@ def plot_accuracy_vs_epsilon(summary: Sequence[Mapping[str, Any]], dataset: str,
             color = f"C{i % 10}"
             n_fin = sum(not math.isinf(e["epsilon"]) for e in pts)
             ax.errorbar(xs[:n_fin] or xs, ys[:n_fin] or ys, yerr=err[:n_fin] or err, color=color, marker="o",
-                        ls=LINESTYLE[family], capsize=3, label=f"{model} ({family})")
+                        ls=LINESTYLE[family], capsize=3, label=f"{_plain(model)} ({family})")
             if 0 < n_fin < len(pts):  # the non-private point, joined by a faint dotted segment
                 ax.errorbar(xs[n_fin:], ys[n_fin:], yerr=err[n_fin:], color=color, marker="o", ls="", capsize=3)
                 ax.plot(xs[n_fin - 1:n_fin + 1], ys[n_fin - 1:n_fin + 1], color=color, ls=":", alpha=0.5)
@@ -133,9 +138,9 @@ def plot_accuracy_vs_epsilon(summary: Sequence[Mapping[str, Any]], dataset: str,
         low = min([chance] + [e["ci_low"] if e["ci_low"] is not None else e["test_accuracy_mean"] for e in entries])
         ax.set_ylim(max(0.0, low - 0.05), 1.01)
         ax.axhline(chance, color="0.5", ls=":", lw=1, label=f"chance ({chance:.2g})")
-        ax.set_xlabel("privacy budget ε (log scale)")
+        ax.set_xlabel("privacy budget ε (log scale)" if finite else "privacy budget ε")
         ax.set_ylabel("test accuracy")
-        ax.set_title(f"{dataset}: test accuracy against ε (mean, 95% CI over seeds)")
+        ax.set_title(f"{_plain(dataset)}: test accuracy against ε (mean, 95% CI over seeds)")
         ax.grid(alpha=0.3)
         fig.legend(loc="outside right upper", title="model (family)", fontsize="small")
         return Plot(**{**plot.__dict__, "path": _save(fig, path)})
@@ -182,7 +187,7 @@ def plot_grad_norms(rows: Sequence[Mapping[str, Any]], dataset: str, path: Path)
         epoch, q = found
         stats.append({"whislo": q[0.05], "q1": q[0.25], "med": q[0.5], "q3": q[0.75], "whishi": q[0.95],
                       "fliers": [q[0.0], q[1.0]],
-                      "label": f"{model}\nε={format_epsilon(as_float(run['epsilon']))}, seed {run['seed']}"})
+                      "label": f"{_plain(model)}\nε={format_epsilon(as_float(run['epsilon']))}, seed {run['seed']}"})
         families.append(run["family"])
         g = run.get("gradient_bound")
         bounds.append(as_float(g) if run["family"] == "quantum" and g is not None else None)
@@ -193,7 +198,7 @@ def plot_grad_norms(rows: Sequence[Mapping[str, Any]], dataset: str, path: Path)
     values += [clip] + [g for g in bounds if g is not None and math.isfinite(g)]
     positive = [v for v in values if math.isfinite(v)]
     with _style():
-        fig = _figure(max(6.0, 1.3 * len(stats) + 2.5), 4.8)
+        fig = _figure(min(11.0, max(6.0, 1.2 * len(stats) + 2.5)), 4.8)
         ax = fig.add_subplot()
         boxes = ax.bxp(stats, showfliers=True, patch_artist=True, widths=0.55,
                        flierprops={"marker": "o", "markersize": 4}, medianprops={"color": "black"})
@@ -216,7 +221,7 @@ def plot_grad_norms(rows: Sequence[Mapping[str, Any]], dataset: str, path: Path)
                     for f in ("quantum", "classical") if f in families]
         ax.legend(handles=handles, fontsize="small", loc="best")
         ax.set_ylabel("per-example gradient norm (L2)")
-        ax.set_title(f"{dataset}: per-example gradient norms, last epoch\n"
+        ax.set_title(f"{_plain(dataset)}: per-example gradient norms, last epoch\n"
                      "(diagnostics from private data, not covered by ε)", fontsize="medium")
         ax.grid(axis="y", alpha=0.3)
         ax.tick_params(axis="x", labelsize="small")
