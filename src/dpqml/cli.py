@@ -7,7 +7,8 @@ Subcommands (``dpqml COMMAND --help`` for each):
 * ``bound``: a data-free bound G on every per-example gradient norm, and what clipping at C costs;
 * ``account``: the (ε, δ) privacy guarantee of DP-SGD with given sample rate, noise and steps;
 * ``calibrate``: the smallest noise multiplier that meets a target ε;
-* ``train``: DP-SGD training of a quantum, hybrid or classical model at a target ε.
+* ``train``: DP-SGD training of a quantum, hybrid or classical model at a target ε;
+* ``compare``: the fixed-clip, fixed-budget comparison of quantum and classical models (the main job).
 
 Every command that builds a model takes the same model flags (``--qubits --layers
 --ansatz --encoding --readout --noise``); their defaults give the standard model.
@@ -22,6 +23,7 @@ import sys
 
 from . import __version__
 from .models import ENCODINGS, MODEL_ANSATZE, NOISE_PRESETS, READOUTS, ModelSpec, build_model
+from .protocol.cli import add_compare_parser, cmd_compare
 from .train.cli import add_train_parser, cmd_train
 
 
@@ -452,6 +454,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     t = add_train_parser(sub, add_model_args, _positive_int)
     t.set_defaults(func=lambda args: _privacy_wrapped(cmd_train, args, _write_json))
+
+    cmp = add_compare_parser(sub, _positive_int)
+    cmp.set_defaults(func=lambda args: cmd_compare(args, _write_json))
     return p
 
 

@@ -275,11 +275,16 @@ def _compiled(model, what: tuple, make):
     return cache[what]
 
 
-def _accuracy(model, params, x, y, chunk=1024):
+def _accuracy(model, params, x, y, chunk=256):
+    """Accuracy over ``x`` in chunks of one padded shape (one compilation for any set size)."""
     pred = _compiled(model, ("predict",), lambda: jax.jit(jax.vmap(model.predict, in_axes=(None, 0))))
     hits = 0
     for i in range(0, len(x), chunk):
-        hits += int(jnp.sum(pred(params, x[i:i + chunk]) == y[i:i + chunk]))
+        xb, yb = x[i:i + chunk], y[i:i + chunk]
+        pad = chunk - len(xb)
+        if pad:
+            xb = np.concatenate([xb, np.repeat(xb[:1], pad, axis=0)])
+        hits += int(np.sum(np.asarray(pred(params, xb))[:len(yb)] == yb))
     return hits / len(x)
 
 
@@ -397,7 +402,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
     if _predictor(model) is not None:
         train_acc = _accuracy(model, params, x_train, y_train)
         if x_test is not None:
-            test_acc = _accuracy(model, params, jnp.asarray(x_test), jnp.asarray(y_test))
+            test_acc = _accuracy(model, params, x_test, y_test)
     return TrainResult(params=params, privacy=privacy, steps=T, steps_spent=ledger.steps_spent,
                        epsilon=ledger.epsilon(), train_accuracy=train_acc, test_accuracy=test_acc,
                        n_params=n_params, history=history, seconds=time.perf_counter() - t0, resumed_from=start)

@@ -1,0 +1,298 @@
+"""The comparison protocol's configuration: what is fixed before any private data is touched.
+
+A :class:`ProtocolConfig` names the data sets, the model families, the ε grid and every training
+setting that all models share (C, δ, q, epochs, optimizer, learning rate, seeds). It comes from a
+preset (:data:`PRESETS`: ``quick``, ``paper``) or a TOML / YAML file (:func:`load_config`), is
+validated once, and has a :meth:`~ProtocolConfig.fingerprint` that keys the results database.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from ..data import DATASETS
+from ..models.noise import parse_noise
+from ..privacy.accounting import ACCOUNTANTS
+from ..train.trainer import OPTIMIZERS
+from .families import MODEL_FAMILIES
+
+#: Data-set options a protocol may set (passed to :func:`dpqml.data.load_dataset`).
+DATASET_KEYS = ("name", "n_train", "n_test", "n_features", "classes", "grid", "path", "noise", "factor",
+                "n_classes", "cluster_std", "margin", "label_threshold", "task_seed")
+
+
+def canonical_json(obj) -> str:
+    """Sorted, compact JSON with ``inf`` as the string ``"inf"``: the text hashed into keys."""
+    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"))
+
+
+def _jsonable(obj):
+    if isinstance(obj, float) and math.isinf(obj):
+        return "inf" if obj > 0 else "-inf"
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    return obj
+
+
+def digest(obj, length: int = 16) -> str:
+    """A short SHA-256 hex digest of ``canonical_json(obj)``."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class ProtocolConfig:
+    """The fixed-clip, fixed-budget comparison (see ``docs/compare.md``).
+
+    Attributes:
+        name: a label for the report.
+        datasets: data sets as ``{"name": ..., **options}`` dicts (options of
+            :func:`dpqml.data.load_dataset`; the quantum models get ``n_features`` ≤ ``qubits``).
+        models: model names, from :data:`~dpqml.protocol.families.MODEL_FAMILIES`; ``cnn`` runs
+            on image data sets only.
+        epsilons: the privacy budgets; ``inf`` means non-private (no noise, clipping kept).
+        delta: δ of every budget.
+        max_grad_norm: the one clip threshold C of every model.
+        sample_rate: the one Poisson sampling rate q (steps T = round(epochs / q)).
+        epochs: passes over the data.
+        seeds: seeds of initialisation, sampling and noise; an integer ``k`` means ``0..k-1``.
+        optimizer, learning_rate: shared by every model, fixed in advance (no tuning on private data).
+        qubits, layers: the quantum models' size.
+        noise: the device-noise preset of the ``*-noisy`` models (``dpqml.models.noise``).
+        large_mlp_hidden: hidden widths of ``mlp-large``.
+        accountant: ``pld`` (tight, default) or ``rdp``.
+        data_seed: seeds the data sets' samples and splits (the same for every model and seed).
+        max_physical_batch: memory cap of one compiled gradient call (does not change results).
+    """
+
+    name: str = "custom"
+    datasets: tuple = ({"name": "moons"},)
+    models: tuple = ("hea", "reuploading", "hea-noisy", "reuploading-noisy", "logistic", "mlp-matched",
+                     "mlp-large", "cnn")
+    epsilons: tuple = (1.0, 4.0, math.inf)
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    sample_rate: float = 0.1
+    epochs: float = 10.0
+    seeds: tuple = (0, 1, 2)
+    optimizer: str = "adam"
+    learning_rate: float = 0.05
+    qubits: int = 4
+    layers: int = 2
+    noise: str = "depolarizing:0.01+readout:0.02"
+    large_mlp_hidden: tuple = (32, 32)
+    accountant: str = "pld"
+    data_seed: int = 0
+    max_physical_batch: int = 256
+
+    def __post_init__(self):
+        self._validate()
+
+    # -- validation (each message names the key) ----------------------------------------------
+    def _validate(self) -> None:
+        set_ = object.__setattr__
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ValueError(f"name must be a non-empty string; got {self.name!r}")
+        set_(self, "datasets", tuple(_check_dataset(i, d) for i, d in enumerate(_as_list("datasets", self.datasets))))
+        names = [d["name"] for d in self.datasets]
+        if len(set(map(canonical_json, self.datasets))) != len(self.datasets):
+            raise ValueError(f"datasets: the same data set is listed twice ({names})")
+        models = tuple(_as_list("models", self.models))
+        for m in models:
+            if m not in MODEL_FAMILIES:
+                raise ValueError(f"models: unknown model {m!r}; valid names are {list(MODEL_FAMILIES)}")
+        if len(set(models)) != len(models):
+            raise ValueError(f"models: a model is listed twice ({list(models)})")
+        set_(self, "models", models)
+        set_(self, "epsilons", tuple(_check_epsilons(self.epsilons)))
+        _number("delta", self.delta, 0.0, 1.0, low_open=True, high_open=True)
+        _number("max_grad_norm", self.max_grad_norm, 0.0, math.inf, low_open=True)
+        _number("sample_rate", self.sample_rate, 0.0, 1.0, low_open=True)
+        _number("epochs", self.epochs, 0.0, math.inf, low_open=True)
+        _number("learning_rate", self.learning_rate, 0.0, math.inf, low_open=True)
+        set_(self, "seeds", tuple(_check_seeds(self.seeds)))
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {self.optimizer!r}")
+        for key in ("qubits", "layers", "max_physical_batch"):
+            _integer(key, getattr(self, key), 1)
+        _integer("data_seed", self.data_seed, 0)
+        if not isinstance(self.noise, str):
+            raise ValueError(f"noise must be a device-noise preset string; got {self.noise!r}")
+        try:
+            parse_noise(self.noise)
+        except ValueError as e:
+            raise ValueError(f"noise: {e}") from None
+        if any(m.endswith("-noisy") for m in models) and not parse_noise(self.noise):
+            raise ValueError("noise is 'none' but models has noisy quantum models: give a device-noise preset")
+        hidden = tuple(_as_list("large_mlp_hidden", self.large_mlp_hidden))
+        for h in hidden:
+            _integer("large_mlp_hidden", h, 1)
+        set_(self, "large_mlp_hidden", hidden)
+        if self.accountant not in ACCOUNTANTS:
+            raise ValueError(f"accountant must be one of {list(ACCOUNTANTS)}; got {self.accountant!r}")
+
+    # -- derived -------------------------------------------------------------------------------
+    @property
+    def steps(self) -> int:
+        """T = max(1, round(epochs / q)), the same for every data set and model."""
+        return max(1, round(self.epochs / self.sample_rate))
+
+    def to_dict(self) -> dict:
+        """Every setting, JSON-able except that ``inf`` stays a float (see :func:`canonical_json`)."""
+        d = asdict(self)
+        d["datasets"] = [dict(x) for x in self.datasets]
+        for k in ("models", "epsilons", "seeds", "large_mlp_hidden"):
+            d[k] = list(d[k])
+        return d
+
+    def fingerprint(self) -> str:
+        """Hash of every setting: a results database belongs to exactly one protocol."""
+        return digest(self.to_dict())
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def _as_list(key, value) -> list:
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{key} must be a list; got {value!r}")
+    out = list(value)
+    if not out:
+        raise ValueError(f"{key} must not be empty")
+    return out
+
+
+def _number(key, v, low, high, *, low_open=False, high_open=False) -> None:
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    if ok:
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        lo, hi = ("(" if low_open else "[") + f"{low:g}", f"{high:g}" + (")" if high_open else "]")
+        raise ValueError(f"{key} must be a number in {lo}, {hi}; got {v!r}")
+
+
+def _integer(key, v, minimum) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+        raise ValueError(f"{key} must be an integer >= {minimum}; got {v!r}")
+
+
+def _check_epsilons(values) -> list[float]:
+    out = []
+    for v in _as_list("epsilons", values):
+        if isinstance(v, str) and v.strip().lower() in ("inf", "infinity", "∞", "none"):
+            v = math.inf
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v <= 0:
+            raise ValueError(f"epsilons must be numbers > 0 (or 'inf' for non-private); got {v!r}")
+        out.append(float(v))
+    if len(set(out)) != len(out):
+        raise ValueError(f"epsilons: a value is listed twice ({out})")
+    return sorted(out)
+
+
+def _check_seeds(seeds) -> list[int]:
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        if seeds < 1:
+            raise ValueError(f"seeds must be a count >= 1 or a list of integers >= 0; got {seeds!r}")
+        return list(range(seeds))
+    out = _as_list("seeds", seeds)
+    for s in out:
+        _integer("seeds", s, 0)
+    if len(set(out)) != len(out):
+        raise ValueError(f"seeds: a seed is listed twice ({out})")
+    return out
+
+
+def _check_dataset(i: int, d) -> dict:
+    if isinstance(d, str):
+        d = {"name": d}
+    if not isinstance(d, dict) or "name" not in d:
+        raise ValueError(f"datasets[{i}] must be a table with a 'name' (one of {list(DATASETS)}); got {d!r}")
+    unknown = sorted(set(d) - set(DATASET_KEYS))
+    if unknown:
+        raise ValueError(f"datasets[{i}]: unknown key(s) {unknown}; valid keys are {list(DATASET_KEYS)}")
+    if d["name"] not in DATASETS:
+        raise ValueError(f"datasets[{i}].name: unknown data set {d['name']!r}; valid names are {list(DATASETS)}")
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+# -- presets and files ---------------------------------------------------------------------------
+_QUICK = {
+    "name": "quick",
+    "datasets": ({"name": "moons"}, {"name": "digits", "classes": [0, 1]}),
+    "epsilons": (1.0, 4.0, math.inf),
+    "seeds": 3,
+    "epochs": 10.0,
+    "sample_rate": 0.1,
+}
+_PAPER = {
+    "name": "paper",
+    "datasets": ({"name": "moons"}, {"name": "circles"}, {"name": "digits", "classes": [0, 1]},
+                 {"name": "digits", "classes": [3, 5]}),
+    "epsilons": (0.5, 1.0, 2.0, 4.0, 8.0, math.inf),
+    "seeds": 5,
+    "epochs": 20.0,
+    "sample_rate": 0.1,
+}
+#: Named protocols: ``quick`` (the default of ``dpqml compare``) and ``paper`` (the full grid).
+PRESETS = {"quick": _QUICK, "paper": _PAPER}
+CONFIG_KEYS = tuple(f.name for f in fields(ProtocolConfig))
+
+
+def preset(name: str) -> ProtocolConfig:
+    """The named preset's :class:`ProtocolConfig`."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; valid presets are {list(PRESETS)}")
+    return ProtocolConfig(**PRESETS[name])
+
+
+def config_from_dict(raw: dict, source: str = "configuration") -> ProtocolConfig:
+    """A validated :class:`ProtocolConfig` from a mapping; ``preset = "quick"`` in it starts from that
+    preset. Unknown keys are refused with the list of valid ones."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"{source}: the top level must be a table of settings; got {type(raw).__name__}")
+    raw = dict(raw)
+    base = {}
+    if "preset" in raw:
+        name = raw.pop("preset")
+        if name not in PRESETS:
+            raise ValueError(f"{source}: preset: unknown preset {name!r}; valid presets are {list(PRESETS)}")
+        base = dict(PRESETS[name])
+    unknown = sorted(set(raw) - set(CONFIG_KEYS))
+    if unknown:
+        raise ValueError(f"{source}: unknown key(s) {unknown}; valid keys are {['preset', *CONFIG_KEYS]}")
+    try:
+        return ProtocolConfig(**{**base, **raw})
+    except ValueError as e:
+        raise ValueError(f"{source}: {e}") from None
+
+
+def load_config(path) -> ProtocolConfig:
+    """Read a protocol from a ``.toml``, ``.yaml`` or ``.yml`` file (see ``docs/compare.md``)."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ValueError(f"--config {path}: cannot read it ({e.strerror or e})") from None
+    suffix = path.suffix.lower()
+    if suffix == ".toml":
+        try:
+            import tomllib
+        except ImportError:  # Python 3.10
+            import tomli as tomllib
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            raise ValueError(f"{path}: not valid TOML ({e})") from None
+    elif suffix in (".yaml", ".yml"):
+        import yaml
+
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as e:
+            raise ValueError(f"{path}: not valid YAML ({e})") from None
+    else:
+        raise ValueError(f"--config {path}: the file must end in .toml, .yaml or .yml")
+    return config_from_dict(raw if raw is not None else {}, str(path))

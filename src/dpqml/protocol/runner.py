@@ -1,0 +1,212 @@
+"""``run_protocol``: the fixed-clip, fixed-budget comparison, end to end.
+
+1. Validate everything that can be checked before training: load every data set, build every
+   model (and its data-free gradient bound G), calibrate σ once per ε; σ is shared by every
+   model and data set (they share C, q, T and δ).
+2. Register one job per (data set, model, ε, seed) in ``DIR/results.sqlite``; jobs already done
+   (by an earlier, maybe interrupted, run of the same protocol) are skipped; interrupted ones
+   resume from their checkpoint in ``DIR/jobs/<key>/``.
+3. Run the rest on the executor, with a progress bar over jobs and a log per job in
+   ``DIR/logs/``; each result is committed the moment it arrives.
+4. Write the report (``dpqml.report``): ``results.json``, ``results.csv``, ``summary.csv``,
+   ``report.html`` and the plots.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import sys
+import time
+from pathlib import Path
+
+from .config import ProtocolConfig, canonical_json
+from .executors import make_executor
+from .families import MODEL_FAMILIES
+from .jobs import OUTCOME_FILE, job_key, job_label, job_model, job_specs, load_job_dataset, read_outcome
+from .store import ResultStore
+
+
+def calibrate_sigmas(config: ProtocolConfig, n_examples: int) -> dict[float, float]:
+    """σ for each ε of the grid (0 for ε = ∞), at the protocol's q, T and δ."""
+    from ..privacy.config import PrivacyConfig
+
+    return {eps: PrivacyConfig.from_target_epsilon(eps, delta=config.delta, sample_rate=config.sample_rate,
+                                                   steps=config.steps, max_grad_norm=config.max_grad_norm,
+                                                   n_examples=n_examples, accountant=config.accountant
+                                                   ).noise_multiplier
+            for eps in config.epsilons}
+
+
+def _prepare(config: ProtocolConfig):
+    """Load the data sets and build every model once, so bad settings fail before any training."""
+    datasets = []
+    for i, spec in enumerate(config.datasets):
+        try:
+            datasets.append(load_job_dataset(spec, config.data_seed))
+        except (ValueError, OSError) as e:
+            raise ValueError(f"datasets[{i}] ({spec['name']}): {e}") from None
+    if "cnn" in config.models and not any(d.meta.get("grid") for d in datasets):
+        raise ValueError("models: cnn runs on image data sets only, and none of the datasets is one")
+    return datasets
+
+
+def _lock(out: Path):
+    handle = (out / ".lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise ValueError(f"another dpqml compare is running on {out}; wait for it or use another --out") from None
+    return handle
+
+
+def run_protocol(config: ProtocolConfig, out_dir, *, executor: str = "local", workers: int | None = None,
+                 address: str | None = None, progress: bool = True, stream=None) -> dict:
+    """Run (or resume) the protocol ``config`` into ``out_dir``; returns a summary dict with
+    ``out``, ``report`` (the HTML path), ``files``, ``jobs``, ``ran``, ``skipped``, ``failed`` (labels
+    and log paths), ``seconds`` and ``executor``. Bad settings raise ``ValueError`` before any job runs.
+    """
+    stream = stream or sys.stderr
+    t0 = time.perf_counter()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a directory")
+    out.mkdir(parents=True, exist_ok=True)
+    lock = _lock(out)
+    try:
+        datasets = _prepare(config)
+        sigmas = calibrate_sigmas(config, len(datasets[0].x_train))
+        specs = job_specs(config, sigmas, datasets)
+        built = set()
+        for spec in specs:  # every model once (and its bound G): errors surface before any training
+            what = (canonical_json(spec["dataset"]), spec["model"])
+            if what in built:
+                continue
+            built.add(what)
+            try:
+                job_model(spec, load_job_dataset(spec["dataset"], spec["data_seed"]))
+            except ValueError as e:
+                raise ValueError(f"model {spec['model']} on {spec['dataset']['name']}: {e}") from None
+        protocol = {**config.to_dict(), "fingerprint": config.fingerprint(), "steps": config.steps,
+                    "sigmas": {str(eps): s for eps, s in sigmas.items()}}
+        store = ResultStore(out / "results.sqlite", config.fingerprint(), protocol)
+        try:
+            return _sweep(config, specs, store, protocol, out, executor, workers, address, progress, stream, t0)
+        finally:
+            store.close()
+    finally:
+        lock.close()
+
+
+def _chunks(todo: list[tuple], workers: int) -> list[list[tuple]]:
+    """Jobs grouped by (data set, model), so one worker compiles a model once for all its budgets and
+    seeds; a group is split when there are too few groups to keep every worker busy. The costliest
+    families go first, so that the sweep does not end waiting on one long chunk."""
+    groups: dict = {}
+    for task in todo:
+        spec = task[1]
+        groups.setdefault((canonical_json(spec["dataset"]), spec["model"]), []).append(task)
+    per_group = max(1, -(-2 * workers // len(groups))) if groups else 1
+    chunks = []
+    for tasks in groups.values():
+        size = -(-len(tasks) // per_group)
+        chunks += [tasks[i:i + size] for i in range(0, len(tasks), size)]
+    cost = {"quantum": 2, "classical": 0}
+    return sorted(chunks, key=lambda c: -(cost[MODEL_FAMILIES[c[0][1]["model"]].family]
+                                          + c[0][1]["model"].endswith("-noisy")))
+
+
+def _sweep(config, specs, store, protocol, out, executor, workers, address, progress, stream, t0) -> dict:
+    keys = [job_key(s) for s in specs]
+    store.add_jobs([(k, job_label(s), s) for k, s in zip(keys, specs)])
+    tasks = [(k, s, str((out / "jobs" / k).resolve()), str((out / "logs" / f"{job_label(s)}-{k[:8]}.log").resolve()))
+             for k, s in zip(keys, specs)]
+    harvested = 0
+    for key, _, work_dir, _ in tasks:  # finished in a worker before an earlier sweep was killed
+        if store.status(key) != "done":
+            outcome = read_outcome(work_dir)
+            if outcome is not None and "row" in outcome:
+                store.mark_done(key, outcome["row"])
+                harvested += 1
+            elif outcome is not None:
+                Path(work_dir, OUTCOME_FILE).unlink()  # a failure: the job runs again
+    todo = [t for t in tasks if store.status(t[0]) != "done"]
+    skipped = len(specs) - len(todo)
+    runner = make_executor(executor, workers, address)
+    sigmas = ", ".join(f"ε={'∞' if math.isinf(float(e)) else f'{float(e):g}'}: {s:.3f}"
+                       for e, s in protocol["sigmas"].items())
+    print(f"dpqml compare ({config.name}): {len(specs)} jobs, {skipped} already done, {len(todo)} to run on "
+          f"{runner.description}; σ per ε: {sigmas}", file=stream)
+    bar = _bar(len(specs), skipped, progress, stream)
+    failed = []
+    reported = set()
+    log_of = {t[0]: Path(t[3]) for t in todo}
+
+    def commit(key, outcome):
+        reported.add(key)
+        label = store.job(key)["label"]
+        log = log_of[key]
+        if not log.exists():  # the worker ran on another machine: keep its log here
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text("\n".join(outcome.get("log", [])) + "\n")
+        if "row" in outcome:
+            store.mark_done(key, outcome["row"])
+        else:
+            store.mark_failed(key, outcome.get("error", "unknown error"))
+            failed.append({"job": key, "label": label, "log": str(log)})
+        if bar:
+            bar.set_postfix_str(label, refresh=False)
+            bar.update(1)
+
+    pending = _chunks(todo, runner.workers)
+    running = {}
+    try:
+        while pending or running:
+            while pending and len(running) < runner.workers:
+                chunk = pending.pop(0)
+                for key, *_ in chunk:
+                    store.mark_running(key)
+                running[runner.submit(chunk)] = chunk
+            for handle in runner.wait(list(running), timeout=1.0):
+                chunk = running.pop(handle)
+                try:
+                    results = runner.result(handle)
+                except Exception as e:  # noqa: BLE001 - the worker itself died (killed, out of memory)
+                    results = [(t[0], {"error": f"the worker running this job died: {type(e).__name__}: {e}"})
+                               for t in chunk]
+                for key, outcome in results:
+                    if key not in reported:
+                        commit(key, outcome)
+            for chunk in running.values():  # jobs that finished inside chunks still running
+                for key, _, work_dir, _ in chunk:
+                    if key not in reported and (outcome := read_outcome(work_dir)) is not None:
+                        commit(key, outcome)
+    except BaseException:
+        runner.close(cancel=True)
+        if bar:
+            bar.close()
+        print(f"interrupted: {store.counts().get('done', 0)} of {len(specs)} jobs done and saved in "
+              f"{store.path}; run the same command again to resume", file=stream)
+        raise
+    runner.close()
+    if bar:
+        bar.close()
+    from ..report import write_report
+
+    rows = store.rows(keys)
+    files = write_report(rows, protocol, out) if rows else {}
+    return {
+        "out": str(out), "report": str(files["report.html"]) if "report.html" in files else None,
+        "files": {k: str(v) for k, v in files.items()}, "jobs": len(specs), "ran": len(todo) - len(failed),
+        "skipped": skipped, "harvested": harvested, "failed": failed,
+        "seconds": round(time.perf_counter() - t0, 1), "executor": runner.description,
+    }
+
+
+def _bar(total, initial, enabled, stream):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit="job", desc="jobs", file=stream, dynamic_ncols=True)
