@@ -56,10 +56,14 @@ class LocalExecutor:
         return handle.result()
 
     def close(self, cancel: bool = False) -> None:
-        if cancel:  # interrupted: stop the workers now (their jobs resume from checkpoints)
+        """Shut the pool down (once); ``cancel``: kill the workers now (their jobs resume from checkpoints)."""
+        if self._pool is None:
+            return
+        if cancel:
             for p in list((self._pool._processes or {}).values()):
                 p.kill()
         self._pool.shutdown(wait=not cancel, cancel_futures=cancel)
+        self._pool = None
 
 
 def _check_address(address: str) -> None:
@@ -125,11 +129,15 @@ class RayExecutor:
         return self._ray.get(handle)
 
     def close(self, cancel: bool = False) -> None:
-        if cancel:  # interrupted: the cluster stops these chunks (their jobs resume from checkpoints)
+        """Let go of the cluster (once; shut down the instance this started); ``cancel``: stop the
+        chunks still running (their jobs resume from checkpoints)."""
+        if cancel:
             for ref in self._submitted:
                 self._ray.cancel(ref, force=True)
+        self._submitted = []
         if self._started:
             self._ray.shutdown()
+            self._started = False
 
 
 def make_executor(name: str, workers: int | None = None, address: str | None = None):

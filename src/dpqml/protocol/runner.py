@@ -38,8 +38,9 @@ def calibrate_sigmas(config: ProtocolConfig, n_examples: int) -> dict[float, flo
             for eps in config.epsilons}
 
 
-def _prepare(config: ProtocolConfig):
-    """Load the data sets and build every model once, so bad settings fail before any training."""
+def _prepare(config: ProtocolConfig) -> tuple[list[dict], dict]:
+    """Everything that can fail before training: load every data set, build every model once (and
+    its bound G), calibrate σ per ε. Returns the job specs and the protocol record of the report."""
     datasets = []
     for i, spec in enumerate(config.datasets):
         try:
@@ -48,7 +49,20 @@ def _prepare(config: ProtocolConfig):
             raise ValueError(f"datasets[{i}] ({spec['name']}): {e}") from None
     if "cnn" in config.models and not any(d.meta.get("grid") for d in datasets):
         raise ValueError("models: cnn runs on image data sets only, and none of the datasets is one")
-    return datasets
+    sigmas = calibrate_sigmas(config, len(datasets[0].x_train))
+    specs = job_specs(config, sigmas, datasets)
+    built = set()
+    for spec in specs:
+        what = (canonical_json(spec["dataset"]), spec["model"])
+        if what not in built:
+            built.add(what)
+            try:
+                job_model(spec, load_job_dataset(spec["dataset"], spec["data_seed"]))
+            except ValueError as e:
+                raise ValueError(f"model {spec['model']} on {spec['dataset']['name']}: {e}") from None
+    protocol = {**config.to_dict(), "fingerprint": config.fingerprint(), "steps": config.steps,
+                "sigmas": {str(eps): s for eps, s in sigmas.items()}}
+    return specs, protocol
 
 
 def _lock(out: Path):
@@ -72,27 +86,17 @@ def run_protocol(config: ProtocolConfig, out_dir, *, executor: str = "local", wo
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory")
+    specs, protocol = _prepare(config)
     out.mkdir(parents=True, exist_ok=True)
     lock = _lock(out)
     try:
-        datasets = _prepare(config)
-        sigmas = calibrate_sigmas(config, len(datasets[0].x_train))
-        specs = job_specs(config, sigmas, datasets)
-        built = set()
-        for spec in specs:  # every model once (and its bound G): errors surface before any training
-            what = (canonical_json(spec["dataset"]), spec["model"])
-            if what in built:
-                continue
-            built.add(what)
-            try:
-                job_model(spec, load_job_dataset(spec["dataset"], spec["data_seed"]))
-            except ValueError as e:
-                raise ValueError(f"model {spec['model']} on {spec['dataset']['name']}: {e}") from None
-        protocol = {**config.to_dict(), "fingerprint": config.fingerprint(), "steps": config.steps,
-                    "sigmas": {str(eps): s for eps, s in sigmas.items()}}
         store = ResultStore(out / "results.sqlite", config.fingerprint(), protocol)
         try:
-            return _sweep(config, specs, store, protocol, out, executor, workers, address, progress, stream, t0)
+            runner = make_executor(executor, workers, address)  # a dead Ray address fails here: nothing touched
+            try:
+                return _sweep(config, specs, store, protocol, out, runner, progress, stream, t0)
+            finally:
+                runner.close()
         finally:
             store.close()
     finally:
@@ -117,7 +121,7 @@ def _chunks(todo: list[tuple], workers: int) -> list[list[tuple]]:
                                           + c[0][1]["model"].endswith("-noisy")))
 
 
-def _sweep(config, specs, store, protocol, out, executor, workers, address, progress, stream, t0) -> dict:
+def _sweep(config, specs, store, protocol, out, runner, progress, stream, t0) -> dict:
     keys = [job_key(s) for s in specs]
     store.add_jobs([(k, job_label(s), s) for k, s in zip(keys, specs)])
     tasks = [(k, s, str((out / "jobs" / k).resolve()), str((out / "logs" / f"{job_label(s)}-{k[:8]}.log").resolve()))
@@ -133,7 +137,6 @@ def _sweep(config, specs, store, protocol, out, executor, workers, address, prog
                 Path(work_dir, OUTCOME_FILE).unlink()  # a failure: the job runs again
     todo = [t for t in tasks if store.status(t[0]) != "done"]
     skipped = len(specs) - len(todo)
-    runner = make_executor(executor, workers, address)
     sigmas = ", ".join(f"ε={'∞' if math.isinf(float(e)) else f'{float(e):g}'}: {s:.3f}"
                        for e, s in protocol["sigmas"].items())
     print(f"dpqml compare ({config.name}): {len(specs)} jobs, {skipped} already done, {len(todo)} to run on "
@@ -189,7 +192,7 @@ def _sweep(config, specs, store, protocol, out, executor, workers, address, prog
         print(f"interrupted: {store.counts().get('done', 0)} of {len(specs)} jobs done and saved in "
               f"{store.path}; run the same command again to resume", file=stream)
         raise
-    runner.close()
+    runner.close()  # the workers go before the report is drawn
     if bar:
         bar.close()
     from ..report import write_report

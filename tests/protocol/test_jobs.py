@@ -1,0 +1,96 @@
+"""Jobs: one per (data set, model, ε, seed), keyed by their full spec, run anywhere."""
+
+import math
+
+import pytest
+
+from dpqml.data import load_dataset
+from dpqml.protocol import ProtocolConfig, ResultStore, calibrate_sigmas, job_key, job_specs, run_job
+from dpqml.protocol.families import build_family
+
+CONTRACT = ("dataset", "model", "family", "epsilon", "seed", "test_accuracy", "n_params", "noise_multiplier",
+            "max_grad_norm")
+
+
+def _config(**kw):
+    base = dict(name="t", datasets=({"name": "moons", "n_train": 40, "n_test": 20},
+                                    {"name": "digits", "classes": [0, 1], "n_train": 40, "n_test": 20}),
+                models=("hea", "hea-noisy", "logistic", "cnn"), epsilons=(2.0, math.inf), seeds=2, epochs=1,
+                sample_rate=0.25)
+    return ProtocolConfig(**{**base, **kw})
+
+
+def _datasets(cfg):
+    return [load_dataset(d["name"], **{k: v for k, v in d.items() if k != "name"}) for d in cfg.datasets]
+
+
+def test_one_job_per_dataset_model_epsilon_seed_and_cnn_only_on_images():
+    cfg = _config()
+    specs = job_specs(cfg, {2.0: 1.5, math.inf: 0.0}, _datasets(cfg))
+    # moons: 3 models (no cnn), digits: 4; times 2 budgets times 2 seeds
+    assert len(specs) == (3 + 4) * 2 * 2
+    assert not [s for s in specs if s["model"] == "cnn" and s["dataset"]["name"] == "moons"]
+    keys = [job_key(s) for s in specs]
+    assert len(set(keys)) == len(keys)
+    # every model of a budget gets the same σ, C, q and T: the protocol's point
+    for eps, sigma in ((2.0, 1.5), (math.inf, 0.0)):
+        same = {(s["noise_multiplier"], s["max_grad_norm"], s["sample_rate"], s["steps"])
+                for s in specs if s["epsilon"] == eps}
+        assert same == {(sigma, 1.0, 0.25, 4)}
+    # the noise preset belongs to the noisy model only
+    assert {s["noise"] for s in specs if s["model"] == "hea-noisy"} == {cfg.noise}
+    assert {s["noise"] for s in specs if s["model"] != "hea-noisy"} == {"none"}
+
+
+def test_job_keys_are_stable_and_change_with_the_spec():
+    cfg = _config()
+    a = job_specs(cfg, {2.0: 1.5, math.inf: 0.0}, _datasets(cfg))
+    b = job_specs(cfg, {2.0: 1.5, math.inf: 0.0}, _datasets(cfg))
+    assert [job_key(s) for s in a] == [job_key(s) for s in b]
+    changed = dict(a[0], learning_rate=0.01)
+    assert job_key(changed) != job_key(a[0])
+
+
+def test_mlp_matched_has_about_the_quantum_parameter_count():
+    import jax
+
+    ds = load_dataset("moons", n_train=20, n_test=10)
+    q = build_family("hea", ds, qubits=4, layers=2, noise="none", large_mlp_hidden=(8,))
+    m = build_family("mlp-matched", ds, qubits=4, layers=2, noise="none", large_mlp_hidden=(8,))
+    pq, pm = (x.n_params(x.init(jax.random.PRNGKey(0))) for x in (q, m))
+    assert abs(pm - pq) <= 3 + 2  # one hidden unit of a 2-feature MLP is 4 parameters
+
+
+def test_run_job_reports_the_contract_and_the_bound(tmp_path):
+    cfg = _config(models=("hea",), datasets=({"name": "moons", "n_train": 40, "n_test": 20},))
+    sigmas = calibrate_sigmas(cfg, 40)
+    spec = job_specs(cfg, sigmas, _datasets(cfg))[0]
+    out = run_job(spec, str(tmp_path / "job"), str(tmp_path / "job.log"))
+    row = out["row"]
+    for k in CONTRACT:
+        assert k in row
+    assert row["family"] == "quantum" and row["noise_multiplier"] == sigmas[2.0] and row["epsilon"] == 2.0
+    assert row["steps_spent"] == 4 and 1.9 <= row["epsilon_spent"] <= 2.0  # calibrated: just under the target
+    assert row["gradient_bound"] > 0 and 0 <= row["clipped_fraction"] <= 1
+    assert row["noise_to_signal"] > 0
+    log = (tmp_path / "job.log").read_text()
+    assert "epoch" in log and "done: test accuracy" in log
+    # the ledger of the job's directory counts its steps
+    assert (tmp_path / "job" / "ledger.jsonl").exists()
+
+
+def test_store_refuses_another_protocol_and_keeps_inf(tmp_path):
+    db = tmp_path / "results.sqlite"
+    store = ResultStore(db, "aaa", {"name": "one"})
+    store.add_jobs([("k1", "label", {"epsilon": math.inf})])
+    store.add_jobs([("k1", "label", {"epsilon": math.inf})])  # idempotent
+    store.mark_running("k1")
+    store.mark_done("k1", {"epsilon": math.inf, "test_accuracy": 0.5})
+    assert store.rows() == [{"epsilon": math.inf, "test_accuracy": 0.5}]
+    assert store.job("k1")["attempts"] == 1
+    store.close()
+    again = ResultStore(db, "aaa", {"name": "one"})
+    assert again.counts() == {"done": 1}
+    again.close()
+    with pytest.raises(ValueError, match="holds the results of a different protocol \\('one'"):
+        ResultStore(db, "bbb", {"name": "two"})

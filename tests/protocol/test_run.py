@@ -1,0 +1,99 @@
+"""run_protocol end to end: results, report, a rerun that skips, Ray, and refusals."""
+
+import json
+import math
+
+import pytest
+
+from dpqml.protocol import ResultStore, load_config, run_protocol
+
+from .conftest import require
+
+CONTRACT = ("dataset", "model", "family", "epsilon", "seed", "test_accuracy", "n_params", "noise_multiplier",
+            "max_grad_norm")
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The tiny protocol, run once on the local pool (1 worker)."""
+    from .conftest import TINY
+
+    d = tmp_path_factory.mktemp("run")
+    (d / "tiny.toml").write_text(TINY)
+    cfg = load_config(d / "tiny.toml")
+    summary = run_protocol(cfg, d / "out", workers=1, progress=False)
+    return cfg, d / "out", summary
+
+
+def test_every_job_runs_and_the_files_are_written(finished):
+    cfg, out, summary = finished
+    assert summary["jobs"] == 2 * 2 * 2 and summary["ran"] == 8 and not summary["failed"]
+    for name in ("results.json", "results.csv", "summary.csv", "report.html", "results.sqlite",
+                 "accuracy_vs_epsilon_moons.png", "grad_norms_moons.png", "epsilon_vs_steps.png"):
+        assert (out / name).stat().st_size > 0, name
+    rows = json.loads((out / "results.json").read_text())
+    assert len(rows) == 8
+    for row in rows:
+        for k in CONTRACT:
+            assert k in row
+        assert row["family"] == ("quantum" if row["model"] == "hea" else "classical")
+    # same ε -> same σ and C for every model
+    for eps in (2, "inf"):
+        assert len({(r["noise_multiplier"], r["max_grad_norm"]) for r in rows if r["epsilon"] == eps}) == 1
+    assert {r["noise_multiplier"] for r in rows if r["epsilon"] == "inf"} == {0.0}
+    assert all(r["epsilon_spent"] <= 2.0 for r in rows if r["epsilon"] == 2)
+    assert len(list((out / "logs").glob("*.log"))) == 8
+    assert summary["report"].endswith("report.html")
+
+
+def test_a_rerun_skips_finished_jobs(finished):
+    cfg, out, _ = finished
+    store = ResultStore(out / "results.sqlite", cfg.fingerprint(), {})
+    before = {k: store.job(k)["finished"] for k in _keys(store)}
+    store.close()
+    again = run_protocol(cfg, out, workers=1, progress=False)
+    assert again["ran"] == 0 and again["skipped"] == 8
+    store = ResultStore(out / "results.sqlite", cfg.fingerprint(), {})
+    assert {k: store.job(k)["finished"] for k in _keys(store)} == before
+    assert {store.job(k)["attempts"] for k in _keys(store)} == {1}
+    store.close()
+
+
+def test_a_different_protocol_is_refused_in_the_same_directory(finished, tmp_path):
+    cfg, out, _ = finished
+    other = tmp_path / "other.toml"
+    other.write_text(cfg_text(cfg).replace("seeds = 2", "seeds = 3"))
+    with pytest.raises(ValueError, match="holds the results of a different protocol"):
+        run_protocol(load_config(other), out, workers=1, progress=False)
+
+
+def test_ray_runs_the_same_jobs_with_the_same_results(finished, tmp_path):
+    require("ray")
+    cfg, out, _ = finished
+    summary = run_protocol(cfg, tmp_path / "ray", executor="ray", workers=2, progress=False)
+    assert summary["ran"] == 8 and not summary["failed"] and summary["executor"].startswith("Ray")
+    local = {r["job"]: r["test_accuracy"] for r in json.loads((out / "results.json").read_text())}
+    remote = {r["job"]: r["test_accuracy"] for r in json.loads((tmp_path / "ray" / "results.json").read_text())}
+    assert remote == local  # same spec, same seed: same result wherever it ran
+
+
+def test_a_ray_address_that_does_not_answer_is_a_clear_error(finished, tmp_path):
+    require("ray")
+    cfg, _, _ = finished
+    out = tmp_path / "dead"
+    with pytest.raises(ValueError, match="no Ray cluster answers there"):
+        run_protocol(cfg, out, executor="ray", address="127.0.0.1:9", progress=False)
+    store = ResultStore(out / "results.sqlite", cfg.fingerprint(), {})
+    assert store.counts() == {}  # nothing registered, nothing run
+    store.close()
+
+
+def _keys(store):
+    return [k for (k,) in store.db.execute("SELECT key FROM jobs")]
+
+
+def cfg_text(cfg):
+    from .conftest import TINY
+
+    assert cfg.name == "tiny" and math.inf in cfg.epsilons
+    return TINY
