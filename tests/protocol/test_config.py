@@ -94,3 +94,13 @@ def test_unreadable_or_malformed_files(tmp_path):
     other.write_text("{}")
     with pytest.raises(ValueError, match=r"must end in \.toml, \.yaml or \.yml"):
         load_config(other)
+
+
+def test_datasets_are_labelled_distinctly():
+    from dpqml.protocol.config import dataset_label
+
+    assert [dataset_label(d) for d in preset("paper").datasets] == ["moons", "circles", "digits-0v1", "digits-3v5"]
+    assert dataset_label({"name": "digits", "classes": [0, 1], "label": "zeros-ones"}) == "zeros-ones"
+    with pytest.raises(ValueError, match=r"datasets\[0\] and datasets\[1\] are both labelled 'moons'"):
+        ProtocolConfig(datasets=({"name": "moons"}, {"name": "moons", "n_train": 100}))
+    ProtocolConfig(datasets=({"name": "moons"}, {"name": "moons", "n_train": 100, "label": "moons-100"}))

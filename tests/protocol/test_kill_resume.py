@@ -8,6 +8,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 CONFIG = """
 name = "kill"
 epsilons = [1, 2, "inf"]
@@ -52,6 +54,7 @@ def _alive(pid):
     return state != "Z"
 
 
+@pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # fork + exec of the CLI, not a fork of JAX
 def test_killed_sweep_resumes_without_losing_or_repeating_jobs(tmp_path):
     cfg = tmp_path / "kill.toml"
     cfg.write_text(CONFIG)

@@ -21,7 +21,7 @@ from ..train.trainer import OPTIMIZERS
 from .families import MODEL_FAMILIES
 
 #: Data-set options a protocol may set (passed to :func:`dpqml.data.load_dataset`).
-DATASET_KEYS = ("name", "n_train", "n_test", "n_features", "classes", "grid", "path", "noise", "factor",
+DATASET_KEYS = ("name", "label", "n_train", "n_test", "n_features", "classes", "grid", "path", "noise", "factor",
                 "n_classes", "cluster_std", "margin", "label_threshold", "task_seed")
 
 
@@ -99,9 +99,11 @@ class ProtocolConfig:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"name must be a non-empty string; got {self.name!r}")
         set_(self, "datasets", tuple(_check_dataset(i, d) for i, d in enumerate(_as_list("datasets", self.datasets))))
-        names = [d["name"] for d in self.datasets]
-        if len(set(map(canonical_json, self.datasets))) != len(self.datasets):
-            raise ValueError(f"datasets: the same data set is listed twice ({names})")
+        labels = [dataset_label(d) for d in self.datasets]
+        for i, label in enumerate(labels):
+            if label in labels[:i]:
+                raise ValueError(f"datasets[{labels.index(label)}] and datasets[{i}] are both labelled {label!r}; "
+                                 "give one a distinct label = '...'")
         models = tuple(_as_list("models", self.models))
         for m in models:
             if m not in MODEL_FAMILIES:
@@ -205,6 +207,17 @@ def _check_seeds(seeds) -> list[int]:
     return out
 
 
+def dataset_label(spec: dict) -> str:
+    """The data set's name in the report: its ``label``, else its name with its classes
+    (``digits-0v1``), else its name."""
+    if "label" in spec:
+        return spec["label"]
+    classes = spec.get("classes")
+    if isinstance(classes, (list, tuple)):
+        return f"{spec['name']}-{'v'.join(map(str, classes))}"
+    return spec["name"]
+
+
 def _check_dataset(i: int, d) -> dict:
     if isinstance(d, str):
         d = {"name": d}
@@ -215,13 +228,15 @@ def _check_dataset(i: int, d) -> dict:
         raise ValueError(f"datasets[{i}]: unknown key(s) {unknown}; valid keys are {list(DATASET_KEYS)}")
     if d["name"] not in DATASETS:
         raise ValueError(f"datasets[{i}].name: unknown data set {d['name']!r}; valid names are {list(DATASETS)}")
+    if "label" in d and (not isinstance(d["label"], str) or not d["label"].strip() or "/" in d["label"]):
+        raise ValueError(f"datasets[{i}].label must be a non-empty string without '/'; got {d['label']!r}")
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
 # -- presets and files ---------------------------------------------------------------------------
 _QUICK = {
     "name": "quick",
-    "datasets": ({"name": "moons"}, {"name": "digits", "classes": [0, 1]}),
+    "datasets": ({"name": "moons"}, {"name": "digits", "classes": [0, 1], "grid": [1, 4]}),
     "epsilons": (1.0, 4.0, math.inf),
     "seeds": 3,
     "epochs": 10.0,
@@ -229,8 +244,8 @@ _QUICK = {
 }
 _PAPER = {
     "name": "paper",
-    "datasets": ({"name": "moons"}, {"name": "circles"}, {"name": "digits", "classes": [0, 1]},
-                 {"name": "digits", "classes": [3, 5]}),
+    "datasets": ({"name": "moons"}, {"name": "circles"}, {"name": "digits", "classes": [0, 1], "grid": [1, 4]},
+                 {"name": "digits", "classes": [3, 5], "grid": [1, 4]}),
     "epsilons": (0.5, 1.0, 2.0, 4.0, 8.0, math.inf),
     "seeds": 5,
     "epochs": 20.0,

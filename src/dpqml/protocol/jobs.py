@@ -18,7 +18,7 @@ import traceback
 import warnings
 from pathlib import Path
 
-from .config import ProtocolConfig, canonical_json, digest
+from .config import ProtocolConfig, canonical_json, dataset_label, digest
 from .families import MODEL_FAMILIES, applies, build_family
 
 
@@ -55,7 +55,7 @@ def job_key(spec: dict) -> str:
 def job_label(spec: dict) -> str:
     """``moons-hea-eps1-seed0``: a readable name for logs and progress."""
     eps = "inf" if math.isinf(spec["epsilon"]) else f"{spec['epsilon']:g}"
-    return f"{spec['dataset']['name']}-{spec['model']}-eps{eps}-seed{spec['seed']}"
+    return f"{dataset_label(spec['dataset'])}-{spec['model']}-eps{eps}-seed{spec['seed']}"
 
 
 # -- what a worker keeps between jobs --------------------------------------------------------------
@@ -69,7 +69,7 @@ def load_job_dataset(ds_spec: dict, data_seed: int):
 
     key = canonical_json([ds_spec, data_seed])
     if key not in _DATASETS:
-        opts = {k: (tuple(v) if isinstance(v, list) else v) for k, v in ds_spec.items() if k != "name"}
+        opts = {k: (tuple(v) if isinstance(v, list) else v) for k, v in ds_spec.items() if k not in ("name", "label")}
         _DATASETS[key] = load_dataset(ds_spec["name"], seed=data_seed, **opts)
     return _DATASETS[key]
 
@@ -130,7 +130,7 @@ def run_job(spec: dict, work_dir: str | None = None, log_path: str | None = None
                          noise_multiplier=spec["noise_multiplier"], sample_rate=spec["sample_rate"],
                          n_examples=n, steps=spec["steps"], n_params=result.n_params)
     row = {
-        "job": job_key(spec), "dataset": spec["dataset"]["name"], "dataset_options": spec["dataset"],
+        "job": job_key(spec), "dataset": dataset_label(spec["dataset"]), "dataset_options": spec["dataset"],
         "model": spec["model"], "family": info["family"], "noise": spec["noise"], "seed": spec["seed"],
         "epsilon": spec["epsilon"], "epsilon_spent": result.epsilon, "delta": spec["delta"],
         "noise_multiplier": spec["noise_multiplier"], "max_grad_norm": spec["max_grad_norm"],

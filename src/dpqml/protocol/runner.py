@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ProtocolConfig, canonical_json
+from .config import ProtocolConfig, canonical_json, dataset_label
 from .executors import make_executor
 from .families import MODEL_FAMILIES
 from .jobs import OUTCOME_FILE, job_key, job_label, job_model, job_specs, load_job_dataset, read_outcome
@@ -46,7 +46,7 @@ def _prepare(config: ProtocolConfig) -> tuple[list[dict], dict]:
         try:
             datasets.append(load_job_dataset(spec, config.data_seed))
         except (ValueError, OSError) as e:
-            raise ValueError(f"datasets[{i}] ({spec['name']}): {e}") from None
+            raise ValueError(f"datasets[{i}] ({dataset_label(spec)}): {e}") from None
     if "cnn" in config.models and not any(d.meta.get("grid") for d in datasets):
         raise ValueError("models: cnn runs on image data sets only, and none of the datasets is one")
     sigmas = calibrate_sigmas(config, len(datasets[0].x_train))
@@ -59,9 +59,12 @@ def _prepare(config: ProtocolConfig) -> tuple[list[dict], dict]:
             try:
                 job_model(spec, load_job_dataset(spec["dataset"], spec["data_seed"]))
             except ValueError as e:
-                raise ValueError(f"model {spec['model']} on {spec['dataset']['name']}: {e}") from None
+                raise ValueError(f"model {spec['model']} on {dataset_label(spec['dataset'])}: {e}") from None
     protocol = {**config.to_dict(), "fingerprint": config.fingerprint(), "steps": config.steps,
-                "sigmas": {str(eps): s for eps, s in sigmas.items()}}
+                "sigmas": {str(eps): s for eps, s in sigmas.items()},
+                "datasets": [{**spec, "label": dataset_label(spec), "n_classes": ds.n_classes,
+                              "n_train": len(ds.x_train), "n_test": len(ds.x_test)}
+                             for spec, ds in zip(config.datasets, datasets)]}
     return specs, protocol
 
 

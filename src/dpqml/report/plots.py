@@ -50,10 +50,11 @@ def format_epsilon(epsilon: float) -> str:
 
 
 def chance_level(protocol: Mapping[str, Any], dataset: str) -> float:
-    """1/K for a dataset with K classes, read from the protocol's dataset options (``n_classes``, or
+    """1/K for a dataset with K classes, read from the protocol's dataset entry (matched by ``label``,
+    else ``name``; ``n_classes``, or
     ``classes``: a list of labels, or ``"all"`` for the ten digits); 1/2 when the options do not say."""
     for spec in protocol.get("datasets") or []:
-        if isinstance(spec, Mapping) and spec.get("name") == dataset:
+        if isinstance(spec, Mapping) and spec.get("label", spec.get("name")) == dataset:
             if isinstance(spec.get("n_classes"), int) and spec["n_classes"] >= 2:
                 return 1.0 / spec["n_classes"]
             classes = spec.get("classes")

@@ -1,0 +1,64 @@
+"""How the comparison protocol's throughput grows with workers (jobs per second, 1 vs 2 ...).
+
+    python benchmarks/compare_scaling.py                         # the paper preset, 1 and 2 workers
+    python benchmarks/compare_scaling.py --datasets moons --seeds 2 --json benchmarks/results-compare-scaling.json
+
+Each measurement runs the protocol from scratch in a fresh directory (compilation included, as a
+user would see it) and reports wall seconds and jobs per second; the speed-up is relative to the
+first worker count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+
+from dpqml.protocol import config_from_dict, run_protocol
+from dpqml.protocol.config import PRESETS
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="paper", choices=tuple(PRESETS))
+    p.add_argument("--datasets", help="comma-separated subset of the preset's data sets (by name)")
+    p.add_argument("--seeds", type=int, help="number of seeds instead of the preset's")
+    p.add_argument("--workers", default="1,2", help="worker counts to measure (default 1,2)")
+    p.add_argument("--json", metavar="PATH", help="write the measurements here")
+    args = p.parse_args()
+
+    raw = dict(PRESETS[args.preset])
+    if args.datasets:
+        keep = args.datasets.split(",")
+        raw["datasets"] = tuple(d for d in raw["datasets"] if d["name"] in keep)
+    if args.seeds:
+        raw["seeds"] = args.seeds
+    config = config_from_dict(raw, "benchmark")
+    rows = []
+    for workers in (int(w) for w in args.workers.split(",")):
+        with tempfile.TemporaryDirectory() as out:
+            t0 = time.perf_counter()
+            summary = run_protocol(config, out, workers=workers, progress=False)
+            seconds = time.perf_counter() - t0
+        row = {"workers": workers, "jobs": summary["jobs"], "seconds": round(seconds, 1),
+               "jobs_per_second": round(summary["jobs"] / seconds, 3), "failed": len(summary["failed"])}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    base = rows[0]["jobs_per_second"]
+    for row in rows:
+        row["speedup"] = round(row["jobs_per_second"] / base, 2)
+    result = {"preset": args.preset, "datasets": [d["name"] for d in config.datasets], "seeds": len(config.seeds),
+              "epsilons": [str(e) for e in config.epsilons], "models": list(config.models),
+              "cpus": os.cpu_count(), "machine": platform.machine(), "measurements": rows}
+    print(json.dumps(result, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=2)
+            f.write("\n")
+
+
+if __name__ == "__main__":
+    main()
