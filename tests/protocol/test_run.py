@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -97,3 +98,64 @@ def cfg_text(cfg):
 
     assert cfg.name == "tiny" and math.inf in cfg.epsilons
     return TINY
+
+
+class _Handle:
+    def __init__(self, kind, payload):
+        self.kind, self.payload = kind, payload
+
+
+class _FlakyExecutor:
+    """Runs chunks in this process; the first chunk's worker 'dies' after its first job, and one job
+    of another chunk raises: the sweep must record both as failed and go on."""
+
+    name = "flaky"
+    description = "in-process (test)"
+    workers = 1
+
+    def __init__(self):
+        self.calls = 0
+
+    def submit(self, chunk):
+        from dpqml.protocol.jobs import run_chunk
+
+        self.calls += 1
+        if self.calls == 1:
+            run_chunk(chunk[:1])  # the first job finishes (its outcome file is written) ...
+            return _Handle("died", chunk)  # ... then the worker dies
+        bad = [(k, dict(s, optimizer="broken"), w, lg) if i == 0 else (k, s, w, lg)
+               for i, (k, s, w, lg) in enumerate(chunk)]
+        return _Handle("ok", run_chunk(bad))
+
+    def wait(self, handles, timeout):
+        return handles
+
+    def result(self, handle):
+        if handle.kind == "died":
+            raise RuntimeError("worker killed")
+        return handle.payload
+
+    def close(self, cancel=False):
+        pass
+
+
+def test_failed_jobs_are_recorded_the_rest_reported_and_a_rerun_retries_them(tiny_config, tmp_path):
+    import io
+
+    from dpqml.protocol import runner
+
+    cfg = load_config(tiny_config)
+    specs, protocol = runner._prepare(cfg)
+    out = tmp_path / "flaky"
+    out.mkdir()
+    store = ResultStore(out / "results.sqlite", cfg.fingerprint(), protocol)
+    summary = runner._sweep(cfg, specs, store, protocol, out, _FlakyExecutor(), False, io.StringIO(), 0.0)
+    counts = store.counts()
+    store.close()
+    # chunk 1 (hea, 4 jobs): 1 finished before the worker died, 3 lost with it; chunk 2: 1 job raised
+    assert counts == {"done": 8 - 4, "failed": 4}
+    assert len(summary["failed"]) == 4 and all(f["log"].endswith(".log") for f in summary["failed"])
+    assert any("optimizer" in Path(f["log"]).read_text() for f in summary["failed"])
+    assert (out / "report.html").exists()  # the report covers what finished
+    again = run_protocol(cfg, out, workers=1, progress=False)
+    assert again["ran"] == 4 and again["skipped"] == 4 and not again["failed"]

@@ -16,6 +16,7 @@ import threading
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor
 from concurrent.futures import wait as wait_futures
+from concurrent.futures.process import BrokenProcessPool
 from urllib.parse import urlparse
 
 from .jobs import run_chunk
@@ -43,11 +44,19 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None):
         self.workers = workers or os.cpu_count() or 1
         self.description = f"local process pool, {self.workers} worker(s)"
-        self._pool = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_watch_parent, initargs=(os.getpid(),))
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_watch_parent, initargs=(os.getpid(),))
 
     def submit(self, chunk):
-        return self._pool.submit(run_chunk, chunk)
+        try:
+            return self._pool.submit(run_chunk, chunk)
+        except BrokenProcessPool:  # a worker died (killed, out of memory): its chunks fail, the sweep goes on
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = self._new_pool()
+            return self._pool.submit(run_chunk, chunk)
 
     def wait(self, handles, timeout: float):
         return wait_futures(handles, timeout=timeout, return_when=FIRST_COMPLETED).done

@@ -179,8 +179,8 @@ def _sweep(config, specs, store, protocol, out, runner, progress, stream, t0) ->
                 try:
                     results = runner.result(handle)
                 except Exception as e:  # noqa: BLE001 - the worker itself died (killed, out of memory)
-                    results = [(t[0], {"error": f"the worker running this job died: {type(e).__name__}: {e}"})
-                               for t in chunk]
+                    died = {"error": f"the worker running this job died: {type(e).__name__}: {e}"}
+                    results = [(t[0], read_outcome(t[2]) or died) for t in chunk]
                 for key, outcome in results:
                     if key not in reported:
                         commit(key, outcome)
