@@ -19,6 +19,10 @@ Parts:
   :func:`clopper_pearson_epsilon_lower_bound`, :func:`multi_run_audit`, :func:`runs_needed`,
   :func:`clopper_pearson_upper`.
 * :mod:`dpqml.audit.metrics`: :func:`auroc` and :func:`tpr_at_fpr`, descriptive attack metrics.
+* :mod:`dpqml.audit.pipeline`: :func:`audit_pipeline`, the game played against dpqml's own trainer
+  (white-box Dirac gradient canaries or black-box mislabelled canaries), returning an
+  :class:`AuditResult` (ε lower bound, claimed ε, TPR at low FPR, AUROC); ``dpqml audit`` on the command
+  line. JAX is imported only when a game is played.
 
 Every function validates its inputs and raises ``ValueError`` naming the parameter and its valid
 range. Importing this package does not load SciPy; it is imported on first use. See ``docs/audit.md``.
@@ -40,9 +44,11 @@ from dpqml.audit.one_run import (
     one_run_epsilon_lower_bound,
     one_run_p_value,
 )
+from dpqml.audit.pipeline import MECHANISMS, AuditResult, audit_pipeline, required_canaries
 
 __all__ = [
     "one_run_epsilon_lower_bound", "one_run_audit", "one_run_p_value", "canaries_needed", "DEFAULT_GUESS_FRACTIONS",
     "clopper_pearson_epsilon_lower_bound", "multi_run_audit", "runs_needed", "clopper_pearson_upper",
     "auroc", "tpr_at_fpr",
+    "audit_pipeline", "AuditResult", "required_canaries", "MECHANISMS",
 ]

@@ -1,0 +1,338 @@
+"""Auditing dpqml's own training pipeline: canaries in, the trainer run, an ε lower bound out.
+
+``audit_pipeline(model, mechanism=..., epsilon=..., canaries=..., confidence=..., seed=...)`` plays the
+membership game against :func:`dpqml.train.train` itself (its Poisson sampling, per-example clipping,
+noise and normalisation, not a re-implementation), turns the attack's success into an ε lower bound
+with the estimators of :mod:`dpqml.audit`, and compares it with the ε the accountant claims for the
+same (σ, q, T, δ).
+
+Threat models (``threat_model=``):
+
+* ``"white-box"`` (default; Nasr et al. 2021's strongest adversary, the one DP-SGD is meant to resist):
+  the adversary chooses every example's gradient function and observes every step's privatized update
+  ``Σ clip(g_i) + z``. DP-SGD's guarantee holds for *any* per-example gradient bounded by C, so each
+  canary is a Dirac gradient canary: a loss ``⟨θ, x_i⟩`` whose gradient is ``scale·C`` along the canary's
+  own coordinate ``i`` (``scale > 1``, so that only clipping keeps it at C). Coordinate ``i`` of the
+  updates then depends on canary ``i``'s coin, its sampling and its own noise only: the ``m`` canaries are
+  ``m`` independent games (no interference, whatever the model's parameter count), so both the one-run
+  audit and the multi-run Clopper–Pearson audit apply. The audited model is the mechanism, not the
+  circuit: device noise only changes the per-example gradient function, which this adversary chooses.
+* ``"black-box"``: the adversary sees only the final model. Canaries are mislabelled examples (inputs
+  drawn like the data, the label flipped), trained together with real data by the user's ``model``
+  (device noise included), and scored by their loss (``score="loss"``) or logit margin (``"logit"``).
+
+The claim audited is exactly the accountant's ε for the (σ, C, q, T, δ) that :class:`PrivacyConfig`
+derives; ``mechanism="none" | "device-noise" | "shots"`` train with σ = 0 and claim ε = ∞ (no formal
+guarantee), so their lower bound is limited only by the number of canaries. ``fault=`` deliberately
+breaks the trainer's inputs (``"half-noise"``: σ/2; ``"no-clip"``: clipping disabled) while keeping the
+original claim, to check that the audit catches a broken implementation.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from dpqml.audit._validation import check_confidence, check_count, check_delta, check_epsilon
+from dpqml.audit.metrics import auroc, tpr_at_fpr
+from dpqml.audit.multi_run import multi_run_audit, runs_needed
+from dpqml.audit.one_run import DEFAULT_GUESS_FRACTIONS, canaries_needed, one_run_audit
+
+MECHANISMS = ("none", "device-noise", "shots", "dpsgd")
+THREAT_MODELS = ("white-box", "black-box")
+METHODS = ("one-run", "multi-run")
+FAULTS = (None, "half-noise", "no-clip")
+SCORES = ("loss", "logit")
+#: False-positive rates at which the attack's true-positive rate is reported.
+REPORTED_FPRS = (0.001, 0.01, 0.1)
+#: A white-box canary's gradient norm, in units of the clip norm C (> 1: only clipping keeps it at C).
+CANARY_SCALE = 4.0
+_NO_CLIP_FACTOR = 2 * CANARY_SCALE  # "no-clip": clip at 8·C with noise σ·C: no canary (norm 4·C) is clipped
+
+
+@dataclass(frozen=True)
+class AuditResult:
+    """The outcome of :func:`audit_pipeline`. ``epsilon_claimed`` is ``inf`` when the mechanism has no
+    formal guarantee (σ = 0); ``broken`` is True when ``epsilon_lower > epsilon_claimed``."""
+
+    mechanism: str
+    threat_model: str
+    method: str
+    epsilon_claimed: float
+    epsilon_lower: float
+    confidence: float
+    delta: float
+    canaries: int
+    tpr_at_fpr: dict
+    auroc: float
+    noise_multiplier: float
+    max_grad_norm: float
+    sample_rate: float
+    steps: int
+    fault: str | None
+    seconds: float
+    details: dict = field(default_factory=dict)
+
+    @property
+    def broken(self) -> bool:
+        return self.epsilon_lower > self.epsilon_claimed
+
+    @property
+    def verdict(self) -> str:
+        """One line in plain words: what the numbers mean."""
+        lower = f"ε ≥ {self.epsilon_lower:.3f} with confidence {self.confidence:g}"
+        if self.broken:
+            return (f"BROKEN GUARANTEE: the audit proves {lower}, above the claimed ε = {self.epsilon_claimed:g} "
+                    f"(δ = {self.delta:g}); the implementation or its privacy analysis is wrong")
+        if math.isinf(self.epsilon_claimed):
+            return (f"NO GUARANTEE: mechanism {self.mechanism!r} adds no calibrated noise (σ = 0), so the true ε is "
+                    f"unbounded; the audit proves {lower}, a figure limited only by the number of canaries "
+                    f"({self.canaries}): more canaries give more")
+        return (f"consistent: {lower}, at or below the claimed ε = {self.epsilon_claimed:g} (δ = {self.delta:g}); "
+                "an audit can refute a claim, never prove it")
+
+    def to_dict(self) -> dict:
+        """JSON-able (``inf`` as ``None`` for ``epsilon_claimed``)."""
+        d = asdict(self)
+        d["epsilon_claimed"] = None if math.isinf(self.epsilon_claimed) else self.epsilon_claimed
+        d["broken"] = self.broken
+        d["verdict"] = self.verdict
+        return d
+
+
+# -- privacy configuration of the audited run -----------------------------------------------------
+def _claimed_and_run_configs(mechanism, epsilon, delta, sample_rate, steps, max_grad_norm, n_examples, fault):
+    """``(claimed, run)``: the PrivacyConfig whose ε is claimed, and the one the trainer really gets."""
+    from dpqml.privacy import PrivacyConfig
+
+    if mechanism == "dpsgd":
+        claimed = PrivacyConfig.from_target_epsilon(epsilon, delta=delta, sample_rate=sample_rate, steps=steps,
+                                                    max_grad_norm=max_grad_norm, n_examples=n_examples)
+    else:
+        claimed = PrivacyConfig(0.0, max_grad_norm, sample_rate, steps, delta, n_examples)
+    sigma, clip = claimed.noise_multiplier, claimed.max_grad_norm
+    if fault == "half-noise":
+        sigma = sigma / 2
+    elif fault == "no-clip":  # the same noise std σC, but a clip no canary reaches
+        sigma, clip = sigma / _NO_CLIP_FACTOR, clip * _NO_CLIP_FACTOR
+    run = PrivacyConfig(sigma, clip, sample_rate, steps, delta, n_examples)
+    return claimed, run
+
+
+def _step_seeds(seed: int, steps: int) -> list[int]:
+    return [int(s) for s in np.random.SeedSequence([seed, 0xA0D1]).generate_state(steps)]
+
+
+# -- the white-box game ---------------------------------------------------------------------------
+def _white_box_scores(canaries, included, claimed, run, seed, max_physical_batch):
+    """Per-canary scores from every privatized update of a trainer run on Dirac gradient canaries.
+
+    The trainer runs one step per call (plain SGD, learning rate 1, the parameters carried over), so
+    that the adversary sees each step's update ``(θ_t − θ_{t+1})·qN = Σ clip(g_i) + z_t``, as the
+    white-box threat model allows. Returns ``(m,)`` scores: with q = 1 or σ = 0 the sum of the updates
+    along each canary's coordinate, in units of C (sufficient for the Gaussian); with q < 1 the
+    log-likelihood ratio of the claimed mechanism, ``Σ_t log(1 − q + q·exp((u_t − ½)/σ²))``.
+    """
+    import jax.numpy as jnp
+
+    from dpqml.privacy import PrivacyConfig
+    from dpqml.train import FunctionModel, TrainConfig, train
+
+    m = canaries
+    members = np.flatnonzero(included)
+    n = members.size
+    if n == 0:
+        raise ValueError("no canary was included (all coins tails); use more canaries")
+    c = claimed.max_grad_norm
+    x = np.zeros((n, m), np.float32)
+    x[np.arange(n), members] = CANARY_SCALE * c
+    y = np.zeros(n, np.int32)
+    model = FunctionModel(loss_fn=lambda params, xi, yi: jnp.dot(params, xi), params=jnp.zeros(m, jnp.float32),
+                          input_dim=m, family="dirac-canaries")
+    one_step = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, run.sample_rate, 1, run.delta, n,
+                             run.accountant, run.neighboring)
+    scale = one_step.expected_batch_size  # θ_{t+1} = θ_t − (Σ clip + z)/(qN) with learning rate 1
+    params = model.params
+    updates = np.empty((claimed.steps, m), np.float64)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # δ vs 1/N: the audit's δ is the claim's, stated in the report
+        for t, step_seed in enumerate(_step_seeds(seed, claimed.steps)):
+            result = train(model, x, y, one_step, TrainConfig(learning_rate=1.0, optimizer="sgd", seed=step_seed,
+                                                                max_physical_batch=max_physical_batch),
+                           params=params)
+            updates[t] = (np.asarray(params, np.float64) - np.asarray(result.params, np.float64)) * scale / c
+            params = result.params
+    sigma, q = claimed.noise_multiplier, claimed.sample_rate
+    if sigma == 0.0 or q >= 1.0:
+        return updates.sum(axis=0)
+    return np.logaddexp(math.log1p(-q), math.log(q) + (updates - 0.5) / sigma**2).sum(axis=0)
+
+
+# -- the black-box game ---------------------------------------------------------------------------
+def _black_box_scores(model, canaries, included, run, seed, score, data, learning_rate, max_physical_batch,
+                      train_options):
+    """Per-canary scores from the final model of one trainer run on real data plus mislabelled canaries."""
+    import jax
+    import jax.numpy as jnp
+
+    from dpqml.privacy import PrivacyConfig
+    from dpqml.train import TrainConfig, train
+
+    x_data, y_data = data
+    rng = np.random.default_rng([seed, 0xB1AC])
+    # Canaries: inputs drawn from the data's own rows (jittered within the feature range), label flipped.
+    pick = rng.integers(0, len(x_data), canaries)
+    lo, hi = x_data.min(axis=0), x_data.max(axis=0)
+    x_can = np.clip(x_data[pick] + rng.normal(0, 0.05, (canaries, x_data.shape[1])) * (hi - lo), lo, hi)
+    n_classes = getattr(model, "n_classes", 2)
+    y_can = (y_data[pick] + rng.integers(1, n_classes, canaries)) % n_classes
+    x_train = np.concatenate([x_data, x_can[included]]).astype(np.float32)
+    y_train = np.concatenate([y_data, y_can[included]]).astype(np.int32)
+    privacy = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, run.sample_rate, run.steps, run.delta,
+                            len(x_train), run.accountant, run.neighboring)
+    config = TrainConfig(learning_rate=learning_rate, optimizer="adam", seed=seed,
+                         max_physical_batch=max_physical_batch, **train_options)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        result = train(model, x_train, y_train, privacy, config)
+    params = result.params
+    if score == "loss":
+        losses = jax.vmap(model.loss, in_axes=(None, 0, 0))(params, jnp.asarray(x_can, jnp.float32),
+                                                             jnp.asarray(y_can, jnp.int32))
+        return -np.asarray(losses, np.float64)
+    logits = np.asarray(jax.vmap(model.logits, in_axes=(None, 0))(params, jnp.asarray(x_can, jnp.float32)),
+                        np.float64)
+    if logits.ndim == 1:  # binary: one logit for class 1
+        return np.where(y_can == 1, logits, -logits)
+    own = logits[np.arange(canaries), y_can]
+    logits[np.arange(canaries), y_can] = -np.inf
+    return own - logits.max(axis=1)
+
+
+# -- the public entry point -----------------------------------------------------------------------
+def _check_choice(name, value, allowed):
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}; got {value!r}")
+    return value
+
+
+def _check_mechanism_model(mechanism, model, train_options):
+    noise = getattr(getattr(model, "spec", None), "noise", None)
+    if mechanism == "device-noise":
+        from dpqml.models.noise import parse_noise
+
+        if noise is None or not parse_noise(noise):
+            raise ValueError("mechanism 'device-noise' needs a model with a device-noise preset (e.g. --noise nisq); "
+                             f"the model's noise is {noise!r}")
+    if mechanism == "shots":
+        from dpqml.train import TrainConfig
+
+        if "shots" not in getattr(TrainConfig, "__dataclass_fields__", {}):
+            raise ValueError("mechanism 'shots' is not available yet: finite-shot parameter-shift training "
+                             "(TrainConfig(method='parameter-shift', shots=N)) has not landed in dpqml.train")
+        train_options = {"method": "parameter-shift", "shots": 1000, **train_options}
+    return train_options
+
+
+def required_canaries(epsilon: float, *, confidence: float = 0.95, delta: float = 1e-5,
+                      method: str = "one-run") -> int:
+    """The fewest canaries with which a perfect attacker could show ``ε_lower ≥ epsilon`` in this audit.
+
+    ``one-run``: :func:`canaries_needed` at the Bonferroni level of ``one_run_audit``'s default grid,
+    with every canary guessed; ``multi-run``: :func:`runs_needed` with the threshold split (a canary is a run).
+    """
+    if method == "multi-run":
+        return runs_needed(epsilon, confidence=confidence, delta=delta, split=True)
+    per_test = 1.0 - (1.0 - confidence) / len(DEFAULT_GUESS_FRACTIONS)
+    return canaries_needed(epsilon, confidence=per_test, delta=delta, guess_fraction=1.0)
+
+
+def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0, canaries: int = 1000,
+                   confidence: float = 0.95, seed: int = 0, threat_model: str = "white-box",
+                   method: str = "one-run", delta: float = 1e-5, sample_rate: float = 1.0, steps: int = 4,
+                   max_grad_norm: float = 1.0, fault: str | None = None, score: str = "loss", data=None,
+                   learning_rate: float = 0.05, max_physical_batch: int = 256, **train_options) -> AuditResult:
+    """Audit dpqml's DP-SGD trainer with ``canaries`` canaries and report an ε lower bound.
+
+    Args:
+        model: the model trained in the black-box game (and checked for a device-noise preset when
+            ``mechanism="device-noise"``); unused by the white-box game, whose adversary crafts the gradients.
+        mechanism: ``"dpsgd"`` (σ calibrated to ``epsilon`` by the PLD accountant), or ``"none"``,
+            ``"device-noise"``, ``"shots"`` (σ = 0: no formal guarantee, ε claimed = ∞).
+        epsilon: the target ε of ``"dpsgd"``; for every mechanism also the ε the audit must be able to
+            certify: fewer canaries than :func:`required_canaries` raise ``ValueError``.
+        canaries: m, each included with probability ½ (coins from ``seed``).
+        confidence: of the lower bound, in (0, 1).
+        threat_model: ``"white-box"`` (Dirac gradient canaries, every update observed) or ``"black-box"``.
+        method: ``"one-run"`` (Steinke et al. 2023) or ``"multi-run"`` (Clopper–Pearson over the canaries'
+            independent games, threshold chosen on a split; white-box only).
+        delta, sample_rate, steps, max_grad_norm: δ, q, T, C of the audited DP-SGD configuration.
+        fault: ``None``, ``"half-noise"`` or ``"no-clip"``: break the trainer's inputs, keep the claim.
+        score: black-box membership score, ``"loss"`` or ``"logit"``.
+        data: black-box training data ``(x, y)`` (default: 200 examples of two moons).
+
+    Returns:
+        :class:`AuditResult`; ``result.to_dict()`` for JSON.
+    """
+    mechanism = _check_choice("mechanism", mechanism, MECHANISMS)
+    threat_model = _check_choice("threat_model", threat_model, THREAT_MODELS)
+    method = _check_choice("method", method, METHODS)
+    fault = _check_choice("fault", fault, FAULTS)
+    score = _check_choice("score", score, SCORES)
+    epsilon = check_epsilon(epsilon)
+    confidence = check_confidence(confidence)
+    delta = check_delta(delta)
+    if delta == 0.0:
+        raise ValueError("delta must be > 0 for DP-SGD's (ε, δ) guarantee; got 0")
+    canaries = check_count("canaries", canaries, minimum=2)
+    seed = check_count("seed", seed)
+    if method == "multi-run" and threat_model == "black-box":
+        raise ValueError("method 'multi-run' needs independent games per canary: use threat_model='white-box' "
+                         "(black-box canaries share one model)")
+    if threat_model == "black-box" and model is None:
+        raise ValueError("threat_model 'black-box' trains the model: pass model=")
+    train_options = _check_mechanism_model(mechanism, model, dict(train_options))
+    needed = required_canaries(epsilon, confidence=confidence, delta=delta, method=method)
+    if canaries < needed:
+        kind = "canaries_needed" if method == "one-run" else "runs_needed"
+        raise ValueError(f"canaries={canaries} are too few: even a perfect attack could not show ε ≥ {epsilon:g} "
+                         f"at confidence {confidence:g} (δ = {delta:g}); {kind} = {needed}")
+
+    t0 = time.perf_counter()
+    included = np.random.default_rng([seed, 0xC0145]).random(canaries) < 0.5  # fair coins, before training
+    if threat_model == "white-box":
+        claimed, run = _claimed_and_run_configs(mechanism, epsilon, delta, sample_rate, steps, max_grad_norm,
+                                                max(1, canaries // 2), fault)
+        scores = _white_box_scores(canaries, included, claimed, run, seed, max_physical_batch)
+    else:
+        if data is None:
+            from dpqml.data import load_dataset
+
+            ds = load_dataset("moons", n_train=200, n_features=getattr(model, "input_dim", None) or 2, seed=seed)
+            data = (ds.x_train, ds.y_train)
+        claimed, run = _claimed_and_run_configs(mechanism, epsilon, delta, sample_rate, steps, max_grad_norm,
+                                                len(data[0]), fault)
+        scores = _black_box_scores(model, canaries, included, run, seed, score, data, learning_rate,
+                                   max_physical_batch, train_options)
+
+    if method == "one-run":
+        report = one_run_audit(scores, included, delta=delta, confidence=confidence)
+        details = {k: report[k] for k in ("guesses", "correct", "candidates", "per_test_confidence")}
+    else:
+        report = multi_run_audit(scores[included], scores[~included], delta=delta, confidence=confidence, seed=seed)
+        details = {k: report[k] for k in ("threshold", "tp", "fn", "fp", "tn", "runs_in", "runs_out", "selection")}
+    details.update({"included": int(included.sum()), "required_canaries": needed,
+                    "canary_scale": CANARY_SCALE if threat_model == "white-box" else None,
+                    "score": "update-sum" if threat_model == "white-box" else score})
+    claimed_eps = claimed.epsilon()
+    return AuditResult(
+        mechanism=mechanism, threat_model=threat_model, method=method, epsilon_claimed=claimed_eps,
+        epsilon_lower=float(report["epsilon_lower"]), confidence=confidence, delta=delta, canaries=canaries,
+        tpr_at_fpr={str(f): tpr_at_fpr(scores, included, f) for f in REPORTED_FPRS},
+        auroc=auroc(scores, included), noise_multiplier=claimed.noise_multiplier,
+        max_grad_norm=claimed.max_grad_norm, sample_rate=claimed.sample_rate, steps=claimed.steps, fault=fault,
+        seconds=time.perf_counter() - t0, details=details)
