@@ -8,7 +8,8 @@ Subcommands (``dpqml COMMAND --help`` for each):
 * ``account``: the (ε, δ) privacy guarantee of DP-SGD with given sample rate, noise and steps;
 * ``calibrate``: the smallest noise multiplier that meets a target ε;
 * ``train``: DP-SGD training of a quantum, hybrid or classical model at a target ε;
-* ``compare``: the fixed-clip, fixed-budget comparison of quantum and classical models (the main job).
+* ``compare``: the fixed-clip, fixed-budget comparison of quantum and classical models (the main job);
+* ``audit``: an empirical lower bound on ε (canaries against the trainer), compared with the claimed ε.
 
 Every command that builds a model takes the same model flags (``--qubits --layers
 --ansatz --encoding --readout --noise``); their defaults give the standard model.
@@ -265,7 +266,7 @@ def cmd_bound(args) -> int:
 
 
 _PRIVACY_FLAGS = ("sample_rate", "noise_multiplier", "steps", "delta", "target_epsilon", "max_grad_norm",
-                  "learning_rate", "epochs", "expected_batch_size", "optimizer", "accountant", "seed")
+                  "learning_rate", "epochs", "expected_batch_size", "optimizer", "accountant", "seed", "shots")
 _FLAG_NAMES = {"max_physical_batch": "physical-batch-size"}
 
 
@@ -457,6 +458,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     cmp = add_compare_parser(sub, _positive_int)
     cmp.set_defaults(func=lambda args: cmd_compare(args, _write_json))
+
+    from .audit.cli import add_audit_parser, cmd_audit
+    add_audit_parser(sub, add_model_args, _positive_int).set_defaults(
+        func=lambda args: cmd_audit(args, _write_json, spec_from_args))
     return p
 
 
