@@ -17,6 +17,7 @@ from pathlib import Path
 from ..data import DATASETS
 from ..models.noise import parse_noise
 from ..privacy.accounting import ACCOUNTANTS
+from ..report.files import to_jsonable
 from ..train.trainer import OPTIMIZERS
 from .families import MODEL_FAMILIES
 
@@ -27,17 +28,7 @@ DATASET_KEYS = ("name", "label", "n_train", "n_test", "n_features", "classes", "
 
 def canonical_json(obj) -> str:
     """Sorted, compact JSON with ``inf`` as the string ``"inf"``: the text hashed into keys."""
-    return json.dumps(_jsonable(obj), sort_keys=True, separators=(",", ":"))
-
-
-def _jsonable(obj):
-    if isinstance(obj, float) and math.isinf(obj):
-        return "inf" if obj > 0 else "-inf"
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    return obj
+    return json.dumps(to_jsonable(obj), sort_keys=True, separators=(",", ":"), allow_nan=False)
 
 
 def digest(obj, length: int = 16) -> str:
