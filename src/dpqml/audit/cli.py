@@ -52,6 +52,9 @@ def add_audit_parser(sub, add_model_args, positive_int) -> argparse.ArgumentPars
                         "canaries scored on the final model)")
     g.add_argument("--method", choices=METHODS, default="one-run",
                    help="one-run (default) or multi-run (Clopper-Pearson, white-box only)")
+    g.add_argument("--shots", type=positive_int("--shots"), default=1000,
+                   help="measurement samples per circuit evaluation of --mechanism shots (finite-shot "
+                        "parameter-shift training in the black-box game; default 1000)")
     g.add_argument("--score", choices=SCORES, default="loss", help="black-box membership score (default loss)")
     g.add_argument("--fault", choices=[f for f in FAULTS if f], default=None,
                    help="deliberately break the trainer (half-noise: sigma/2; no-clip: clipping off) while "
@@ -76,7 +79,8 @@ def cmd_audit(args, write_json, spec_from_args) -> int:
     result = audit_pipeline(model, mechanism=args.mechanism, epsilon=args.epsilon, canaries=args.canaries,
                             confidence=args.confidence, seed=args.seed, threat_model=args.threat_model,
                             method=args.method, delta=args.delta, sample_rate=args.sample_rate, steps=args.steps,
-                            max_grad_norm=args.max_grad_norm, fault=args.fault, score=args.score)
+                            max_grad_norm=args.max_grad_norm, fault=args.fault, score=args.score,
+                            shots=args.shots)
     claimed = "inf (no guarantee)" if result.to_dict()["epsilon_claimed"] is None else f"{result.epsilon_claimed:.4g}"
     tprs = ", ".join(f"{float(f):g}: {t:.3f}" for f, t in result.tpr_at_fpr.items())
     print(f"dpqml audit: {result.mechanism}, {result.threat_model} {result.method}, {result.canaries} canaries, "

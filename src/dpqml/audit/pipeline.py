@@ -204,7 +204,7 @@ def _black_box_scores(model, canaries, included, run, seed, score, data, learnin
         losses = jax.vmap(model.loss, in_axes=(None, 0, 0))(params, jnp.asarray(x_can, jnp.float32),
                                                              jnp.asarray(y_can, jnp.int32))
         return -np.asarray(losses, np.float64)
-    logits = np.asarray(jax.vmap(model.logits, in_axes=(None, 0))(params, jnp.asarray(x_can, jnp.float32)),
+    logits = np.asarray(jax.vmap(model.apply, in_axes=(None, 0))(params, jnp.asarray(x_can, jnp.float32)),
                         np.float64)
     if logits.ndim == 1:  # binary: one logit for class 1
         return np.where(y_can == 1, logits, -logits)
@@ -220,21 +220,19 @@ def _check_choice(name, value, allowed):
     return value
 
 
-def _check_mechanism_model(mechanism, model, train_options):
-    noise = getattr(getattr(model, "spec", None), "noise", None)
-    if mechanism == "device-noise":
-        from dpqml.models.noise import parse_noise
-
-        if noise is None or not parse_noise(noise):
-            raise ValueError("mechanism 'device-noise' needs a model with a device-noise preset (e.g. --noise nisq); "
-                             f"the model's noise is {noise!r}")
+def _check_mechanism_model(mechanism, model, shots, train_options):
+    if mechanism == "device-noise" and model is not None:
+        ops = getattr(getattr(model, "circuit", None), "operations", ())
+        if not any(op.is_noise or op.is_readout for op in ops):
+            raise ValueError("mechanism 'device-noise' needs a quantum model with a device-noise preset "
+                             "(e.g. --noise nisq); this model has no noise channel")
     if mechanism == "shots":
         from dpqml.train import TrainConfig
 
         if "shots" not in getattr(TrainConfig, "__dataclass_fields__", {}):
             raise ValueError("mechanism 'shots' is not available yet: finite-shot parameter-shift training "
                              "(TrainConfig(method='parameter-shift', shots=N)) has not landed in dpqml.train")
-        train_options = {"method": "parameter-shift", "shots": 1000, **train_options}
+        train_options = {"method": "parameter-shift", "shots": shots, **train_options}
     return train_options
 
 
@@ -255,7 +253,8 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
                    confidence: float = 0.95, seed: int = 0, threat_model: str = "white-box",
                    method: str = "one-run", delta: float = 1e-5, sample_rate: float = 1.0, steps: int = 4,
                    max_grad_norm: float = 1.0, fault: str | None = None, score: str = "loss", data=None,
-                   learning_rate: float = 0.05, max_physical_batch: int = 256, **train_options) -> AuditResult:
+                   learning_rate: float = 0.05, max_physical_batch: int = 256, shots: int = 1000,
+                   **train_options) -> AuditResult:
     """Audit dpqml's DP-SGD trainer with ``canaries`` canaries and report an ε lower bound.
 
     Args:
@@ -273,7 +272,9 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
         delta, sample_rate, steps, max_grad_norm: δ, q, T, C of the audited DP-SGD configuration.
         fault: ``None``, ``"half-noise"`` or ``"no-clip"``: break the trainer's inputs, keep the claim.
         score: black-box membership score, ``"loss"`` or ``"logit"``.
-        data: black-box training data ``(x, y)`` (default: 200 examples of two moons).
+        shots: measurement samples per circuit evaluation of ``mechanism="shots"`` (finite-shot
+            parameter-shift training, ``TrainConfig(method="parameter-shift", shots=...)``; black-box game).
+        data: black-box training data ``(x, y)`` (default: 200 digits, 0 vs 1, pooled to the model's inputs).
 
     Returns:
         :class:`AuditResult`; ``result.to_dict()`` for JSON.
@@ -295,7 +296,8 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
                          "(black-box canaries share one model)")
     if threat_model == "black-box" and model is None:
         raise ValueError("threat_model 'black-box' trains the model: pass model=")
-    train_options = _check_mechanism_model(mechanism, model, dict(train_options))
+    shots = check_count("shots", shots, minimum=1)
+    train_options = _check_mechanism_model(mechanism, model, shots, dict(train_options))
     needed = required_canaries(epsilon, confidence=confidence, delta=delta, method=method)
     if canaries < needed:
         kind = "canaries_needed" if method == "one-run" else "runs_needed"
@@ -312,7 +314,7 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
         if data is None:
             from dpqml.data import load_dataset
 
-            ds = load_dataset("moons", n_train=200, n_features=getattr(model, "input_dim", None) or 2, seed=seed)
+            ds = load_dataset("digits", n_train=200, n_features=getattr(model, "input_dim", None) or 4, seed=seed)
             data = (ds.x_train, ds.y_train)
         claimed, run = _claimed_and_run_configs(mechanism, epsilon, delta, sample_rate, steps, max_grad_norm,
                                                 len(data[0]), fault)
