@@ -1,5 +1,7 @@
 """Per-example gradients: every method equals a per-example loop to 1e-10 (double precision)."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,37 +12,46 @@ from dpqml.models import build_model
 
 
 def _reference(model, params, x, y):
-    """Independent reference: one jax.grad call per example, no vmap."""
-    grad = jax.jit(jax.grad(model.loss))
-    rows = []
+    """Independent reference: one jax.value_and_grad call per example, no vmap; the losses and
+    the flat gradients."""
+    value_and_grad = jax.jit(jax.value_and_grad(model.loss))
+    losses, rows = [], []
     for xi, yi in zip(x, y):
-        g = grad(params, jnp.asarray(xi), jnp.asarray(yi))
+        loss, g = value_and_grad(params, jnp.asarray(xi), jnp.asarray(yi))
+        losses.append(float(loss))
         rows.append(np.concatenate([np.ravel(v) for v in jax.tree_util.tree_leaves(g)]))
-    return np.stack(rows)
+    return np.array(losses), np.stack(rows)
 
 
-@pytest.mark.parametrize(
-    "kw",
-    [
-        {"qubits": 3, "layers": 2},
-        {"qubits": 3, "layers": 2, "pre": (4,), "input_dim": 5, "post": (3,), "readout": "z"},
-        {"qubits": 3, "layers": 1, "n_classes": 3},
-        {"qubits": 2, "layers": 2, "noise": "depolarizing+readout"},
-    ],
-)
-@pytest.mark.parametrize("method", ["vmap", "expand"])
-def test_per_example_grads_equal_a_loop(kw, method):
-    m = build_model(**kw)
+MODELS = [
+    {"qubits": 3, "layers": 2},
+    {"qubits": 3, "layers": 2, "pre": (4,), "input_dim": 5, "post": (3,), "readout": "z"},
+    {"qubits": 3, "layers": 1, "n_classes": 3},
+    {"qubits": 2, "layers": 2, "noise": "depolarizing+readout"},
+]
+
+
+@functools.cache
+def _case(i):
+    """Model, parameters, batch and the loop reference of ``MODELS[i]``: computed (and compiled)
+    once, shared by the tests of both methods."""
+    m = build_model(**MODELS[i])
     params = m.init(jax.random.PRNGKey(1), jnp.float64)
     rng = np.random.default_rng(0)
     x = rng.uniform(0, np.pi, (4, m.input_dim))
     y = rng.integers(0, m.n_classes, 4)
+    return m, params, x, y, _reference(m, params, x, y)
+
+
+@pytest.mark.parametrize("i", range(len(MODELS)), ids=[f"kw{i}" for i in range(len(MODELS))])
+@pytest.mark.parametrize("method", ["vmap", "expand"])
+def test_per_example_grads_equal_a_loop(i, method):
+    m, params, x, y, (ref_losses, ref_grads) = _case(i)
     losses, grads = per_example_grads(m.loss, params, x, y, method=method)
     flat = np.asarray(flatten_per_example(grads))
     assert flat.shape == (4, m.n_params(params))
-    np.testing.assert_allclose(flat, _reference(m, params, x, y), atol=1e-10, rtol=0)
-    loss = jax.jit(m.loss)
-    np.testing.assert_allclose(losses, [loss(params, xi, yi) for xi, yi in zip(x, y)], atol=1e-12)
+    np.testing.assert_allclose(flat, ref_grads, atol=1e-10, rtol=0)
+    np.testing.assert_allclose(losses, ref_losses, atol=1e-12)
 
 
 def test_gradients_differ_between_examples():
