@@ -28,6 +28,7 @@ def test_without_dpsgd_noise_the_lower_bound_is_far_above_any_budget(nisq_model)
     assert result.auroc == 1.0 and result.tpr_at_fpr["0.001"] == 1.0
     assert not result.broken  # nothing is claimed, so nothing is broken ...
     assert "NO GUARANTEE" in result.verdict and "limited only by the number of canaries" in result.verdict
+    assert "not by anything in the mechanism" in result.verdict
     assert result.to_dict()["epsilon_claimed"] is None
 
 

@@ -91,7 +91,7 @@ class AuditResult:
         if math.isinf(self.epsilon_claimed):
             return (f"NO GUARANTEE: mechanism {self.mechanism!r} adds no calibrated noise (σ = 0), so the true ε is "
                     f"unbounded; the audit proves {lower}, a figure limited only by the number of canaries "
-                    f"({self.canaries}): more canaries give more")
+                    f"({self.canaries}) and δ, not by anything in the mechanism")
         return (f"consistent: {lower}, at or below the claimed ε = {self.epsilon_claimed:g} (δ = {self.delta:g}); "
                 "an audit can refute a claim, never prove it")
 
