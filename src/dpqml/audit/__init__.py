@@ -22,7 +22,7 @@ Parts:
 * :mod:`dpqml.audit.pipeline`: :func:`audit_pipeline`, the game played against dpqml's own trainer
   (white-box Dirac gradient canaries or black-box mislabelled canaries), returning an
   :class:`AuditResult` (ε lower bound, claimed ε, TPR at low FPR, AUROC); ``dpqml audit`` on the command
-  line. JAX is imported only when a game is played.
+  line. The games themselves are in :mod:`dpqml.audit.games`. JAX is imported only when a game is played.
 
 Every function validates its inputs and raises ``ValueError`` naming the parameter and its valid
 range. Importing this package does not load SciPy; it is imported on first use. See ``docs/audit.md``.

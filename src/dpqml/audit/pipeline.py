@@ -32,12 +32,12 @@ from __future__ import annotations
 
 import math
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from dpqml.audit._validation import check_confidence, check_count, check_delta, check_epsilon
+from dpqml.audit.games import CANARY_SCALE, black_box_scores, white_box_scores
 from dpqml.audit.metrics import auroc, tpr_at_fpr
 from dpqml.audit.multi_run import multi_run_audit, runs_needed
 from dpqml.audit.one_run import DEFAULT_GUESS_FRACTIONS, canaries_needed, one_run_audit
@@ -49,8 +49,6 @@ FAULTS = (None, "half-noise", "no-clip")
 SCORES = ("loss", "logit")
 #: False-positive rates at which the attack's true-positive rate is reported.
 REPORTED_FPRS = (0.001, 0.01, 0.1)
-#: A white-box canary's gradient norm, in units of the clip norm C (> 1: only clipping keeps it at C).
-CANARY_SCALE = 4.0
 _NO_CLIP_FACTOR = 2 * CANARY_SCALE  # "no-clip": clip at 8·C with noise σ·C: no canary (norm 4·C) is clipped
 
 
@@ -121,96 +119,6 @@ def _claimed_and_run_configs(mechanism, epsilon, delta, sample_rate, steps, max_
         sigma, clip = sigma / _NO_CLIP_FACTOR, clip * _NO_CLIP_FACTOR
     run = PrivacyConfig(sigma, clip, sample_rate, steps, delta, n_examples)
     return claimed, run
-
-
-def _step_seeds(seed: int, steps: int) -> list[int]:
-    return [int(s) for s in np.random.SeedSequence([seed, 0xA0D1]).generate_state(steps)]
-
-
-# -- the white-box game ---------------------------------------------------------------------------
-def _white_box_scores(canaries, included, claimed, run, seed, max_physical_batch):
-    """Per-canary scores from every privatized update of a trainer run on Dirac gradient canaries.
-
-    The trainer runs one step per call (plain SGD, learning rate 1, the parameters carried over), so
-    that the adversary sees each step's update ``(θ_t − θ_{t+1})·qN = Σ clip(g_i) + z_t``, as the
-    white-box threat model allows. Returns ``(m,)`` scores: with q = 1 or σ = 0 the sum of the updates
-    along each canary's coordinate, in units of C (sufficient for the Gaussian); with q < 1 the
-    log-likelihood ratio of the claimed mechanism, ``Σ_t log(1 − q + q·exp((u_t − ½)/σ²))``.
-    """
-    import jax.numpy as jnp
-
-    from dpqml.privacy import PrivacyConfig
-    from dpqml.train import FunctionModel, TrainConfig, train
-
-    m = canaries
-    members = np.flatnonzero(included)
-    n = members.size
-    if n == 0:
-        raise ValueError("no canary was included (all coins tails); use more canaries")
-    c = claimed.max_grad_norm
-    x = np.zeros((n, m), np.float32)
-    x[np.arange(n), members] = CANARY_SCALE * c
-    y = np.zeros(n, np.int32)
-    model = FunctionModel(loss_fn=lambda params, xi, yi: jnp.dot(params, xi), params=jnp.zeros(m, jnp.float32),
-                          input_dim=m, family="dirac-canaries")
-    one_step = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, run.sample_rate, 1, run.delta, n,
-                             run.accountant, run.neighboring)
-    scale = one_step.expected_batch_size  # θ_{t+1} = θ_t − (Σ clip + z)/(qN) with learning rate 1
-    params = model.params
-    updates = np.empty((claimed.steps, m), np.float64)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # δ vs 1/N: the audit's δ is the claim's, stated in the report
-        for t, step_seed in enumerate(_step_seeds(seed, claimed.steps)):
-            result = train(model, x, y, one_step, TrainConfig(learning_rate=1.0, optimizer="sgd", seed=step_seed,
-                                                                max_physical_batch=max_physical_batch),
-                           params=params)
-            updates[t] = (np.asarray(params, np.float64) - np.asarray(result.params, np.float64)) * scale / c
-            params = result.params
-    sigma, q = claimed.noise_multiplier, claimed.sample_rate
-    if sigma == 0.0 or q >= 1.0:
-        return updates.sum(axis=0)
-    return np.logaddexp(math.log1p(-q), math.log(q) + (updates - 0.5) / sigma**2).sum(axis=0)
-
-
-# -- the black-box game ---------------------------------------------------------------------------
-def _black_box_scores(model, canaries, included, run, seed, score, data, learning_rate, max_physical_batch,
-                      train_options):
-    """Per-canary scores from the final model of one trainer run on real data plus mislabelled canaries."""
-    import jax
-    import jax.numpy as jnp
-
-    from dpqml.privacy import PrivacyConfig
-    from dpqml.train import TrainConfig, train
-
-    x_data, y_data = data
-    rng = np.random.default_rng([seed, 0xB1AC])
-    # Canaries: inputs drawn from the data's own rows (jittered within the feature range), label flipped.
-    pick = rng.integers(0, len(x_data), canaries)
-    lo, hi = x_data.min(axis=0), x_data.max(axis=0)
-    x_can = np.clip(x_data[pick] + rng.normal(0, 0.05, (canaries, x_data.shape[1])) * (hi - lo), lo, hi)
-    n_classes = getattr(model, "n_classes", 2)
-    y_can = (y_data[pick] + rng.integers(1, n_classes, canaries)) % n_classes
-    x_train = np.concatenate([x_data, x_can[included]]).astype(np.float32)
-    y_train = np.concatenate([y_data, y_can[included]]).astype(np.int32)
-    privacy = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, run.sample_rate, run.steps, run.delta,
-                            len(x_train), run.accountant, run.neighboring)
-    config = TrainConfig(learning_rate=learning_rate, optimizer="adam", seed=seed,
-                         max_physical_batch=max_physical_batch, **train_options)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        result = train(model, x_train, y_train, privacy, config)
-    params = result.params
-    if score == "loss":
-        losses = jax.vmap(model.loss, in_axes=(None, 0, 0))(params, jnp.asarray(x_can, jnp.float32),
-                                                             jnp.asarray(y_can, jnp.int32))
-        return -np.asarray(losses, np.float64)
-    logits = np.asarray(jax.vmap(model.apply, in_axes=(None, 0))(params, jnp.asarray(x_can, jnp.float32)),
-                        np.float64)
-    if logits.ndim == 1:  # binary: one logit for class 1
-        return np.where(y_can == 1, logits, -logits)
-    own = logits[np.arange(canaries), y_can]
-    logits[np.arange(canaries), y_can] = -np.inf
-    return own - logits.max(axis=1)
 
 
 # -- the public entry point -----------------------------------------------------------------------
@@ -309,7 +217,7 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
     if threat_model == "white-box":
         claimed, run = _claimed_and_run_configs(mechanism, epsilon, delta, sample_rate, steps, max_grad_norm,
                                                 max(1, canaries // 2), fault)
-        scores = _white_box_scores(canaries, included, claimed, run, seed, max_physical_batch)
+        scores = white_box_scores(canaries, included, claimed, run, seed, max_physical_batch)
     else:
         if data is None:
             from dpqml.data import load_dataset
@@ -318,7 +226,7 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
             data = (ds.x_train, ds.y_train)
         claimed, run = _claimed_and_run_configs(mechanism, epsilon, delta, sample_rate, steps, max_grad_norm,
                                                 len(data[0]), fault)
-        scores = _black_box_scores(model, canaries, included, run, seed, score, data, learning_rate,
+        scores = black_box_scores(model, canaries, included, run, seed, score, data, learning_rate,
                                    max_physical_batch, train_options)
 
     if method == "one-run":
