@@ -115,7 +115,11 @@ class QuantumModel(Classifier):
 
     def apply(self, params, x):
         """Logit (binary: scalar) or logits (K-class: ``(K,)``) for one example ``x``."""
-        f = self.expectations(params, x)
+        return self.from_expectations(params, self.expectations(params, x))
+
+    def from_expectations(self, params, f):
+        """Logit or logits from the circuit outputs ``f`` (shape ``(n_observables,)``): the ``post``
+        layers or the head. Finite-shot training calls it with estimated ``f``."""
         if "post" in params:
             out = _mlp_apply(params["post"], f)
             return out[0] if self.task == "binary" else out
