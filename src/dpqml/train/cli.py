@@ -65,6 +65,11 @@ def add_train_parser(sub, add_model_args, positive_int) -> argparse.ArgumentPars
     o.add_argument("--learning-rate", type=float, default=0.05, help="step size (default 0.05)")
     o.add_argument("--optimizer", default="adam", help="sgd, momentum or adam (default adam)")
     o.add_argument("--seed", type=int, default=0, help="seed of initialisation, sampling and noise (default 0)")
+    o.add_argument("--shots", type=int, metavar="N",
+                   help="finite shots, the path real hardware takes: every circuit expectation estimated from N "
+                        "measurement samples, gradients by the parameter-shift rule (quantum models); the summary "
+                        "says how many circuit executions and shots a hardware run would need. Shot noise is not "
+                        "privacy: σ is calibrated as without shots (default: exact expectations)")
     r = t.add_argument_group("run")
     r.add_argument("--device", choices=("cpu", "gpu", "auto"), default="auto",
                    help="where JAX runs (default auto: a GPU if the CUDA extra is installed)")
@@ -140,6 +145,9 @@ def cmd_train(args, write_json) -> int:
         args.target_epsilon = 4.0
     if args.target_epsilon is not None and args.noise_multiplier is not None:
         raise ValueError("give --target-epsilon or --noise-multiplier, not both")
+    if args.shots is not None and args.model != "quantum":
+        raise ValueError(f"--shots (finite-shot parameter-shift gradients) needs --model quantum; got --model "
+                         f"{args.model}, which has no circuit")
     _select_device(args.device)
     ds = load_from_args(args)
     model = build_from_args(args, ds)
@@ -152,7 +160,8 @@ def cmd_train(args, write_json) -> int:
     config = TrainConfig(learning_rate=args.learning_rate, optimizer=args.optimizer,
                          max_physical_batch=args.physical_batch_size, seed=args.seed,
                          secure_noise=args.secure_noise, checkpoint_dir=args.checkpoint_dir,
-                         progress=not args.no_progress and args.json != "-")
+                         progress=not args.no_progress and args.json != "-",
+                         method="vmap" if args.shots is None else "parameter-shift", shots=args.shots)
     what = _describe(args, ds, model, privacy)
     print(what, file=sys.stderr, flush=True)
     result = train(model, ds.x_train, ds.y_train, privacy, config, x_test=ds.x_test, y_test=ds.y_test)
@@ -166,9 +175,22 @@ def cmd_train(args, write_json) -> int:
                f"{_pct(result.test_accuracy)}, train accuracy {_pct(result.train_accuracy)} (diagnostic); "
                f"ε spent {eps} at δ={privacy.delta:g}")
     print(summary, file=sys.stderr)
+    if result.hardware_cost is not None:
+        print(_describe_hardware(result.hardware_cost), file=sys.stderr)
     if args.json:
         write_json(out, args.json)
     return 0
+
+
+def _describe_hardware(hc: dict) -> str:
+    per = hc["per_example"]
+    shifted = per["circuit_evaluations"] - 1
+    return (f"  on hardware: {hc['circuit_executions']:,.0f} circuit executions and {hc['shots_total']:,.0f} shots "
+            f"expected (q·N·T = {hc['expected_examples']:,.1f} examples × {per['executions_per_example']} executions "
+            f"of {per['shots']} shots: 1 unshifted + {shifted} shifted circuits for {per['shifted_angles']} angles, "
+            f"× {per['measurement_settings']} measurement setting(s)); this run's sampled batches: "
+            f"{hc['circuit_executions_realized']:,} executions, {hc['shots_total_realized']:,} shots "
+            f"(diagnostic, not covered by ε)")
 
 
 def _pct(v):
@@ -187,8 +209,10 @@ def _describe(args, ds, model, privacy) -> str:
     sigma = f"σ={privacy.noise_multiplier:.4g}" + (" (calibrated)" if args.noise_multiplier is None else "")
     target = ("non-private (σ=0, clipping kept)" if not privacy.private else
               f"target ε={args.target_epsilon:g}" if args.target_epsilon is not None else "σ given")
+    grads = ("" if args.shots is None else
+             f"\n  gradients: parameter-shift rule, every circuit expectation from {args.shots} shots")
     return (f"dpqml train: {m} ({n_params} parameters) on {ds.name} ({ds.n_train} train / {ds.n_test} test, "
             f"{ds.n_features} features, {ds.n_classes} classes)\n"
             f"  DP-SGD: {target}, δ={privacy.delta:g}, C={privacy.max_grad_norm:g}, {sigma}, "
             f"q={privacy.sample_rate:.4g} (expected batch {privacy.expected_batch_size:.1f}), "
-            f"{privacy.steps} steps, accountant {privacy.accountant}")
+            f"{privacy.steps} steps, accountant {privacy.accountant}{grads}")

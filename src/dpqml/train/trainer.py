@@ -29,7 +29,8 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from ..engine import make_per_example_grads
+from ..engine import PER_EXAMPLE_METHODS, make_per_example_grads
+from ..engine.parameter_shift import check_shots, make_parameter_shift_grads, model_plan, parameter_shift_cost
 from ..privacy.accounting import check_delta
 from ..privacy.config import PrivacyConfig, _check_number
 from ..privacy.dpsgd import clip_per_example, gaussian_noise, privatize, secure_gaussian_noise
@@ -38,6 +39,16 @@ from ..privacy.sampling import physical_batches, poisson_sample, step_rng
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 
 OPTIMIZERS = ("sgd", "adam", "momentum")
+#: Per-example gradient methods: exact (:mod:`dpqml.engine.per_example`) or from finite shots.
+TRAIN_METHODS = (*PER_EXAMPLE_METHODS, "parameter-shift")
+#: Folded into ``PRNGKey(seed)`` for the measurement samples of finite-shot runs (a stream of its
+#: own, apart from the initialisation and noise keys ``split(PRNGKey(seed))``).
+SHOT_STREAM = 0x5307
+HARDWARE_COST_NOTE = (
+    "circuit_executions and shots_total are expectations, q*N*T examples times the executions (shots) "
+    "per example, from public settings only; the *_realized counts use the realised Poisson batch sizes and "
+    "are diagnostics NOT covered by epsilon"
+)
 #: Quantiles of each epoch's per-example gradient norms kept in the history (for box plots).
 NORM_QUANTILES = (0, 0.05, 0.25, 0.5, 0.75, 0.95, 1)
 DIAGNOSTICS_NOTE = (
@@ -61,7 +72,14 @@ class TrainConfig:
         checkpoint_every: steps between checkpoints (default: one epoch, ``⌈1/q⌉`` steps).
         loss: the model's loss name (default: the model's default).
         progress: show a progress bar.
-        method: per-example gradient method of :mod:`dpqml.engine` (``"vmap"`` default).
+        method: per-example gradient method: ``"vmap"`` (default), ``"expand"`` or ``"loop"`` (exact
+            gradients, :mod:`dpqml.engine.per_example`), or ``"parameter-shift"`` (quantum models: every
+            circuit expectation estimated from ``shots`` samples, derivatives by the parameter-shift
+            rule, :mod:`dpqml.engine.parameter_shift`).
+        shots: measurement samples per circuit evaluation and Pauli term; required with
+            ``method="parameter-shift"`` and refused otherwise. The samples of step ``t``, physical
+            batch ``b`` draw from ``fold_in(fold_in(fold_in(PRNGKey(seed), SHOT_STREAM), t), b)``
+            (reproducible, also with ``secure_noise``: shot noise is not a privacy mechanism).
     """
 
     learning_rate: float = 0.05
@@ -74,6 +92,7 @@ class TrainConfig:
     loss: str | None = None
     progress: bool = False
     method: str = "vmap"
+    shots: int | None = None
 
     def __post_init__(self):
         _check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
@@ -83,6 +102,16 @@ class TrainConfig:
         _check_number("seed", self.seed, low=0, integer=True)
         if self.checkpoint_every is not None:
             _check_number("checkpoint_every", self.checkpoint_every, low=1, integer=True)
+        if self.method not in TRAIN_METHODS:
+            raise ValueError(f"method must be one of {list(TRAIN_METHODS)}; got {self.method!r}")
+        if self.method == "parameter-shift":
+            if self.shots is None:
+                raise ValueError("method='parameter-shift' needs shots (an integer >= 1: measurement samples per "
+                                 "circuit evaluation)")
+            check_shots(self.shots)
+        elif self.shots is not None:
+            raise ValueError(f"shots={self.shots!r} is only used with method='parameter-shift' (finite-shot "
+                             f"gradients); got method={self.method!r}: drop shots, or set the method")
 
     def make_optimizer(self) -> optax.GradientTransformation:
         if self.optimizer == "sgd":
@@ -96,6 +125,8 @@ class TrainConfig:
         d = asdict(self)
         for k in ("checkpoint_dir", "progress"):
             d.pop(k)
+        if d["shots"] is None:  # as before shots existed: older checkpoints still resume
+            d.pop("shots")
         return d
 
 
@@ -140,11 +171,14 @@ class TrainResult:
     history: list = field(default_factory=list)
     seconds: float = 0.0
     resumed_from: int = 0
+    hardware_cost: dict | None = None
 
     def to_dict(self) -> dict:
-        """JSON-able summary (without the parameters)."""
+        """JSON-able summary (without the parameters). Finite-shot runs add ``shots``, the expected
+        ``circuit_executions`` and ``shots_total`` of a hardware run, and ``hardware_cost``
+        (per-example counts, and the realised totals as diagnostics)."""
         p = self.privacy
-        return {
+        out = {
             "epsilon": _json_float(self.epsilon), "delta": p.delta, "noise_multiplier": p.noise_multiplier,
             "max_grad_norm": p.max_grad_norm, "sample_rate": p.sample_rate,
             "expected_batch_size": p.expected_batch_size, "steps": self.steps, "steps_spent": self.steps_spent,
@@ -153,6 +187,30 @@ class TrainResult:
             "seconds": round(self.seconds, 3), "resumed_from": self.resumed_from,
             "diagnostics_note": DIAGNOSTICS_NOTE, "history": self.history,
         }
+        if self.hardware_cost is not None:
+            hc = self.hardware_cost
+            out.update({"shots": hc["per_example"]["shots"], "circuit_executions": hc["circuit_executions"],
+                        "shots_total": hc["shots_total"], "hardware_cost": hc})
+        return out
+
+
+def hardware_cost(cost, privacy: PrivacyConfig, history) -> dict:
+    """What a hardware run of a finite-shot training run needs (:class:`~dpqml.engine.ShotCost` ``cost``).
+
+    Headline (public): the expected count over ``T`` steps, ``q·N·T`` examples times the
+    executions (shots) per example. Diagnostic (not covered by ε, it reveals the realised Poisson
+    batch sizes): the same from the examples the run actually sampled, ``Σ_t |B_t|`` (the history's
+    ``examples_seen``; steps lost in a crash and redone are counted once).
+    """
+    expected = privacy.expected_batch_size * privacy.steps
+    seen = sum(int(rec.get("examples_seen", 0)) for rec in history)
+    return {
+        "per_example": cost.to_dict(), "expected_examples": expected,
+        "circuit_executions": expected * cost.executions_per_example,
+        "shots_total": expected * cost.shots_per_example,
+        "circuit_executions_realized": seen * cost.executions_per_example,
+        "shots_total_realized": seen * cost.shots_per_example, "note": HARDWARE_COST_NOTE,
+    }
 
 
 def _json_float(v):
@@ -214,19 +272,32 @@ def _predictor(model):
     return getattr(model, "predict", None)
 
 
-def _make_clipped_sum(model, loss_name, method):
-    """``clipped_sum(params, x, y, mask, max_grad_norm)``: the clipped per-example gradients of a
-    physical batch, summed, with the batch's loss sum and clipping statistics (one compiled call)."""
+def _make_clipped_sum(model, loss_name, method, shots=None):
+    """``clipped_sum(params, x, y, mask, max_grad_norm, key=None)``: the clipped per-example gradients of a
+    physical batch, summed, with the batch's loss sum and clipping statistics (one compiled call).
+    ``key`` seeds the measurement samples of ``method="parameter-shift"`` (exact methods need none)."""
 
-    def loss_fn(params, x, y):
-        return model.loss(params, x, y, loss_name) if loss_name else model.loss(params, x, y)
+    if method == "parameter-shift":
+        shift_grads = make_parameter_shift_grads(model, shots, loss_name)
 
-    per_example = make_per_example_grads(loss_fn, method)
+        def per_example(params, x, y, key):
+            if key is None:
+                raise ValueError("method='parameter-shift' needs a PRNG key for the measurement samples")
+            return shift_grads(params, x, y, key)
+    else:
+        def loss_fn(params, x, y):
+            return model.loss(params, x, y, loss_name) if loss_name else model.loss(params, x, y)
+
+        exact = make_per_example_grads(loss_fn, method)
+
+        def per_example(params, x, y, key):
+            return exact(params, x, y)
+
     predict = _predictor(model)
 
     @jax.jit
-    def clipped_sum(params, x, y, mask, max_grad_norm):
-        losses, grads = per_example(params, x, y)
+    def clipped_sum(params, x, y, mask, max_grad_norm, key=None):
+        losses, grads = per_example(params, x, y, key)
         flat = jax.vmap(lambda g: ravel_pytree(g)[0])(grads)
         clipped, stats = clip_per_example(flat, max_grad_norm, mask)
         if predict is not None:  # a diagnostic: accuracy on the examples the step sampled
@@ -313,6 +384,11 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
     input_dim = getattr(model, "input_dim", None)
     key = jax.random.PRNGKey(config.seed)
     init_key, noise_key = jax.random.split(key)
+    shot_key = jax.random.fold_in(key, SHOT_STREAM)
+    cost = None
+    if config.method == "parameter-shift":  # refuse a model without a shiftable circuit before any work
+        model_plan(model)
+        cost = parameter_shift_cost(model, config.shots)
     params = model.init(init_key) if params is None else params
     _real_params(params)
     _no_cross_example_state(params)
@@ -344,8 +420,8 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
                              f"({meta_in.get('train_config')}); use a new checkpoint directory")
         start, history = int(meta_in["step"]), list(meta_in["history"])
     ledger = PrivacyLedger(privacy, ckpt)
-    clipped_sum = _compiled(model, ("clipped_sum", config.loss, config.method),
-                            lambda: _make_clipped_sum(model, config.loss, config.method))
+    clipped_sum = _compiled(model, ("clipped_sum", config.loss, config.method, config.shots),
+                            lambda: _make_clipped_sum(model, config.loss, config.method, config.shots))
     max_grad_norm = jnp.asarray(privacy.max_grad_norm, flat0.dtype)
 
     layout = (jax.tree_util.tree_structure(params), tuple(jnp.shape(v) for v in jax.tree_util.tree_leaves(params)),
@@ -365,9 +441,12 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
             rng = None if config.secure_noise else step_rng(config.seed, step)
             idx = poisson_sample(n, q, rng, secure=config.secure_noise)
             summed = jnp.zeros((n_params,), flat0.dtype)
-            for b_idx, mask in physical_batches(idx, config.max_physical_batch):
+            step_key = jax.random.fold_in(shot_key, step) if cost else None
+            for b, (b_idx, mask) in enumerate(physical_batches(idx, config.max_physical_batch)):
+                batch_key = jax.random.fold_in(step_key, b) if cost else shot_key  # exact methods ignore it
                 # gathered on the host: cheaper than an indexing op on the device per batch
-                s, loss_sum, stats = clipped_sum(params, x_train[b_idx], y_train[b_idx], mask, max_grad_norm)
+                s, loss_sum, stats = clipped_sum(params, x_train[b_idx], y_train[b_idx], mask, max_grad_norm,
+                                                 batch_key)
                 summed = summed + s
                 epoch.add(float(loss_sum), stats, mask)
             if config.secure_noise:
@@ -405,7 +484,8 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
             test_acc = _accuracy(model, params, x_test, y_test)
     return TrainResult(params=params, privacy=privacy, steps=T, steps_spent=ledger.steps_spent,
                        epsilon=ledger.epsilon(), train_accuracy=train_acc, test_accuracy=test_acc,
-                       n_params=n_params, history=history, seconds=time.perf_counter() - t0, resumed_from=start)
+                       n_params=n_params, history=history, seconds=time.perf_counter() - t0, resumed_from=start,
+                       hardware_cost=None if cost is None else hardware_cost(cost, privacy, history))
 
 
 class _EpochStats:
