@@ -98,6 +98,7 @@ def test_black_box_game_trains_the_users_noisy_model():
     assert isinstance(result, AuditResult) and result.threat_model == "black-box"
     assert math.isinf(result.epsilon_claimed) and result.epsilon_lower >= 0.0
     assert 0.0 <= result.auroc <= 1.0 and result.details["score"] == "loss"
+    assert "not evidence of privacy" in result.verdict
 
 
 def test_same_seed_same_result():

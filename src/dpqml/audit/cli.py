@@ -13,7 +13,6 @@ import sys
 
 from dpqml.audit.pipeline import FAULTS, MECHANISMS, METHODS, SCORES, THREAT_MODELS
 
-DEFAULT_CANARIES = 10_000
 EXIT_BROKEN = 3
 
 
@@ -43,8 +42,8 @@ def add_audit_parser(sub, add_model_args, positive_int) -> argparse.ArgumentPars
                         "no formal guarantee)")
     g.add_argument("--epsilon", type=_float("--epsilon"), default=1.0,
                    help="target epsilon of dpsgd, and the epsilon the canaries must be able to certify (default 1)")
-    g.add_argument("--canaries", type=positive_int("--canaries"), default=DEFAULT_CANARIES,
-                   help=f"canaries m, each included with probability 1/2 (default {DEFAULT_CANARIES})")
+    g.add_argument("--canaries", type=positive_int("--canaries"),
+                   help="canaries m, each included with probability 1/2 (default 10000 white-box, 200 black-box)")
     g.add_argument("--confidence", type=_float("--confidence"), default=0.95,
                    help="confidence of the lower bound, in (0, 1) (default 0.95)")
     g.add_argument("--threat-model", choices=THREAT_MODELS, default="white-box",
@@ -62,9 +61,9 @@ def add_audit_parser(sub, add_model_args, positive_int) -> argparse.ArgumentPars
     g.add_argument("--seed", type=int, default=0, help="seed of the coins, sampling and noise (default 0)")
     d = a.add_argument_group("audited DP-SGD configuration")
     d.add_argument("--delta", type=_float("--delta"), default=1e-5, help="delta of the claim (default 1e-5)")
-    d.add_argument("--sample-rate", type=_float("--sample-rate"), default=1.0,
-                   help="Poisson sample rate q (default 1: every step sees every example)")
-    d.add_argument("--steps", type=positive_int("--steps"), default=4, help="DP-SGD steps T (default 4)")
+    d.add_argument("--sample-rate", type=_float("--sample-rate"),
+                   help="Poisson sample rate q (default 1 white-box: every step sees every example; 0.1 black-box)")
+    d.add_argument("--steps", type=positive_int("--steps"), help="DP-SGD steps T (default 4 white-box, 200 black-box)")
     d.add_argument("--max-grad-norm", type=_float("--max-grad-norm"), default=1.0, help="clip norm C (default 1)")
     a.add_argument("--json", nargs="?", const="-", metavar="PATH",
                    help="machine-readable output: to stdout, or to PATH")

@@ -49,6 +49,10 @@ FAULTS = (None, "half-noise", "no-clip")
 SCORES = ("loss", "logit")
 #: False-positive rates at which the attack's true-positive rate is reported.
 REPORTED_FPRS = (0.001, 0.01, 0.1)
+#: Default canaries, q and T per threat model: full-batch steps where every update is observed (the
+#: tightest white-box game); enough steps for the model to fit its canaries in the black-box game.
+DEFAULTS = {"white-box": {"canaries": 10_000, "sample_rate": 1.0, "steps": 4},
+            "black-box": {"canaries": 200, "sample_rate": 0.1, "steps": 200}}
 _NO_CLIP_FACTOR = 2 * CANARY_SCALE  # "no-clip": clip at 8·C with noise σ·C: no canary (norm 4·C) is clipped
 
 
@@ -86,6 +90,10 @@ class AuditResult:
         if self.broken:
             return (f"BROKEN GUARANTEE: the audit proves {lower}, above the claimed ε = {self.epsilon_claimed:g} "
                     f"(δ = {self.delta:g}); the implementation or its privacy analysis is wrong")
+        if math.isinf(self.epsilon_claimed) and self.threat_model == "black-box":
+            return (f"NO GUARANTEE: mechanism {self.mechanism!r} adds no calibrated noise (σ = 0), so the true ε is "
+                    f"unbounded; this black-box attack proves only {lower}: a weak attack, not evidence of privacy "
+                    "(the white-box game shows what σ = 0 allows)")
         if math.isinf(self.epsilon_claimed):
             return (f"NO GUARANTEE: mechanism {self.mechanism!r} adds no calibrated noise (σ = 0), so the true ε is "
                     f"unbounded; the audit proves {lower}, a figure limited only by the number of canaries "
@@ -157,9 +165,10 @@ def required_canaries(epsilon: float, *, confidence: float = 0.95, delta: float 
     return canaries_needed(epsilon, confidence=per_test, delta=delta, guess_fraction=1.0)
 
 
-def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0, canaries: int = 1000,
+def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0, canaries: int | None = None,
                    confidence: float = 0.95, seed: int = 0, threat_model: str = "white-box",
-                   method: str = "one-run", delta: float = 1e-5, sample_rate: float = 1.0, steps: int = 4,
+                   method: str = "one-run", delta: float = 1e-5, sample_rate: float | None = None,
+                   steps: int | None = None,
                    max_grad_norm: float = 1.0, fault: str | None = None, score: str = "loss", data=None,
                    learning_rate: float = 0.05, max_physical_batch: int = 256, shots: int = 1000,
                    **train_options) -> AuditResult:
@@ -172,12 +181,14 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
             ``"device-noise"``, ``"shots"`` (σ = 0: no formal guarantee, ε claimed = ∞).
         epsilon: the target ε of ``"dpsgd"``; for every mechanism also the ε the audit must be able to
             certify: fewer canaries than :func:`required_canaries` raise ``ValueError``.
-        canaries: m, each included with probability ½ (coins from ``seed``).
+        canaries: m, each included with probability ½ (coins from ``seed``); default
+            :data:`DEFAULTS` of the threat model (10,000 white-box, 200 black-box).
         confidence: of the lower bound, in (0, 1).
         threat_model: ``"white-box"`` (Dirac gradient canaries, every update observed) or ``"black-box"``.
         method: ``"one-run"`` (Steinke et al. 2023) or ``"multi-run"`` (Clopper–Pearson over the canaries'
             independent games, threshold chosen on a split; white-box only).
-        delta, sample_rate, steps, max_grad_norm: δ, q, T, C of the audited DP-SGD configuration.
+        delta, sample_rate, steps, max_grad_norm: δ, q, T, C of the audited DP-SGD configuration (q and T
+            default to :data:`DEFAULTS`: q = 1, T = 4 white-box; q = 0.1, T = 200 black-box).
         fault: ``None``, ``"half-noise"`` or ``"no-clip"``: break the trainer's inputs, keep the claim.
         score: black-box membership score, ``"loss"`` or ``"logit"``.
         shots: measurement samples per circuit evaluation of ``mechanism="shots"`` (finite-shot
@@ -197,7 +208,10 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
     delta = check_delta(delta)
     if delta == 0.0:
         raise ValueError("delta must be > 0 for DP-SGD's (ε, δ) guarantee; got 0")
-    canaries = check_count("canaries", canaries, minimum=2)
+    defaults = DEFAULTS[threat_model]
+    canaries = check_count("canaries", defaults["canaries"] if canaries is None else canaries, minimum=2)
+    sample_rate = defaults["sample_rate"] if sample_rate is None else sample_rate
+    steps = defaults["steps"] if steps is None else steps
     seed = check_count("seed", seed)
     if method == "multi-run" and threat_model == "black-box":
         raise ValueError("method 'multi-run' needs independent games per canary: use threat_model='white-box' "
