@@ -1,7 +1,7 @@
 """The membership games of :func:`dpqml.audit.audit_pipeline`, each played against :func:`dpqml.train.train`.
 
 * :func:`white_box_scores`: Dirac gradient canaries, one coordinate each, every privatized update
-  observed (the trainer runs one step per call); m canaries are m independent games.
+  of one seeded trainer run observed; m canaries are m independent games.
 * :func:`black_box_scores`: mislabelled canaries trained with real data by the user's model, scored
   on the final model (loss or logit margin).
 
@@ -20,18 +20,17 @@ import numpy as np
 CANARY_SCALE = 4.0
 
 
-def _step_seeds(seed: int, steps: int) -> list[int]:
-    return [int(s) for s in np.random.SeedSequence([seed, 0xA0D1]).generate_state(steps)]
-
-
 def white_box_scores(canaries, included, claimed, run, seed, max_physical_batch):
-    """Per-canary scores from every privatized update of a trainer run on Dirac gradient canaries.
+    """Per-canary scores from the privatized updates of ONE seeded trainer run on Dirac gradient canaries.
 
-    The trainer runs one step per call (plain SGD, learning rate 1, the parameters carried over), so
-    that the adversary sees each step's update ``(θ_t − θ_{t+1})·qN = Σ clip(g_i) + z_t``, as the
-    white-box threat model allows. Returns ``(m,)`` scores: with q = 1 or σ = 0 the sum of the updates
-    along each canary's coordinate, in units of C (sufficient for the Gaussian); with q < 1 the
-    log-likelihood ratio of the claimed mechanism, ``Σ_t log(1 − q + q·exp((u_t − ½)/σ²))``.
+    The trainer runs all T steps of its own loop (plain SGD, learning rate 1), so that
+    ``(θ_0 − θ_T)·qN = Σ_t (Σ clip(g_i) + z_t)``. With q = 1 or σ = 0 that sum, along each canary's
+    coordinate and in units of C, is the score: a sufficient statistic (the Gaussian mean; or the exact
+    number of times the canary was sampled), so seeing every step would tell the adversary nothing more.
+    With q < 1 the adversary needs every step's update ``u_t``: the run's prefixes of 1, 2, ..., T steps
+    are replayed with the same seed (the trainer's sampling and noise are pure functions of (seed, step),
+    which is what makes resumed runs exact), ``θ_t`` read after each, and the score is the log-likelihood
+    ratio of the claimed mechanism, ``Σ_t log(1 − q + q·exp((u_t − ½)/σ²))``. Returns ``(m,)`` scores.
     """
     import jax.numpy as jnp
 
@@ -49,21 +48,20 @@ def white_box_scores(canaries, included, claimed, run, seed, max_physical_batch)
     y = np.zeros(n, np.int32)
     model = FunctionModel(loss_fn=lambda params, xi, yi: jnp.dot(params, xi), params=jnp.zeros(m, jnp.float32),
                           input_dim=m, family="dirac-canaries")
-    one_step = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, run.sample_rate, 1, run.delta, n,
-                             run.accountant, run.neighboring)
-    scale = one_step.expected_batch_size  # θ_{t+1} = θ_t − (Σ clip + z)/(qN) with learning rate 1
-    params = model.params
-    updates = np.empty((claimed.steps, m), np.float64)
+    config = TrainConfig(learning_rate=1.0, optimizer="sgd", seed=seed, max_physical_batch=max_physical_batch)
+    sigma, q, steps = claimed.noise_multiplier, claimed.sample_rate, claimed.steps
+    sufficient = sigma == 0.0 or q >= 1.0
+    observed = [steps] if sufficient else range(1, steps + 1)
+    thetas = [np.zeros(m, np.float64)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # δ vs 1/N: the audit's δ is the claim's, stated in the report
-        for t, step_seed in enumerate(_step_seeds(seed, claimed.steps)):
-            result = train(model, x, y, one_step, TrainConfig(learning_rate=1.0, optimizer="sgd", seed=step_seed,
-                                                                max_physical_batch=max_physical_batch),
-                           params=params)
-            updates[t] = (np.asarray(params, np.float64) - np.asarray(result.params, np.float64)) * scale / c
-            params = result.params
-    sigma, q = claimed.noise_multiplier, claimed.sample_rate
-    if sigma == 0.0 or q >= 1.0:
+        for t in observed:
+            privacy = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, run.sample_rate, t, run.delta, n,
+                                    run.accountant, run.neighboring)
+            thetas.append(np.asarray(train(model, x, y, privacy, config).params, np.float64))
+    # θ_{t+1} = θ_t − (Σ clip + z_t)/(qN): undo the normalisation by the public constant qN, in units of C
+    updates = -np.diff(np.stack(thetas), axis=0) * (q * n) / c
+    if sufficient:
         return updates.sum(axis=0)
     return np.logaddexp(math.log1p(-q), math.log(q) + (updates - 0.5) / sigma**2).sum(axis=0)
 
