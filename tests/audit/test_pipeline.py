@@ -19,8 +19,31 @@ def nisq_model():
     return build_model(ModelSpec(noise="nisq"))
 
 
-def test_without_dpsgd_noise_the_lower_bound_is_far_above_any_budget(nisq_model):
-    result = audit_pipeline(nisq_model, mechanism="device-noise", canaries=M, seed=0)
+def test_the_noisy_model_without_dpsgd_noise_gives_away_every_canary(nisq_model):
+    """White-box on the NISQ-noisy model itself (no extra coordinates): σ = 0, every coin recovered."""
+    result = audit_pipeline(nisq_model, mechanism="device-noise", canaries=100, steps=8, seed=0)
+    assert result.threat_model == "white-box-model" and result.details["score"] == "least-squares"
+    assert math.isinf(result.epsilon_claimed) and result.noise_multiplier == 0.0
+    assert result.auroc == 1.0 and result.details["correct"] == result.details["guesses"]
+    assert result.epsilon_lower > 2.0  # about all that 100 canaries can show at 95%
+    assert "NO GUARANTEE" in result.verdict
+
+
+def test_the_same_model_under_dpsgd_at_epsilon_one_stays_below_one(nisq_model):
+    result = audit_pipeline(nisq_model, mechanism="dpsgd", threat_model="white-box-model", canaries=60, steps=8,
+                            seed=0)
+    assert result.epsilon_claimed <= 1.0 and result.epsilon_lower <= 1.0 and not result.broken
+
+
+def test_white_box_model_game_needs_enough_observations(nisq_model):
+    with pytest.raises(ValueError, match=r"use steps >= 4"):
+        audit_pipeline(nisq_model, mechanism="device-noise", canaries=60, steps=2)
+    with pytest.raises(ValueError, match="sample_rate=1"):
+        audit_pipeline(nisq_model, mechanism="device-noise", canaries=60, steps=8, sample_rate=0.5)
+
+
+def test_without_dpsgd_noise_the_lower_bound_is_far_above_any_budget():
+    result = audit_pipeline(mechanism="none", canaries=M, seed=0)
     assert math.isinf(result.epsilon_claimed) and result.noise_multiplier == 0.0
     # Every guess right: the bound is what 1000 canaries can show at all (δ = 0 bound is 4.78).
     assert result.details["correct"] == result.details["guesses"]
@@ -124,6 +147,7 @@ def test_required_canaries_match_the_estimators():
     ({"delta": 0.0}, r"delta must be > 0"),
     ({"sample_rate": 1.5}, r"sample_rate must be in"),
     ({"threat_model": "black-box"}, r"pass model="),
+    ({"mechanism": "device-noise"}, r"'white-box-model' trains the model: pass model="),
     ({"mechanism": "device-noise", "model": build_model(ModelSpec())}, r"device-noise preset"),
 ])
 def test_bad_input(kwargs, match):
@@ -138,10 +162,10 @@ def test_shots_mechanism_has_no_guarantee_or_says_it_is_not_available():
         with pytest.raises(ValueError, match="not available yet"):
             audit_pipeline(mechanism="shots", canaries=M)
         return
-    result = audit_pipeline(mechanism="shots", canaries=M, seed=0)
+    result = audit_pipeline(mechanism="shots", threat_model="white-box", canaries=M, seed=0)
     assert math.isinf(result.epsilon_claimed) and result.epsilon_lower > 4.0
     with pytest.raises(ValueError, match="shots must be an integer >= 1"):
-        audit_pipeline(mechanism="shots", canaries=M, shots=0)
+        audit_pipeline(mechanism="shots", threat_model="white-box", canaries=M, shots=0)
 
 
 def test_coins_are_fair_and_fixed_before_training():

@@ -1,8 +1,9 @@
 """``dpqml audit``: an empirical ε lower bound for dpqml's trainer, against the ε it claims.
 
 With no flags it audits DP-SGD at ε = 1 (δ = 1e-5) with 10,000 white-box gradient canaries; with
-``--mechanism none|device-noise|shots`` the same game is played without DP-SGD noise (σ = 0), where
-the lower bound is limited only by the number of canaries. A lower bound above the claim is printed as
+``--mechanism none`` the same game is played without DP-SGD noise (σ = 0), and with
+``--mechanism device-noise|shots`` the game is played on the (noisy) model itself; at σ = 0 the lower
+bound is limited only by the number of canaries. A lower bound above the claim is printed as
 ``BROKEN GUARANTEE`` (and the command exits with status 3).
 """
 
@@ -43,12 +44,14 @@ def add_audit_parser(sub, add_model_args, positive_int) -> argparse.ArgumentPars
     g.add_argument("--epsilon", type=_float("--epsilon"), default=1.0,
                    help="target epsilon of dpsgd, and the epsilon the canaries must be able to certify (default 1)")
     g.add_argument("--canaries", type=positive_int("--canaries"),
-                   help="canaries m, each included with probability 1/2 (default 10000 white-box, 200 black-box)")
+                   help="canaries m, each included with probability 1/2 (default 10000 white-box, 500 "
+                        "white-box-model, 200 black-box)")
     g.add_argument("--confidence", type=_float("--confidence"), default=0.95,
                    help="confidence of the lower bound, in (0, 1) (default 0.95)")
-    g.add_argument("--threat-model", choices=THREAT_MODELS, default="white-box",
-                   help="white-box (gradient canaries, every update seen; default) or black-box (mislabelled "
-                        "canaries scored on the final model)")
+    g.add_argument("--threat-model", choices=THREAT_MODELS,
+                   help="white-box (Dirac gradient canaries, every update seen; default for none and dpsgd), "
+                        "white-box-model (canaries are inputs to the model itself, every update seen; default for "
+                        "device-noise and shots) or black-box (mislabelled canaries scored on the final model)")
     g.add_argument("--method", choices=METHODS, default="one-run",
                    help="one-run (default) or multi-run (Clopper-Pearson, white-box only)")
     g.add_argument("--shots", type=positive_int("--shots"), default=1000,
@@ -62,8 +65,9 @@ def add_audit_parser(sub, add_model_args, positive_int) -> argparse.ArgumentPars
     d = a.add_argument_group("audited DP-SGD configuration")
     d.add_argument("--delta", type=_float("--delta"), default=1e-5, help="delta of the claim (default 1e-5)")
     d.add_argument("--sample-rate", type=_float("--sample-rate"),
-                   help="Poisson sample rate q (default 1 white-box: every step sees every example; 0.1 black-box)")
-    d.add_argument("--steps", type=positive_int("--steps"), help="DP-SGD steps T (default 4 white-box, 200 black-box)")
+                   help="Poisson sample rate q (default 1: every step sees every example; 0.1 black-box)")
+    d.add_argument("--steps", type=positive_int("--steps"),
+                   help="DP-SGD steps T (default 4 white-box, 60 white-box-model, 200 black-box)")
     d.add_argument("--max-grad-norm", type=_float("--max-grad-norm"), default=1.0, help="clip norm C (default 1)")
     a.add_argument("--json", nargs="?", const="-", metavar="PATH",
                    help="machine-readable output: to stdout, or to PATH")

@@ -104,3 +104,74 @@ def black_box_scores(model, canaries, included, run, seed, score, data, learning
     own = logits[np.arange(canaries), y_can]
     logits[np.arange(canaries), y_can] = -np.inf
     return own - logits.max(axis=1)
+
+
+#: Learning rate of the model white-box game: large, so that the parameters move far between steps and the
+#: canaries' gradients at successive steps are far from collinear (the claim does not depend on it).
+MODEL_GAME_LEARNING_RATE = 50.0
+
+
+def white_box_model_scores(model, canaries, included, run, seed, max_physical_batch, train_options):
+    """Per-canary scores from every privatized update of the user's own model (no extra coordinates).
+
+    Canaries are inputs to ``model`` itself (uniform in [0, π] per feature, random labels); the training
+    set is the included ones, q = 1. The trainer runs one step per call (plain SGD, parameters carried
+    over), so the adversary sees ``u_t = Σ_{i in} clip(g_i(θ_t)) + z_t`` in R^p, and, knowing the model and
+    θ_t, computes every canary's clipped gradient ``clip(g_i(θ_t))`` itself (with the trainer's own
+    ``clip_per_example``). Stacking the T steps gives ``U = A·b + Z`` with ``A`` of shape ``(p·T, m)``; the
+    least-squares ``b̂ = argmin ‖A b − U‖`` is the score (exactly the coins when σ = 0 and the per-example
+    gradient is exact, as in a density-matrix simulation with device noise). Needs ``m ≤ p·T``.
+    """
+    import jax
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    from dpqml.engine import make_per_example_grads
+    from dpqml.privacy import PrivacyConfig, clip_per_example
+    from dpqml.train import TrainConfig, train
+
+    if run.sample_rate != 1.0:
+        raise ValueError(f"threat_model 'white-box-model' needs sample_rate=1 (every step sees every canary); "
+                         f"got {run.sample_rate}")
+    rng = np.random.default_rng([seed, 0x3E7])
+    dim = getattr(model, "input_dim", None)
+    n_classes = getattr(model, "n_classes", 2)
+    x_can = rng.uniform(0.0, np.pi, (canaries, dim)).astype(np.float32)
+    y_can = rng.integers(0, n_classes, canaries).astype(np.int32)
+    members = np.flatnonzero(included)
+    if members.size == 0:
+        raise ValueError("no canary was included (all coins tails); use more canaries")
+    params = model.init(jax.random.PRNGKey(seed))
+    flat0, _ = ravel_pytree(params)
+    p = int(flat0.size)
+    if canaries > p * run.steps:
+        raise ValueError(f"threat_model 'white-box-model' separates m canaries with p*T = {p}*{run.steps} "
+                         f"observed coordinates; m={canaries} is more: use steps >= {math.ceil(canaries / p)}")
+    per_example = make_per_example_grads(model.loss, "vmap")
+    c = run.max_grad_norm
+
+    @jax.jit
+    def clipped_all(theta):
+        _, grads = per_example(theta, jnp.asarray(x_can), jnp.asarray(y_can))
+        flat = jax.vmap(lambda g: ravel_pytree(g)[0])(grads)
+        return clip_per_example(flat, c)[0]
+
+    one_step = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, 1.0, 1, run.delta, members.size,
+                             run.accountant, run.neighboring)
+    rows, observed = [], []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        for step_seed in _step_seeds(seed, run.steps):
+            config = TrainConfig(learning_rate=MODEL_GAME_LEARNING_RATE, optimizer="sgd", seed=step_seed,
+                                 max_physical_batch=max_physical_batch, **train_options)
+            result = train(model, x_can[members], y_can[members], one_step, config, params=params)
+            before, after = ravel_pytree(params)[0], ravel_pytree(result.params)[0]
+            observed.append(np.asarray(before - after, np.float64) * members.size / MODEL_GAME_LEARNING_RATE)
+            rows.append(np.asarray(clipped_all(params), np.float64).T)  # (p, m)
+            params = result.params
+    design, updates = np.concatenate(rows), np.concatenate(observed)
+    return np.linalg.lstsq(design, updates, rcond=None)[0]
+
+
+def _step_seeds(seed: int, steps: int) -> list[int]:
+    return [int(s) for s in np.random.SeedSequence([seed, 0xA0D1]).generate_state(steps)]

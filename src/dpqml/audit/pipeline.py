@@ -17,6 +17,10 @@ Threat models (``threat_model=``):
   ``m`` independent games (no interference, whatever the model's parameter count), so both the one-run
   audit and the multi-run Clopper–Pearson audit apply. The audited model is the mechanism, not the
   circuit: device noise only changes the per-example gradient function, which this adversary chooses.
+* ``"white-box-model"``: the same adversary against the user's own ``model`` (device noise, shots and all),
+  with no extra coordinates: canaries are inputs to the model, q = 1, and the adversary, who knows the model,
+  computes every canary's clipped gradient at each step's parameters and solves the stacked updates for the
+  coins by least squares (``m ≤ p·T``). The default for ``device-noise`` and ``shots``.
 * ``"black-box"``: the adversary sees only the final model. Canaries are mislabelled examples (inputs
   drawn like the data, the label flipped), trained together with real data by the user's ``model``
   (device noise included), and scored by their loss (``score="loss"``) or logit margin (``"logit"``).
@@ -37,13 +41,13 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from dpqml.audit._validation import check_confidence, check_count, check_delta, check_epsilon
-from dpqml.audit.games import CANARY_SCALE, black_box_scores, white_box_scores
+from dpqml.audit.games import CANARY_SCALE, black_box_scores, white_box_model_scores, white_box_scores
 from dpqml.audit.metrics import auroc, tpr_at_fpr
 from dpqml.audit.multi_run import multi_run_audit, runs_needed
 from dpqml.audit.one_run import DEFAULT_GUESS_FRACTIONS, canaries_needed, one_run_audit
 
 MECHANISMS = ("none", "device-noise", "shots", "dpsgd")
-THREAT_MODELS = ("white-box", "black-box")
+THREAT_MODELS = ("white-box", "white-box-model", "black-box")
 METHODS = ("one-run", "multi-run")
 FAULTS = (None, "half-noise", "no-clip")
 SCORES = ("loss", "logit")
@@ -52,6 +56,7 @@ REPORTED_FPRS = (0.001, 0.01, 0.1)
 #: Default canaries, q and T per threat model: full-batch steps where every update is observed (the
 #: tightest white-box game); enough steps for the model to fit its canaries in the black-box game.
 DEFAULTS = {"white-box": {"canaries": 10_000, "sample_rate": 1.0, "steps": 4},
+            "white-box-model": {"canaries": 500, "sample_rate": 1.0, "steps": 60},
             "black-box": {"canaries": 200, "sample_rate": 0.1, "steps": 200}}
 _NO_CLIP_FACTOR = 2 * CANARY_SCALE  # "no-clip": clip at 8·C with noise σ·C: no canary (norm 4·C) is clipped
 
@@ -166,7 +171,7 @@ def required_canaries(epsilon: float, *, confidence: float = 0.95, delta: float 
 
 
 def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0, canaries: int | None = None,
-                   confidence: float = 0.95, seed: int = 0, threat_model: str = "white-box",
+                   confidence: float = 0.95, seed: int = 0, threat_model: str | None = None,
                    method: str = "one-run", delta: float = 1e-5, sample_rate: float | None = None,
                    steps: int | None = None,
                    max_grad_norm: float = 1.0, fault: str | None = None, score: str = "loss", data=None,
@@ -175,20 +180,25 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
     """Audit dpqml's DP-SGD trainer with ``canaries`` canaries and report an ε lower bound.
 
     Args:
-        model: the model trained in the black-box game (and checked for a device-noise preset when
-            ``mechanism="device-noise"``); unused by the white-box game, whose adversary crafts the gradients.
+        model: the model trained in the white-box-model and black-box games (and checked for a device-noise
+            preset when ``mechanism="device-noise"``); unused by the white-box game, whose adversary crafts
+            the gradients.
         mechanism: ``"dpsgd"`` (σ calibrated to ``epsilon`` by the PLD accountant), or ``"none"``,
             ``"device-noise"``, ``"shots"`` (σ = 0: no formal guarantee, ε claimed = ∞).
         epsilon: the target ε of ``"dpsgd"``; for every mechanism also the ε the audit must be able to
             certify: fewer canaries than :func:`required_canaries` raise ``ValueError``.
         canaries: m, each included with probability ½ (coins from ``seed``); default
-            :data:`DEFAULTS` of the threat model (10,000 white-box, 200 black-box).
+            :data:`DEFAULTS` of the threat model (10,000 white-box, 500 white-box-model, 200 black-box).
         confidence: of the lower bound, in (0, 1).
-        threat_model: ``"white-box"`` (Dirac gradient canaries, every update observed) or ``"black-box"``.
+        threat_model: ``"white-box"`` (Dirac gradient canaries, every update observed), ``"white-box-model"``
+            (canaries are inputs to ``model`` itself, every update observed, least-squares scores) or
+            ``"black-box"``; default ``"white-box-model"`` for ``device-noise`` and ``shots`` (the noise under
+            test is in the model), ``"white-box"`` otherwise.
         method: ``"one-run"`` (Steinke et al. 2023) or ``"multi-run"`` (Clopper–Pearson over the canaries'
             independent games, threshold chosen on a split; white-box only).
         delta, sample_rate, steps, max_grad_norm: δ, q, T, C of the audited DP-SGD configuration (q and T
-            default to :data:`DEFAULTS`: q = 1, T = 4 white-box; q = 0.1, T = 200 black-box).
+            default to :data:`DEFAULTS`: q = 1, T = 4 white-box; q = 1, T = 60 white-box-model; q = 0.1, T = 200
+            black-box).
         fault: ``None``, ``"half-noise"`` or ``"no-clip"``: break the trainer's inputs, keep the claim.
         score: black-box membership score, ``"loss"`` or ``"logit"``.
         shots: measurement samples per circuit evaluation of ``mechanism="shots"`` (finite-shot
@@ -199,6 +209,8 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
         :class:`AuditResult`; ``result.to_dict()`` for JSON.
     """
     mechanism = _check_choice("mechanism", mechanism, MECHANISMS)
+    if threat_model is None:  # the noise under test lives in the model: play the game on the model itself
+        threat_model = "white-box-model" if mechanism in ("device-noise", "shots") else "white-box"
     threat_model = _check_choice("threat_model", threat_model, THREAT_MODELS)
     method = _check_choice("method", method, METHODS)
     fault = _check_choice("fault", fault, FAULTS)
@@ -213,11 +225,11 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
     sample_rate = defaults["sample_rate"] if sample_rate is None else sample_rate
     steps = defaults["steps"] if steps is None else steps
     seed = check_count("seed", seed)
-    if method == "multi-run" and threat_model == "black-box":
-        raise ValueError("method 'multi-run' needs independent games per canary: use threat_model='white-box' "
-                         "(black-box canaries share one model)")
-    if threat_model == "black-box" and model is None:
-        raise ValueError("threat_model 'black-box' trains the model: pass model=")
+    if method == "multi-run" and threat_model != "white-box":
+        raise ValueError(f"method 'multi-run' needs independent games per canary: use threat_model='white-box' "
+                         f"({threat_model} canaries share one model)")
+    if threat_model != "white-box" and model is None:
+        raise ValueError(f"threat_model {threat_model!r} trains the model: pass model=")
     shots = check_count("shots", shots, minimum=1)
     train_options = _check_mechanism_model(mechanism, model, shots, dict(train_options))
     needed = required_canaries(epsilon, confidence=confidence, delta=delta, method=method)
@@ -232,6 +244,10 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
         claimed, run = _claimed_and_run_configs(mechanism, epsilon, delta, sample_rate, steps, max_grad_norm,
                                                 max(1, canaries // 2), fault)
         scores = white_box_scores(canaries, included, claimed, run, seed, max_physical_batch)
+    elif threat_model == "white-box-model":
+        claimed, run = _claimed_and_run_configs(mechanism, epsilon, delta, sample_rate, steps, max_grad_norm,
+                                                max(1, canaries // 2), fault)
+        scores = white_box_model_scores(model, canaries, included, run, seed, max_physical_batch, train_options)
     else:
         if data is None:
             from dpqml.data import load_dataset
@@ -251,7 +267,7 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
         details = {k: report[k] for k in ("threshold", "tp", "fn", "fp", "tn", "runs_in", "runs_out", "selection")}
     details.update({"included": int(included.sum()), "required_canaries": needed,
                     "canary_scale": CANARY_SCALE if threat_model == "white-box" else None,
-                    "score": "update-sum" if threat_model == "white-box" else score})
+                    "score": {"white-box": "update-sum", "white-box-model": "least-squares"}.get(threat_model, score)})
     claimed_eps = claimed.epsilon()
     return AuditResult(
         mechanism=mechanism, threat_model=threat_model, method=method, epsilon_claimed=claimed_eps,
