@@ -58,6 +58,9 @@ REPORTED_FPRS = (0.001, 0.01, 0.1)
 DEFAULTS = {"white-box": {"canaries": 10_000, "sample_rate": 1.0, "steps": 4},
             "white-box-model": {"canaries": 500, "sample_rate": 1.0, "steps": 60},
             "black-box": {"canaries": 200, "sample_rate": 0.1, "steps": 200}}
+#: Finite shots add noise that the least-squares adversary must average out: fewer canaries, more steps
+#: (p·T/m ≈ 7 for the standard model), and parameter-shift training is slow.
+SHOTS_MODEL_DEFAULTS = {"canaries": 100, "sample_rate": 1.0, "steps": 40}
 _NO_CLIP_FACTOR = 2 * CANARY_SCALE  # "no-clip": clip at 8·C with noise σ·C: no canary (norm 4·C) is clipped
 
 
@@ -188,7 +191,8 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
         epsilon: the target ε of ``"dpsgd"``; for every mechanism also the ε the audit must be able to
             certify: fewer canaries than :func:`required_canaries` raise ``ValueError``.
         canaries: m, each included with probability ½ (coins from ``seed``); default
-            :data:`DEFAULTS` of the threat model (10,000 white-box, 500 white-box-model, 200 black-box).
+            :data:`DEFAULTS` of the threat model (10,000 white-box, 500 white-box-model (100 for
+            ``shots``), 200 black-box).
         confidence: of the lower bound, in (0, 1).
         threat_model: ``"white-box"`` (Dirac gradient canaries, every update observed), ``"white-box-model"``
             (canaries are inputs to ``model`` itself, every update observed, least-squares scores) or
@@ -221,6 +225,8 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
     if delta == 0.0:
         raise ValueError("delta must be > 0 for DP-SGD's (ε, δ) guarantee; got 0")
     defaults = DEFAULTS[threat_model]
+    if threat_model == "white-box-model" and mechanism == "shots":
+        defaults = SHOTS_MODEL_DEFAULTS
     canaries = check_count("canaries", defaults["canaries"] if canaries is None else canaries, minimum=2)
     sample_rate = defaults["sample_rate"] if sample_rate is None else sample_rate
     steps = defaults["steps"] if steps is None else steps
