@@ -9,7 +9,6 @@ import textwrap
 import time
 from pathlib import Path
 
-import jax
 import pytest
 
 #: Steps of the run, and steps per checkpoint (and ledger block).
@@ -48,11 +47,10 @@ SCRIPT = textwrap.dedent('''
 
 
 def _run(script, ckpt, steps_log, sleep, go="-"):
-    # The suite's XLA setting (tests/conftest.py) for the training processes too: cheaper compiles.
-    env = {**os.environ, "JAX_DISABLE_MOST_OPTIMIZATIONS": str(int(jax.config.read("jax_disable_most_optimizations")))}
+    # (the processes inherit the suite's fast-compile XLA settings from the environment: tests/conftest.py)
     return subprocess.Popen([sys.executable, str(script), str(ckpt), str(steps_log), str(sleep), str(go),
                              str(STEPS), str(EVERY)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 @pytest.mark.slow
