@@ -14,6 +14,7 @@ def test_quick_preset_is_the_issue_default():
     assert cfg.qubits == 4 and cfg.seeds == (0, 1, 2) and cfg.epsilons == (1.0, 4.0, math.inf)
     assert {"hea", "reuploading", "hea-noisy", "reuploading-noisy", "logistic", "mlp-matched", "mlp-large",
             "cnn"} == set(cfg.models)
+    assert cfg.audits == ("none", "dpsgd")  # the report's auditing section
 
 
 def test_paper_preset_has_the_full_grid():
@@ -72,6 +73,8 @@ def test_steps_follow_epochs_and_sample_rate():
     ({"noise": "none"}, "noise is 'none' but models has noisy quantum models"),
     ({"preset": "huge"}, "preset: unknown preset 'huge'"),
     ({"qubits": 0}, "qubits must be an integer >= 1"),
+    ({"audits": ["magic"]}, "audits: unknown mechanism 'magic'; valid mechanisms are"),
+    ({"audits": ["device-noise"], "noise": "none", "models": ["hea"]}, "audits: device-noise needs a device-noise"),
 ])
 def test_bad_settings_name_the_key(raw, needle):
     with pytest.raises(ValueError) as e:

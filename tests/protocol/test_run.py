@@ -159,3 +159,22 @@ def test_failed_jobs_are_recorded_the_rest_reported_and_a_rerun_retries_them(tin
     assert (out / "report.html").exists()  # the report covers what finished
     again = run_protocol(cfg, out, workers=1, progress=False)
     assert again["ran"] == 4 and again["skipped"] == 4 and not again["failed"]
+
+
+def test_audits_become_a_section_of_the_report(tmp_path):
+    from dpqml.protocol import ProtocolConfig
+
+    cfg = ProtocolConfig(name="audited", datasets=({"name": "moons", "n_train": 40, "n_test": 20},),
+                         models=("logistic",), epsilons=(2.0, math.inf), seeds=1, epochs=1, sample_rate=0.25,
+                         audits=("none", "dpsgd"))
+    summary = run_protocol(cfg, tmp_path / "a", workers=1, progress=False)
+    assert summary["jobs"] == 2 + 2 and not summary["failed"]
+    audits = {a["mechanism"]: a for a in json.loads((tmp_path / "a" / "audit.json").read_text())}
+    # no DP-SGD noise: no guarantee, and the canaries show it; DP-SGD at ε = 2 holds its promise
+    assert audits["none"]["epsilon_claimed"] is None and audits["none"]["epsilon_lower"] > 2.0
+    assert 1.9 < audits["dpsgd"]["epsilon_claimed"] <= 2.0
+    assert audits["dpsgd"]["epsilon_lower"] <= audits["dpsgd"]["epsilon_claimed"] and not audits["dpsgd"]["broken"]
+    html = (tmp_path / "a" / "report.html").read_text()
+    assert "Auditing: device noise is not privacy" in html and html.count("<tr class=") >= 2
+    rows = json.loads((tmp_path / "a" / "results.json").read_text())
+    assert len(rows) == 2 and all("kind" not in r for r in rows)  # training rows only

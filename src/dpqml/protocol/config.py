@@ -21,6 +21,9 @@ from ..report.files import to_jsonable
 from ..train.trainer import OPTIMIZERS
 from .families import MODEL_FAMILIES
 
+#: Mechanisms a protocol may audit (``dpqml.audit.MECHANISMS``).
+AUDIT_MECHANISMS = ("none", "device-noise", "shots", "dpsgd")
+
 #: Data-set options a protocol may set (passed to :func:`dpqml.data.load_dataset`).
 DATASET_KEYS = ("name", "label", "n_train", "n_test", "n_features", "classes", "grid", "path", "noise", "factor",
                 "n_classes", "cluster_std", "margin", "label_threshold", "task_seed")
@@ -59,6 +62,9 @@ class ProtocolConfig:
         accountant: ``pld`` (tight, default) or ``rdp``.
         data_seed: seeds the data sets' samples and splits (the same for every model and seed).
         max_physical_batch: memory cap of one compiled gradient call (does not change results).
+        audits: privacy audits to run beside the training jobs (``dpqml.audit``, white-box
+            membership game against the trainer): ``dpsgd`` (one per finite ε of the grid),
+            ``none``, ``device-noise``, ``shots``; their results become the report's audit section.
     """
 
     name: str = "custom"
@@ -80,6 +86,7 @@ class ProtocolConfig:
     accountant: str = "pld"
     data_seed: int = 0
     max_physical_batch: int = 256
+    audits: tuple = ()
 
     def __post_init__(self):
         self._validate()
@@ -126,6 +133,15 @@ class ProtocolConfig:
         for h in hidden:
             _integer("large_mlp_hidden", h, 1)
         set_(self, "large_mlp_hidden", hidden)
+        audits = tuple(self.audits) if isinstance(self.audits, (list, tuple)) else _as_list("audits", self.audits)
+        for a in audits:
+            if a not in AUDIT_MECHANISMS:
+                raise ValueError(f"audits: unknown mechanism {a!r}; valid mechanisms are {list(AUDIT_MECHANISMS)}")
+        if len(set(audits)) != len(audits):
+            raise ValueError(f"audits: a mechanism is listed twice ({list(audits)})")
+        if "device-noise" in audits and not parse_noise(self.noise):
+            raise ValueError("audits: device-noise needs a device-noise preset in noise")
+        set_(self, "audits", audits)
         if self.accountant not in ACCOUNTANTS:
             raise ValueError(f"accountant must be one of {list(ACCOUNTANTS)}; got {self.accountant!r}")
 
@@ -139,7 +155,7 @@ class ProtocolConfig:
         """Every setting, JSON-able except that ``inf`` stays a float (see :func:`canonical_json`)."""
         d = asdict(self)
         d["datasets"] = [dict(x) for x in self.datasets]
-        for k in ("models", "epsilons", "seeds", "large_mlp_hidden"):
+        for k in ("models", "epsilons", "seeds", "large_mlp_hidden", "audits"):
             d[k] = list(d[k])
         return d
 
@@ -232,6 +248,7 @@ _QUICK = {
     "seeds": 3,
     "epochs": 10.0,
     "sample_rate": 0.1,
+    "audits": ("none", "dpsgd"),
 }
 _PAPER = {
     "name": "paper",
@@ -241,6 +258,7 @@ _PAPER = {
     "seeds": 5,
     "epochs": 20.0,
     "sample_rate": 0.1,
+    "audits": ("none", "device-noise", "dpsgd"),
 }
 #: Named protocols: ``quick`` (the default of ``dpqml compare``) and ``paper`` (the full grid).
 PRESETS = {"quick": _QUICK, "paper": _PAPER}

@@ -44,6 +44,12 @@ def job_specs(config: ProtocolConfig, sigmas: dict[float, float], datasets: list
                 for seed in config.seeds:
                     specs.append({"dataset": dict(ds_spec), "model": model, **model_opts, **shared,
                                   "epsilon": eps, "noise_multiplier": sigmas[eps], "seed": seed})
+    finite = [e for e in config.epsilons if not math.isinf(e)]
+    for mechanism in config.audits:
+        for eps in (finite if mechanism == "dpsgd" else [max(finite, default=1.0)]):
+            specs.append({"kind": "audit", "mechanism": mechanism, "epsilon": eps, "delta": config.delta,
+                          "qubits": config.qubits, "layers": config.layers,
+                          "noise": config.noise if mechanism == "device-noise" else "none", "seed": 0})
     return specs
 
 
@@ -53,8 +59,10 @@ def job_key(spec: dict) -> str:
 
 
 def job_label(spec: dict) -> str:
-    """``moons-hea-eps1-seed0``: a readable name for logs and progress."""
+    """``moons-hea-eps1-seed0`` (``audit-dpsgd-eps1``): a readable name for logs and progress."""
     eps = "inf" if math.isinf(spec["epsilon"]) else f"{spec['epsilon']:g}"
+    if spec.get("kind") == "audit":
+        return f"audit-{spec['mechanism']}-eps{eps}"
     return f"{dataset_label(spec['dataset'])}-{spec['model']}-eps{eps}-seed{spec['seed']}"
 
 
@@ -109,6 +117,8 @@ def run_job(spec: dict, work_dir: str | None = None, log_path: str | None = None
     log = _Log(log_path)
     log(f"job {job_key(spec)} {job_label(spec)}")
     log("spec " + canonical_json(spec))
+    if spec.get("kind") == "audit":
+        return _run_audit(spec, log)
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -145,6 +155,21 @@ def run_job(spec: dict, work_dir: str | None = None, log_path: str | None = None
     }
     log(f"done: test accuracy {result.test_accuracy:.4f}, epsilon spent {result.epsilon:.4g}, "
         f"{row['seconds']:.1f} s" + (f", resumed from step {result.resumed_from}" if result.resumed_from else ""))
+    return {"row": row, "log": log.lines}
+
+
+def _run_audit(spec: dict, log) -> dict:
+    """An audit job: the membership game of :func:`dpqml.audit.audit_pipeline` at its defaults, for
+    the protocol's quantum model (noisy for ``device-noise``)."""
+    from ..audit import audit_pipeline
+    from ..models import build_model
+
+    t0 = time.perf_counter()
+    model = build_model(qubits=spec["qubits"], layers=spec["layers"], noise=spec["noise"])
+    result = audit_pipeline(model, mechanism=spec["mechanism"], epsilon=spec["epsilon"], delta=spec["delta"],
+                            seed=spec["seed"])
+    row = {"job": job_key(spec), "kind": "audit", **result.to_dict(), "seconds": time.perf_counter() - t0}
+    log(f"done: {result.verdict}")
     return {"row": row, "log": log.lines}
 
 

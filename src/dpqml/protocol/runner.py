@@ -53,6 +53,8 @@ def _prepare(config: ProtocolConfig) -> tuple[list[dict], dict]:
     specs = job_specs(config, sigmas, datasets)
     built = set()
     for spec in specs:
+        if spec.get("kind") == "audit":
+            continue
         what = (canonical_json(spec["dataset"]), spec["model"])
         if what not in built:
             built.add(what)
@@ -113,15 +115,21 @@ def _chunks(todo: list[tuple], workers: int) -> list[list[tuple]]:
     groups: dict = {}
     for task in todo:
         spec = task[1]
-        groups.setdefault((canonical_json(spec["dataset"]), spec["model"]), []).append(task)
+        group = ("audit", spec["mechanism"]) if spec.get("kind") == "audit" else (
+            canonical_json(spec["dataset"]), spec["model"])
+        groups.setdefault(group, []).append(task)
     per_group = max(1, -(-2 * workers // len(groups))) if groups else 1
     chunks = []
     for tasks in groups.values():
         size = -(-len(tasks) // per_group)
         chunks += [tasks[i:i + size] for i in range(0, len(tasks), size)]
-    cost = {"quantum": 2, "classical": 0}
-    return sorted(chunks, key=lambda c: -(cost[MODEL_FAMILIES[c[0][1]["model"]].family]
-                                          + c[0][1]["model"].endswith("-noisy")))
+    def cost(chunk):
+        spec = chunk[0][1]
+        if spec.get("kind") == "audit":
+            return 1
+        return 2 * (MODEL_FAMILIES[spec["model"]].family == "quantum") + spec["model"].endswith("-noisy")
+
+    return sorted(chunks, key=lambda c: -cost(c))
 
 
 def _sweep(config, specs, store, protocol, out, runner, progress, stream, t0) -> dict:
@@ -201,7 +209,9 @@ def _sweep(config, specs, store, protocol, out, runner, progress, stream, t0) ->
     from ..report import write_report
 
     rows = store.rows(keys)
-    files = write_report(rows, protocol, out) if rows else {}
+    audits = [r for r in rows if r.get("kind") == "audit"]
+    rows = [r for r in rows if r.get("kind") != "audit"]
+    files = write_report(rows, protocol, out, audits=audits) if rows else {}
     return {
         "out": str(out), "report": str(files["report.html"]) if "report.html" in files else None,
         "files": {k: str(v) for k, v in files.items()}, "jobs": len(specs), "ran": len(todo) - len(failed),

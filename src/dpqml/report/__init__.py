@@ -30,7 +30,7 @@ __all__ = ["write_report", "summarize", "compare_families", "mean_confidence_int
 
 
 def write_report(rows: Sequence[Mapping[str, Any]], protocol: Mapping[str, Any],
-                 out_dir: str | Path) -> dict[str, Path]:
+                 out_dir: str | Path, audits: Sequence[Mapping[str, Any]] = ()) -> dict[str, Path]:
     """Write the comparison report of ``rows`` into ``out_dir`` (created if needed).
 
     ``rows``: one dict per finished job (``dataset``, ``model``, ``family``, ``seed``, ``epsilon``,
@@ -39,6 +39,8 @@ def write_report(rows: Sequence[Mapping[str, Any]], protocol: Mapping[str, Any],
     settings. Writes ``results.json``, ``results.csv``, ``summary.csv``, the plots
     (``accuracy_vs_epsilon_<dataset>.png``, ``grad_norms_<dataset>.png``, ``epsilon_vs_steps.png``;
     a plot without data is skipped and the page says why) and ``report.html`` (self-contained).
+    ``audits``: results of privacy audits (``dpqml.audit.AuditResult.to_dict()`` rows), written to
+    ``audit.json`` and shown in the page's auditing section.
     Returns ``{file name: path}`` for every file written. Raises ``ValueError`` on invalid rows.
     """
     summary = summarize(rows)
@@ -49,9 +51,11 @@ def write_report(rows: Sequence[Mapping[str, Any]], protocol: Mapping[str, Any],
         "results.csv": write_csv(rows, out / "results.csv"),
         "summary.csv": write_csv(summary, out / "summary.csv", SUMMARY_COLUMNS),
     }
+    if audits:
+        paths["audit.json"] = write_json(audits, out / "audit.json")
     plots = draw_plots(rows, summary, protocol, out)
     paths.update({p.name: p.path for p in plots if p.path is not None})
-    page = render_html(protocol, summary, compare_families(summary), plots)
+    page = render_html(protocol, summary, compare_families(summary), plots, audits)
     (out / "report.html").write_text(page, encoding="utf-8")
     paths["report.html"] = out / "report.html"
     return paths

@@ -234,8 +234,29 @@ computed, not cut to [0, 1].</li>
 </ul>"""
 
 
+def audit_section(audits: Sequence[Mapping[str, Any]]) -> str:
+    """The privacy audits: claimed ε against the measured lower bound, per mechanism."""
+    intro = ("<p>Empirical lower bounds on ε from the membership game against dpqml's own trainer "
+             "(<code>dpqml audit</code>, docs/audit.md): canaries each included with probability ½, one run, a "
+             "lower bound at the stated confidence. Mechanisms without DP-SGD noise (σ = 0: device noise, shots "
+             "or nothing) claim no guarantee (ε = ∞); their bound is limited only by the number of canaries. A "
+             "bound above the claim means a broken guarantee.</p>")
+    body = []
+    for a in audits:
+        claimed = a.get("epsilon_claimed")
+        broken = bool(a.get("broken"))
+        body.append(("broken" if broken else "", [
+            (e(a.get("mechanism")), False), (e(a.get("threat_model", "")), False),
+            ("∞ (none)" if claimed is None else num(claimed), True), (num(a.get("epsilon_lower")), True),
+            (num(a.get("confidence"), 2), True), (e(a.get("canaries")), True), (num(a.get("auroc")), True),
+            (e(("BROKEN GUARANTEE: " if broken else "") + str(a.get("verdict", ""))), False)]))
+    head = ["mechanism", "threat model", "ε claimed", "ε lower bound", "confidence", "canaries", "AUROC", "verdict"]
+    return intro + _table("audits", head, body)
+
+
 def render_html(protocol: Mapping[str, Any], summary: Sequence[Mapping[str, Any]],
-                comparisons: Sequence[Mapping[str, Any]], plots: Sequence[Plot]) -> str:
+                comparisons: Sequence[Mapping[str, Any]], plots: Sequence[Plot],
+                audits: Sequence[Mapping[str, Any]] = ()) -> str:
     """The whole report page as a string. Takes the protocol dict, :func:`~dpqml.report.summarize` and
     :func:`~dpqml.report.compare_families` output, and the drawn :class:`Plot` list (PNGs read from disk)."""
     name = e(protocol.get("name", "unnamed"))
@@ -252,5 +273,6 @@ def render_html(protocol: Mapping[str, Any], summary: Sequence[Mapping[str, Any]
         "bound of quantum models; clipped fraction, noise/signal and ε spent are means over seeds.</p>",
         summary_table(summary),
         "<h2>Plots</h2>", *(_figure(p) for p in plots),
+        *(["<h2>Auditing: device noise is not privacy</h2>", audit_section(audits)] if audits else []),
         "<h2>Notes</h2>", NOTES, "</body>", "</html>", ""])
 
