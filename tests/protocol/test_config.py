@@ -107,3 +107,12 @@ def test_datasets_are_labelled_distinctly():
     with pytest.raises(ValueError, match=r"datasets\[0\] and datasets\[1\] are both labelled 'moons'"):
         ProtocolConfig(datasets=({"name": "moons"}, {"name": "moons", "n_train": 100}))
     ProtocolConfig(datasets=({"name": "moons"}, {"name": "moons", "n_train": 100, "label": "moons-100"}))
+
+
+def test_user_defined_noise_presets(tmp_path):
+    f = tmp_path / "p.toml"
+    f.write_text('noise = "my-device"\n[noise_presets]\nmy-device = "nisq:t1=50,t2=40+readout:0.03"\n')
+    assert load_config(f).noise == "nisq:t1=50,t2=40+readout:0.03"
+    f.write_text('noise = "my-device"\n[noise_presets]\nmy-device = "nisq:t1=5,t2=40"\n')
+    with pytest.raises(ValueError, match=r"noise_presets.my-device: .*T2 must be <= 2\*T1"):
+        load_config(f)

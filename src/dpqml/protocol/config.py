@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from ..data import DATASETS
@@ -57,7 +57,10 @@ class ProtocolConfig:
         seeds: seeds of initialisation, sampling and noise; an integer ``k`` means ``0..k-1``.
         optimizer, learning_rate: shared by every model, fixed in advance (no tuning on private data).
         qubits, layers: the quantum models' size.
-        noise: the device-noise preset of the ``*-noisy`` models (``dpqml.models.noise``).
+        noise: the device-noise preset of the ``*-noisy`` models (``dpqml.models.noise``), or the
+            name of one of ``noise_presets``.
+        noise_presets: user-defined presets, name -> preset string (``{"my-device":
+            "nisq:t1=50,t2=40+readout:0.03"}``); ``noise = "my-device"`` uses one.
         large_mlp_hidden: hidden widths of ``mlp-large``.
         accountant: ``pld`` (tight, default) or ``rdp``.
         data_seed: seeds the data sets' samples and splits (the same for every model and seed).
@@ -87,6 +90,7 @@ class ProtocolConfig:
     data_seed: int = 0
     max_physical_batch: int = 256
     audits: tuple = ()
+    noise_presets: dict = field(default_factory=dict)
 
     def __post_init__(self):
         self._validate()
@@ -121,8 +125,16 @@ class ProtocolConfig:
         for key in ("qubits", "layers", "max_physical_batch"):
             _integer(key, getattr(self, key), 1)
         _integer("data_seed", self.data_seed, 0)
+        if not isinstance(self.noise_presets, dict):
+            raise ValueError(f"noise_presets must be a table of name = preset string; got {self.noise_presets!r}")
+        for name, spec in self.noise_presets.items():
+            try:
+                parse_noise(spec)
+            except ValueError as e:
+                raise ValueError(f"noise_presets.{name}: {e}") from None
         if not isinstance(self.noise, str):
             raise ValueError(f"noise must be a device-noise preset string; got {self.noise!r}")
+        set_(self, "noise", self.noise_presets.get(self.noise, self.noise))
         try:
             parse_noise(self.noise)
         except ValueError as e:
