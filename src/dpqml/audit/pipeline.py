@@ -151,11 +151,6 @@ def _check_mechanism_model(mechanism, model, shots, train_options):
             raise ValueError("mechanism 'device-noise' needs a quantum model with a device-noise preset "
                              "(e.g. --noise nisq); this model has no noise channel")
     if mechanism == "shots":
-        from dpqml.train import TrainConfig
-
-        if "shots" not in getattr(TrainConfig, "__dataclass_fields__", {}):
-            raise ValueError("mechanism 'shots' is not available yet: finite-shot parameter-shift training "
-                             "(TrainConfig(method='parameter-shift', shots=N)) has not landed in dpqml.train")
         train_options = {"method": "parameter-shift", "shots": shots, **train_options}
     return train_options
 
