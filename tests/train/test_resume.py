@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-#: Steps of the run, and steps per checkpoint (and ledger block).
-STEPS, EVERY = 16, 4
+#: Steps of the run, steps per checkpoint (and ledger block), and the step inside the third block
+#: at which the first process stops and waits to be killed.
+STEPS, EVERY, KILL_AT = 16, 4, 10
 
 SCRIPT = textwrap.dedent('''
     import sys, time, json, os
@@ -20,7 +21,7 @@ SCRIPT = textwrap.dedent('''
     from dpqml.privacy.config import PrivacyConfig
     from dpqml.train import FunctionModel, TrainConfig, train
 
-    ckpt, steps_log, sleep, go, steps, every = sys.argv[1:7]
+    ckpt, steps_log, pause_at, go, steps, every = sys.argv[1:7]
     # Started ahead of time (its imports overlap the other run): train only once `go` exists.
     while go != "-" and not os.path.exists(go):
         time.sleep(0.01)
@@ -39,16 +40,17 @@ SCRIPT = textwrap.dedent('''
     def log(rec):
         with open(steps_log, "a") as f:
             f.write(json.dumps(rec["step"]) + "\\n")
-        time.sleep(float(sleep))
+        if rec["step"] == int(pause_at):
+            time.sleep(600)  # mid-block, after a checkpoint: wait here to be killed
 
     res = train(model, x, y, privacy, config, log=log)
     print(json.dumps({"steps_spent": res.steps_spent, "epsilon": res.epsilon, "resumed_from": res.resumed_from}))
 ''')
 
 
-def _run(script, ckpt, steps_log, sleep, go="-"):
+def _run(script, ckpt, steps_log, pause_at, go="-"):
     # (the processes inherit the suite's fast-compile XLA settings from the environment: tests/conftest.py)
-    return subprocess.Popen([sys.executable, str(script), str(ckpt), str(steps_log), str(sleep), str(go),
+    return subprocess.Popen([sys.executable, str(script), str(ckpt), str(steps_log), str(pause_at), str(go),
                              str(STEPS), str(EVERY)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -61,15 +63,15 @@ def test_killed_run_resumes_and_the_ledger_counts_every_step(tmp_path):
     script = tmp_path / "train.py"
     script.write_text(SCRIPT)
     ckpt, steps_log, go = tmp_path / "ckpt", tmp_path / "steps.log", tmp_path / "go"
-    proc = _run(script, ckpt, steps_log, 0.05)
-    resumed = _run(script, ckpt, steps_log, 0.0, go)  # waits for `go`, after the kill
+    proc = _run(script, ckpt, steps_log, KILL_AT)
+    resumed = _run(script, ckpt, steps_log, 0, go)  # waits for `go`, given after the kill
     try:
         deadline = time.time() + 120
         # Kill it (SIGKILL: no clean-up) once it has checkpointed and is inside a later block.
         while time.time() < deadline:
             if (ckpt / "state.json").exists() and steps_log.exists():
                 done = len(steps_log.read_text().split())
-                if done >= 2 * EVERY + 2 and done % EVERY not in (0,):
+                if done >= KILL_AT:
                     break
             if proc.poll() is not None:
                 pytest.fail(f"training ended before it could be killed: {proc.stderr.read()}")
@@ -77,6 +79,7 @@ def test_killed_run_resumes_and_the_ledger_counts_every_step(tmp_path):
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         before = [int(s) for s in steps_log.read_text().split()]
+        assert len(before) == KILL_AT and KILL_AT % EVERY != 0 and KILL_AT > 2 * EVERY  # inside the third block
         checkpointed = json.loads((ckpt / "state.json").read_text())["step"]
         assert 0 < checkpointed < STEPS and len(before) > checkpointed  # some steps were lost with the process
 
