@@ -332,9 +332,9 @@ _COMPILED: dict[int, tuple[weakref.ref, dict]] = {}
 
 
 def _compiled(model, what: tuple, make):
-    key = id(model)
+    key, entries = id(model), _COMPILED  # the dict itself: at interpreter exit the module global may be gone
     try:
-        ref = weakref.ref(model, lambda _: _COMPILED.pop(key, None))
+        ref = weakref.ref(model, lambda _: entries.pop(key, None))
     except TypeError:  # not weak-referenceable: no caching
         return make()
     entry = _COMPILED.get(key)
