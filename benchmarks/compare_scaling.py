@@ -17,7 +17,7 @@ import platform
 import tempfile
 import time
 
-from dpqml.protocol import config_from_dict, run_protocol
+from dpqml.protocol import ProtocolConfig, config_from_dict, run_protocol
 from dpqml.protocol.config import PRESETS
 
 
@@ -34,6 +34,8 @@ def main() -> None:
     if args.datasets:
         keep = args.datasets.split(",")
         raw["datasets"] = tuple(d for d in raw["datasets"] if d["name"] in keep)
+        if not any(d["name"] in ("digits", "mnist", "fashion-mnist") for d in raw["datasets"]):
+            raw["models"] = tuple(m for m in ProtocolConfig().models if m != "cnn")  # cnn needs images
     if args.seeds:
         raw["seeds"] = args.seeds
     config = config_from_dict(raw, "benchmark")

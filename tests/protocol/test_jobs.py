@@ -105,7 +105,7 @@ def test_quick_default_non_private_quantum_model_learns_moons():
     moons = [d for d in cfg.datasets if d["name"] == "moons"]
     sigmas = {e: 0.0 if math.isinf(e) else 1.0 for e in cfg.epsilons}  # ε = ∞: σ = 0, as calibration gives
     specs = [s for s in job_specs(cfg, sigmas, _datasets(cfg)[:1])
-             if s["model"] == "hea" and s["dataset"] == moons[0] and math.isinf(s["epsilon"])]
+             if s.get("model") == "hea" and s["dataset"] == moons[0] and math.isinf(s["epsilon"])]
     assert len(specs) == len(cfg.seeds) == 3
     accs = [run_job(s)["row"]["test_accuracy"] for s in specs]
     assert sum(accs) / len(accs) >= 0.85, accs
