@@ -109,3 +109,23 @@ def test_quick_default_non_private_quantum_model_learns_moons():
     assert len(specs) == len(cfg.seeds) == 3
     accs = [run_job(s)["row"]["test_accuracy"] for s in specs]
     assert sum(accs) / len(accs) >= 0.85, accs
+
+
+def test_chunks_group_by_dataset_and_model_and_hand_out_the_longest_first():
+    from dpqml.protocol.runner import _chunks, estimated_seconds
+
+    cfg = _config(audits=("none", "device-noise"))
+    specs = job_specs(cfg, {2.0: 1.5, math.inf: 0.0}, _datasets(cfg))
+    todo = [(job_key(s), s) for s in specs]
+    chunks = _chunks(todo, workers=2)
+    # every job exactly once; a chunk holds one (data set, model) or one audit mechanism
+    assert sorted(k for c in chunks for k, _ in c) == sorted(k for k, _ in todo)
+    for c in chunks:
+        assert len({(str(s.get("dataset")), s.get("model"), s.get("mechanism")) for _, s in c}) == 1
+    costs = [estimated_seconds(c) for c in chunks]
+    assert costs == sorted(costs, reverse=True)
+    # the one-minute device-noise audit goes first, the noisy quantum models before the classical ones
+    assert chunks[0][0][1].get("mechanism") == "device-noise"
+    order = [c[0][1].get("model") for c in chunks]
+    assert max(i for i, m in enumerate(order) if m == "hea-noisy") < min(
+        i for i, m in enumerate(order) if m == "logistic")
