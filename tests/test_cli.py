@@ -44,7 +44,7 @@ def _exit_code(argv):
         (["bench", "--qubits", "0"], "--qubits must be an integer >= 1"),
         (["bench", "--noise", "fog"], "valid presets"),
         (["bench", "--readout", "z:9"], "out of range"),
-        (["bench", "--qubits", "40"], "GiB"),
+        (["bench", "--qubits", "40", "--layers", "6"], "GiB"),
         (["bench", "--compare", "qiskit"], "valid frameworks"),
         (["bench", "--compare", "pennylane", "--ansatz", "strongly-entangling"], "standard model only"),
     ],

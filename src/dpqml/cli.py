@@ -162,7 +162,7 @@ def _print_row(row) -> None:
     mem = row["peak_memory_bytes"]
     mem_s = f"{mem / 2**20:9.1f} MiB" if mem is not None else "        n/a"
     print(
-        f"n={row['qubits']:<3d} L={row['layers']:<2d} {row['simulation']:<14s} {row['circuit_gradient']:<10s} "
+        f"n={row['qubits']:<3d} L={row['layers']:<2d} {row['simulation']:<14s} {row['circuit_gradient']:<14s} "
         f"batch={row['batch']:<3d} "
         f"{row['examples_per_second']:>11,.0f} ex/s  compile {row['compile_seconds']:6.2f} s  peak {mem_s}  "
         f"[{row['backend']}, {row['precision']}]",
@@ -372,8 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch", type=_positive_int("--batch"), default=64, help="examples per batch (default 64)")
     b.add_argument("--grid", choices=("quick", "full"), help="run a named grid of configurations")
     b.add_argument("--double", action="store_true", help="double precision (default single)")
-    b.add_argument("--method", choices=("auto", "adjoint", "backprop"), default="auto",
-                   help="circuit differentiation (default auto)")
+    b.add_argument("--method", choices=("auto", "adjoint", "backprop", "heisenberg", "tensor-network"),
+                   default="auto", help="circuit differentiation (default auto: chosen by an estimated cost)")
     b.add_argument("--compare", metavar="FRAMEWORKS",
                    help="also run pennylane,tensorcircuit on the same model and print the ratios")
     b.add_argument("--min-seconds", type=float, default=1.0, help="time each configuration this long (default 1)")

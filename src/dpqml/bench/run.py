@@ -107,8 +107,8 @@ def bench_one(cfg: BenchConfig) -> dict:
         "layers": cfg.spec.layers,
         "ansatz": cfg.spec.ansatz,
         "noise": cfg.spec.noise,
-        "simulation": "density-matrix" if circuit.is_noisy else "state-vector",
-        "circuit_gradient": circuit_gradient_method(circuit),
+        "simulation": simulation_kind(circuit, cfg.method),
+        "circuit_gradient": circuit_gradient_method(circuit, cfg.method),
         "batch": cfg.batch,
         "n_params": circuit.n_params,
         "precision": "double" if cfg.double else "single",
@@ -142,10 +142,18 @@ def grid(name: str, noise: str = "depolarizing") -> list[tuple[int, int, str, in
     raise ValueError(f"unknown grid {name!r}; valid grids are ['quick', 'full']")
 
 
-def circuit_gradient_method(circuit) -> str:
-    """How ``method="auto"`` differentiates ``circuit``: heisenberg, adjoint or backprop."""
-    from ..quantum.simulate import use_heisenberg
+def circuit_gradient_method(circuit, method: str = "auto") -> str:
+    """How ``method`` (``"auto"``: :func:`dpqml.quantum.simulate.auto_method`) differentiates
+    ``circuit``: heisenberg, tensor-network, adjoint or backprop."""
+    from ..quantum.simulate import auto_method
 
-    if use_heisenberg(circuit):
-        return "heisenberg"
-    return "backprop" if circuit.is_noisy else "adjoint"
+    if method != "auto":
+        return method
+    return auto_method(circuit)
+
+
+def simulation_kind(circuit, method: str = "auto") -> str:
+    """``density-matrix``, ``tensor-network`` or ``state-vector``: what the simulation holds."""
+    if circuit.is_noisy:
+        return "density-matrix"
+    return "tensor-network" if circuit_gradient_method(circuit, method) == "tensor-network" else "state-vector"

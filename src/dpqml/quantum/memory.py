@@ -21,11 +21,22 @@ def estimate_memory_bytes(circuit: Circuit, batch: int, *, double: bool = False,
 
     A state vector takes ``2**n`` complex numbers (8 bytes each in single precision, 16 in
     double); a density matrix ``4**n``. Adjoint differentiation keeps about four states per
-    example; backprop keeps one per fused gate; density matrices use backprop.
+    example; backprop keeps one per fused gate; density matrices use backprop. The tensor-network
+    method keeps its intermediates, at most (tensors x largest intermediate) numbers per example.
     """
     itemsize = 16 if double else 8
     n = circuit.n_qubits
     noisy = circuit.is_noisy
+    if method == "auto":
+        from .simulate import auto_method
+
+        method = auto_method(circuit)
+    if method == "tensor-network" and not noisy:
+        from .simulate import network_for
+
+        net = network_for(circuit)
+        if net is not None:
+            return int(itemsize * net.n_tensors * net.largest * (2 if gradients else 1) * max(int(batch), 1))
     per_state = itemsize * (4**n if noisy else 2**n)
     if not gradients:
         live = 3

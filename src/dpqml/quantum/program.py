@@ -221,8 +221,12 @@ def merge_permutations(steps, n):
     return out
 
 
-def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True) -> Program:
-    """Lower ``circuit`` to a :class:`Program`; ``mixed`` selects density-matrix steps."""
+def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True,
+          permutations: bool = True) -> Program:
+    """Lower ``circuit`` to a :class:`Program`; ``mixed`` selects density-matrix steps.
+
+    ``permutations=False`` keeps every CNOT/SWAP as its own step (the tensor-network method
+    needs the gates, not their composed permutation)."""
     n_p, n_f = circuit.n_params, circuit.n_features
     w_idx, f_idx, fw_idx, scale, offset = [], [], [], [], []
     steps: list = []
@@ -278,7 +282,8 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
         if not fuse:
             flush(op.wires)
     flush(sorted(pending))
-    steps = merge_permutations(steps, circuit.n_qubits)
+    if permutations:
+        steps = merge_permutations(steps, circuit.n_qubits)
 
     # element table: rotations grouped by type (in the order fused_matrices builds them), then fixed
     rot_slots = {name: [] for name in _ROT_NAMES}

@@ -15,6 +15,11 @@ Differentiation methods for :func:`expectations` on noiseless circuits:
   to the angles.
 * ``"backprop"``: ordinary reverse-mode AD through the kernels (stores one state per
   fused gate).
+* ``"tensor-network"``: each Pauli term's ``<0|U† P U|0>`` contracted as a network of small
+  tensors inside the observable's light cone (:mod:`.tensornet`), differentiated by AD; its
+  cost grows with depth rather than ``2**n``, so it is the fast method for shallow circuits.
+* ``"heisenberg"``: the observable evolved backwards once per batch (:mod:`.heisenberg`), for
+  small registers that encode first and train afterwards.
 
 Noisy circuits are simulated as density matrices with ``"backprop"``.
 """
@@ -35,10 +40,12 @@ from .heisenberg import MAX_PARAMS as HEISENBERG_MAX_PARAMS
 from .heisenberg import MAX_QUBITS as HEISENBERG_MAX_QUBITS
 from .heisenberg import heisenberg_expectations, split_encoding
 from .program import Program, lower
+from .tensornet import MAX_TENSORS, Network, build_network, term_values
 
 _PROGRAMS: WeakKeyDictionary = WeakKeyDictionary()
 
-METHODS = ("auto", "adjoint", "backprop", "heisenberg")
+METHODS = ("auto", "adjoint", "backprop", "heisenberg", "tensor-network")
+_NETWORKS: WeakKeyDictionary = WeakKeyDictionary()
 
 
 def program_for(circuit: Circuit, mixed: bool) -> Program:
@@ -46,6 +53,18 @@ def program_for(circuit: Circuit, mixed: bool) -> Program:
     if mixed not in cache:
         cache[mixed] = lower(circuit, mixed=mixed)
     return cache[mixed]
+
+
+def network_for(circuit: Circuit) -> Network | None:
+    """The tensor networks of ``circuit``'s Pauli terms (cached), or None when the circuit is
+    noisy, starts from an amplitude encoding, or is too large for a network."""
+    if circuit not in _NETWORKS:
+        net = None
+        if not circuit.is_noisy and circuit.state_prep == "zero":
+            program = lower(circuit, mixed=False, scan=False, permutations=False)
+            net = build_network(program, [p for *_, p in _term_table(circuit)])
+        _NETWORKS[circuit] = net
+    return _NETWORKS[circuit]
 
 
 def _as_inputs(circuit: Circuit, theta, x):
@@ -319,11 +338,56 @@ def use_heisenberg(circuit: Circuit) -> bool:
             and circuit.n_params <= HEISENBERG_MAX_PARAMS and split_encoding(circuit) is not None)
 
 
+#: Cost model of the automatic choice between the tensor network and the state vector (adjoint), in
+#: seconds per example on one CPU core, fitted to per-example-gradient timings of the standard model
+#: (n = 4..16, L = 1..6) and the re-uploading and strongly entangling ansätze (``docs/engine.md``).
+TN_SECONDS_PER_TENSOR = 1.1e-6
+TN_SECONDS_PER_FLOP = 0.8e-9
+SV_SECONDS_PER_STEP = 1.5e-6
+SV_SECONDS_PER_AMPLITUDE_STEP = 7e-9
+
+
+def estimated_seconds(circuit: Circuit) -> dict[str, float]:
+    """Estimated seconds per example of a per-example gradient, for the methods ``auto`` chooses
+    among on a noiseless circuit: ``"adjoint"`` (state vector) and, where a network can be built,
+    ``"tensor-network"``."""
+    program = program_for(circuit, mixed=False)
+    n_steps = len(program.steps)
+    out = {"adjoint": n_steps * (SV_SECONDS_PER_STEP + SV_SECONDS_PER_AMPLITUDE_STEP * 2**circuit.n_qubits)}
+    net = network_for(circuit)
+    if net is not None:
+        out["tensor-network"] = net.n_tensors * TN_SECONDS_PER_TENSOR + net.flops * TN_SECONDS_PER_FLOP
+    return out
+
+
+def use_tensor_network(circuit: Circuit) -> bool:
+    """Whether ``method="auto"`` contracts ``circuit`` as a tensor network (:mod:`.tensornet`):
+    noiseless, started in ``|0...0>``, and estimated faster than the state vector
+    (:func:`estimated_seconds`)."""
+    if circuit.is_noisy or circuit.state_prep != "zero":
+        return False
+    cost = estimated_seconds(circuit)
+    return "tensor-network" in cost and cost["tensor-network"] < cost["adjoint"]
+
+
+def auto_method(circuit: Circuit) -> str:
+    """The method ``method="auto"`` uses for ``circuit``: ``"heisenberg"``, ``"tensor-network"``,
+    ``"adjoint"`` (noiseless) or ``"backprop"`` (noisy, density matrix)."""
+    if circuit.is_noisy:
+        return "backprop"
+    if use_heisenberg(circuit):
+        return "heisenberg"
+    if use_tensor_network(circuit):
+        return "tensor-network"
+    return "adjoint"
+
+
 def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
     """Exact expectation values ``<O_k>`` for one example, shape ``(n_observables,)``.
 
-    ``method`` picks the differentiation strategy (``"auto"``: adjoint for noiseless
-    circuits, backprop through the density matrix for noisy ones). Readout errors scale
+    ``method`` picks the differentiation strategy (``"auto"``: :func:`auto_method`, by an
+    estimated cost: Heisenberg picture, tensor network or adjoint for noiseless circuits,
+    backprop through the density matrix for noisy ones). Readout errors scale
     each Pauli term by ``prod_w (1 - 2 p_w)`` over its wires, the exact effect of independent
     measurement bit flips.
     """
@@ -331,11 +395,21 @@ def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     theta, x = _as_inputs(circuit, theta, x)
     cdt = complex_dtype(theta.dtype)
-    if method == "heisenberg" or (method == "auto" and use_heisenberg(circuit)):
+    if method == "auto":
+        method = auto_method(circuit)
+    if method == "heisenberg":
         if split_encoding(circuit) is None:
             raise ValueError("method='heisenberg' needs a circuit that encodes the data first and trains "
                              "afterwards (no trainable angle before the last feature-dependent gate)")
         return heisenberg_expectations(circuit, theta, x)
+    if method == "tensor-network":
+        net = network_for(circuit)
+        if net is None:
+            why = ("a noiseless circuit" if circuit.is_noisy else "a circuit started in |0...0> (no amplitude "
+                   "encoding)" if circuit.state_prep != "zero" else f"at most {MAX_TENSORS} tensors")
+            raise ValueError(f"method='tensor-network' needs {why}")
+        values = _step_payloads(net.program, net.program.angles(theta, x))
+        return _combine(circuit, term_values(net, values, cdt)).astype(theta.dtype)
     if circuit.is_noisy:
         if method == "adjoint":
             raise ValueError("method='adjoint' needs a noiseless circuit; noisy circuits use 'backprop'")
