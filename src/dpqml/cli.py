@@ -23,29 +23,10 @@ import math
 import sys
 
 from . import __version__
+from .argtypes import int_at_least, positive_float, positive_int
 from .models import ENCODINGS, MODEL_ANSATZE, NOISE_PRESETS, READOUTS, ModelSpec, build_model
 from .protocol.cli import add_compare_parser, cmd_compare
 from .train.cli import add_train_parser, cmd_train
-
-
-def _int_at_least(name, minimum: int):
-    """An argparse type: an integer >= ``minimum``, errors naming the flag."""
-
-    def parse(text):
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {minimum}; got {text!r}") from None
-        if v < minimum:
-            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {minimum}; got {v}")
-        return v
-
-    return parse
-
-
-def _positive_int(name):
-    return _int_at_least(name, 1)
-
 
 _MODEL_DEFAULTS = {"qubits": 4, "layers": 2, "ansatz": "hea", "encoding": "angle-y", "readout": "z0",
                    "noise": "none"}
@@ -59,9 +40,9 @@ def add_model_args(p: argparse.ArgumentParser, *, defaults: bool = True) -> None
     """
     d = _MODEL_DEFAULTS if defaults else dict.fromkeys(_MODEL_DEFAULTS)
     g = p.add_argument_group("model (defaults: the standard model)")
-    g.add_argument("--qubits", type=_positive_int("--qubits"), default=d["qubits"],
+    g.add_argument("--qubits", type=positive_int("--qubits"), default=d["qubits"],
                    help="number of qubits n (default 4)")
-    g.add_argument("--layers", type=_positive_int("--layers"), default=d["layers"], help="ansatz layers L (default 2)")
+    g.add_argument("--layers", type=positive_int("--layers"), default=d["layers"], help="ansatz layers L (default 2)")
     g.add_argument("--ansatz", choices=MODEL_ANSATZE, default=d["ansatz"], help="trainable layers (default hea)")
     g.add_argument("--encoding", choices=ENCODINGS, default=d["encoding"], help="feature encoding (default angle-y)")
     g.add_argument("--readout", default=d["readout"],
@@ -186,19 +167,6 @@ def cmd_circuit(args) -> int:
     counts = ", ".join(f"{k}: {v}" for k, v in model.circuit.count_ops().items())
     print(f"operations: {counts}")
     return 0
-
-
-def _positive_float(name):
-    def parse(text):
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number > 0; got {text!r}") from None
-        if not math.isfinite(v) or v <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number > 0; got {text}")
-        return v
-
-    return parse
 
 
 def cmd_bound(args) -> int:
@@ -347,7 +315,7 @@ def _add_privacy_args(p: argparse.ArgumentParser) -> None:
 
 
 def _nonnegative_int(name):
-    return _int_at_least(name, 0)
+    return int_at_least(name, 0)
 
 
 # ---------------------------------------------------------------------------------------
@@ -369,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     add_model_args(b, defaults=False)
-    b.add_argument("--batch", type=_positive_int("--batch"), default=64, help="examples per batch (default 64)")
+    b.add_argument("--batch", type=positive_int("--batch"), default=64, help="examples per batch (default 64)")
     b.add_argument("--grid", choices=("quick", "full"), help="run a named grid of configurations")
     b.add_argument("--double", action="store_true", help="double precision (default single)")
     b.add_argument("--method", choices=("auto", "adjoint", "backprop", "heisenberg", "tensor-network"),
@@ -400,19 +368,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_args(bd)
     bd.add_argument("--clip", type=float, required=True, help="clip norm C (max_grad_norm), > 0")
-    bd.add_argument("--classes", type=_int_at_least("--classes", 2), default=2,
+    bd.add_argument("--classes", type=int_at_least("--classes", 2), default=2,
                     help="number of classes K (default 2: binary head; K > 2: softmax over K readouts)")
-    bd.add_argument("--feature-bound", type=_positive_float("--feature-bound"), metavar="X",
+    bd.add_argument("--feature-bound", type=positive_float("--feature-bound"), metavar="X",
                     help="every input feature satisfies |x_j| <= X (needed for trainable encodings)")
     bd.add_argument("--loss", choices=("logistic", "cross-entropy"),
                     help="loss (default: logistic for binary, cross-entropy for K-class)")
-    bd.add_argument("--head-scale", type=_positive_float("--head-scale"), default=1.0, metavar="A",
+    bd.add_argument("--head-scale", type=positive_float("--head-scale"), default=1.0, metavar="A",
                     help="declared bound on the head's trainable scale |a| (default 1, its initial value)")
     ce = bd.add_argument_group("clipping-cost estimate (public quantities only)")
     ce.add_argument("--noise-multiplier", type=float, help="σ of the planned run")
     ce.add_argument("--sample-rate", type=float, help="Poisson sample rate q of the planned run")
-    ce.add_argument("--n-examples", type=_positive_int("--n-examples"), help="training-set size N")
-    ce.add_argument("--steps", type=_positive_int("--steps"), help="DP-SGD steps T")
+    ce.add_argument("--n-examples", type=positive_int("--n-examples"), help="training-set size N")
+    ce.add_argument("--steps", type=positive_int("--steps"), help="DP-SGD steps T")
     ce.add_argument("--synthetic-norms", action="store_true",
                     help="also measure gradient norms on synthetic inputs (never private data) relative to G")
     bd.add_argument("--json", nargs="?", const="-", metavar="PATH",
@@ -453,14 +421,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_privacy_args(k)
     k.set_defaults(func=cmd_calibrate)
 
-    t = add_train_parser(sub, add_model_args, _positive_int)
+    t = add_train_parser(sub, add_model_args, positive_int)
     t.set_defaults(func=lambda args: _privacy_wrapped(cmd_train, args, _write_json))
 
-    cmp = add_compare_parser(sub, _positive_int)
+    cmp = add_compare_parser(sub, positive_int)
     cmp.set_defaults(func=lambda args: cmd_compare(args, _write_json))
 
     from .audit.cli import add_audit_parser, cmd_audit
-    add_audit_parser(sub, add_model_args, _positive_int).set_defaults(
+    add_audit_parser(sub, add_model_args, positive_int).set_defaults(
         func=lambda args: cmd_audit(args, _write_json, spec_from_args))
     return p
 

@@ -12,19 +12,10 @@ from __future__ import annotations
 import argparse
 import sys
 
+from dpqml.argtypes import number
 from dpqml.audit.pipeline import FAULTS, MECHANISMS, METHODS, SCORES, THREAT_MODELS
 
 EXIT_BROKEN = 3
-
-
-def _float(name):
-    def parse(text):
-        try:
-            return float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number; got {text!r}") from None
-
-    return parse
 
 
 def add_audit_parser(sub, add_model_args, positive_int) -> argparse.ArgumentParser:
@@ -41,12 +32,12 @@ def add_audit_parser(sub, add_model_args, positive_int) -> argparse.ArgumentPars
     g.add_argument("--mechanism", choices=MECHANISMS, default="dpsgd",
                    help="dpsgd (sigma calibrated to --epsilon; default), or none / device-noise / shots (sigma = 0, "
                         "no formal guarantee)")
-    g.add_argument("--epsilon", type=_float("--epsilon"), default=1.0,
+    g.add_argument("--epsilon", type=number("--epsilon"), default=1.0,
                    help="target epsilon of dpsgd, and the epsilon the canaries must be able to certify (default 1)")
     g.add_argument("--canaries", type=positive_int("--canaries"),
                    help="canaries m, each included with probability 1/2 (default 10000 white-box, 500 "
                         "white-box-model, 200 black-box)")
-    g.add_argument("--confidence", type=_float("--confidence"), default=0.95,
+    g.add_argument("--confidence", type=number("--confidence"), default=0.95,
                    help="confidence of the lower bound, in (0, 1) (default 0.95)")
     g.add_argument("--threat-model", choices=THREAT_MODELS,
                    help="white-box (Dirac gradient canaries, every update seen; default for none and dpsgd), "
@@ -63,12 +54,12 @@ def add_audit_parser(sub, add_model_args, positive_int) -> argparse.ArgumentPars
                         "claiming the original epsilon, to check that the audit catches it")
     g.add_argument("--seed", type=int, default=0, help="seed of the coins, sampling and noise (default 0)")
     d = a.add_argument_group("audited DP-SGD configuration")
-    d.add_argument("--delta", type=_float("--delta"), default=1e-5, help="delta of the claim (default 1e-5)")
-    d.add_argument("--sample-rate", type=_float("--sample-rate"),
+    d.add_argument("--delta", type=number("--delta"), default=1e-5, help="delta of the claim (default 1e-5)")
+    d.add_argument("--sample-rate", type=number("--sample-rate"),
                    help="Poisson sample rate q (default 1: every step sees every example; 0.1 black-box)")
     d.add_argument("--steps", type=positive_int("--steps"),
                    help="DP-SGD steps T (default 4 white-box, 60 white-box-model, 200 black-box)")
-    d.add_argument("--max-grad-norm", type=_float("--max-grad-norm"), default=1.0, help="clip norm C (default 1)")
+    d.add_argument("--max-grad-norm", type=number("--max-grad-norm"), default=1.0, help="clip norm C (default 1)")
     a.add_argument("--json", nargs="?", const="-", metavar="PATH",
                    help="machine-readable output: to stdout, or to PATH")
     return a

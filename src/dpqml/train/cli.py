@@ -10,19 +10,10 @@ import argparse
 import math
 import sys
 
+from ..argtypes import number
+
 DEFAULT_DATASET = "digits"
 MODELS = ("quantum", "logistic", "mlp", "cnn")
-
-
-def _float_or_inf(name):
-    def parse(text):
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number (or 'inf'); got {text!r}") from None
-        return v
-
-    return parse
 
 
 def add_train_parser(sub, add_model_args, positive_int) -> argparse.ArgumentParser:
@@ -47,7 +38,7 @@ def add_train_parser(sub, add_model_args, positive_int) -> argparse.ArgumentPars
                                     "parameter count)")
     add_model_args(t)
     p = t.add_argument_group("privacy")
-    p.add_argument("--target-epsilon", type=_float_or_inf("--target-epsilon"),
+    p.add_argument("--target-epsilon", type=number("--target-epsilon", inf_ok=True),
                    help="ε to reach after all epochs; σ is calibrated (default 4; 'inf' for non-private)")
     p.add_argument("--noise-multiplier", type=float, help="σ directly, instead of --target-epsilon")
     p.add_argument("--delta", type=float, default=1e-5, help="δ (default 1e-5)")
