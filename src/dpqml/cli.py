@@ -26,6 +26,7 @@ from . import __version__
 from .argtypes import int_at_least, positive_float, positive_int
 from .models import ENCODINGS, MODEL_ANSATZE, NOISE_PRESETS, READOUTS, ModelSpec, build_model
 from .protocol.cli import add_compare_parser, cmd_compare
+from .report.files import to_jsonable
 from .train.cli import add_train_parser, cmd_train
 
 _MODEL_DEFAULTS = {"qubits": 4, "layers": 2, "ansatz": "hea", "encoding": "angle-y", "readout": "z0",
@@ -56,19 +57,8 @@ def spec_from_args(args) -> ModelSpec:
                      readout=args.readout, noise=args.noise)
 
 
-def _json_safe(obj):
-    """Infinite or NaN floats as the strings ``"inf"``/``"nan"`` (strict JSON has no such numbers)."""
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return "nan" if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
-
-
 def _write_json(obj, dest: str) -> None:
-    text = json.dumps(_json_safe(obj), indent=2, allow_nan=False)
+    text = json.dumps(to_jsonable(obj), indent=2, allow_nan=False)  # inf -> "inf", NaN -> null, as in results.json
     if dest == "-":
         print(text)
     else:
