@@ -338,9 +338,10 @@ def use_heisenberg(circuit: Circuit) -> bool:
             and circuit.n_params <= HEISENBERG_MAX_PARAMS and split_encoding(circuit) is not None)
 
 
-#: Cost model of the automatic choice between the tensor network and the state vector (adjoint), in
-#: seconds per example on one CPU core, fitted to per-example-gradient timings of the standard model
-#: (n = 4..16, L = 1..6) and the re-uploading and strongly entangling ansätze (``docs/engine.md``).
+#: Cost model of the automatic choice between the tensor network and the state vector (adjoint):
+#: seconds per example at batch 64 on this project's 2-core CPU, fitted to per-example-gradient
+#: timings of the standard model (n = 4..16, L = 1..6) and checked on the re-uploading and strongly
+#: entangling ansaetze (``docs/engine.md``, ``benchmarks/method_costs.py``). Only the ratio matters.
 TN_SECONDS_PER_TENSOR = 1.1e-6
 TN_SECONDS_PER_FLOP = 0.8e-9
 SV_SECONDS_PER_STEP = 1.5e-6
