@@ -344,12 +344,14 @@ def test_adjoint_on_a_noisy_circuit_is_refused():
 
 # --------------------------------------------------------------------------------------------
 # memory
-def test_check_memory_refuses_30_qubits_with_batch_64():
+def test_check_memory_refuses_30_qubit_state_vectors_with_batch_64():
     big = Circuit(30, [Operation("H", (w,)) for w in range(30)], [Z(0)])
-    with pytest.raises(MemoryError, match=r"30 qubits .* batch of 64 .*GiB"):
-        check_memory(big, 64)
+    with pytest.raises(MemoryError, match=r"30 qubits \(state vectors\) .* batch of 64 .*GiB"):
+        check_memory(big, 64, method="adjoint")
     # the estimate is at least the states themselves: 64 * 2**30 complex64 amplitudes
-    assert estimate_memory_bytes(big, 64) >= 64 * 2**30 * 8
+    assert estimate_memory_bytes(big, 64, method="adjoint") >= 64 * 2**30 * 8
+    # "auto" contracts this circuit as a tensor network (Z0's light cone holds one wire): it fits
+    assert check_memory(big, 64) < 2**20
 
 
 def test_check_memory_returns_the_estimate_when_it_fits():
@@ -365,7 +367,7 @@ def test_memory_estimate_grows_with_qubits_batch_precision_and_noise():
         ops = [rx(w, w) for w in range(n)]
         if noisy:
             ops.append(Operation("Depolarizing", (0,), prob=0.1))
-        return estimate_memory_bytes(Circuit(n, ops, [Z(0)]), batch, **kw)
+        return estimate_memory_bytes(Circuit(n, ops, [Z(0)]), batch, **{"method": "adjoint", **kw})
 
     sizes = [est(n) for n in range(1, 12)]
     assert all(b > a for a, b in zip(sizes, sizes[1:], strict=False))

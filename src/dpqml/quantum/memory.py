@@ -55,7 +55,12 @@ def check_memory(circuit: Circuit, batch: int, *, double: bool = False, method: 
     need = estimate_memory_bytes(circuit, batch, double=double, method=method)
     limit = available_memory_bytes() if limit_bytes is None else int(limit_bytes)
     if need > limit:
-        kind = "density matrices" if circuit.is_noisy else "state vectors"
+        if method == "auto":
+            from .simulate import auto_method
+
+            method = auto_method(circuit)
+        kind = ("density matrices" if circuit.is_noisy else "tensor networks" if method == "tensor-network"
+                else "state vectors")
         raise MemoryError(
             f"simulating {circuit.n_qubits} qubits ({kind}) for a batch of {batch} needs about "
             f"{need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB available; "
