@@ -411,14 +411,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_privacy_args(k)
     k.set_defaults(func=cmd_calibrate)
 
-    t = add_train_parser(sub, add_model_args, positive_int)
+    t = add_train_parser(sub, add_model_args)
     t.set_defaults(func=lambda args: _privacy_wrapped(cmd_train, args, _write_json))
 
-    cmp = add_compare_parser(sub, positive_int)
+    cmp = add_compare_parser(sub)
     cmp.set_defaults(func=lambda args: cmd_compare(args, _write_json))
 
     from .audit.cli import add_audit_parser, cmd_audit
-    add_audit_parser(sub, add_model_args, positive_int).set_defaults(
+    add_audit_parser(sub, add_model_args).set_defaults(
         func=lambda args: cmd_audit(args, _write_json, spec_from_args))
     return p
 

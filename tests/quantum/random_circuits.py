@@ -1,4 +1,5 @@
-"""Seeded random circuits and observables shared by the quantum tests (no PennyLane here)."""
+"""Seeded random circuits and observables, and per-example gradient helpers, shared by the quantum
+tests (no PennyLane here)."""
 
 from __future__ import annotations
 
@@ -178,3 +179,33 @@ def repeated_block_circuit(seed: int, n_qubits: int, *, reps: int = 3, noisy: bo
             ops.append(Operation(op.name, op.wires, angles, pauli=op.pauli, matrix=op.matrix, prob=op.prob))
     return Circuit(n_qubits, ops, random_observables(rng, n_qubits), n_params=reps * block_params,
                    n_features=n_features)
+
+
+def per_example(circuit: Circuit, method: str, theta, xs):
+    """Values and per-example Jacobians in θ and x of ``circuit``'s expectations, in one compiled call."""
+    import jax
+
+    from dpqml.quantum import expectations
+
+    def one(t, x):
+        return expectations(circuit, t, x, method=method)
+
+    f = jax.jit(jax.vmap(lambda x: (one(theta, x), *jax.jacrev(one, argnums=(0, 1))(theta, x))))
+    return [np.asarray(a) for a in f(xs)]
+
+
+def model_per_example_grads(model, method: str) -> np.ndarray:
+    """The flat per-example loss gradients ``(5, P)`` of ``model`` run with ``method``, on fixed seeded
+    double-precision parameters and inputs (the same for every method)."""
+    import dataclasses
+
+    import jax
+    import jax.numpy as jnp
+
+    from dpqml.engine import flatten_per_example, per_example_grads
+
+    params = model.init(jax.random.PRNGKey(0), jnp.float64)
+    x = jax.random.uniform(jax.random.PRNGKey(1), (5, model.input_dim), jnp.float64, 0, 3)
+    y = jnp.arange(5) % model.n_classes
+    loss = dataclasses.replace(model, method=method).loss
+    return np.asarray(flatten_per_example(per_example_grads(loss, params, x, y)[1]))

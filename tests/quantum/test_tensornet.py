@@ -1,8 +1,6 @@
 """The tensor-network method: exact against the state vector, light cone, automatic choice."""
 
-import dataclasses
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -11,17 +9,7 @@ from dpqml.models import build_model, standard_circuit
 from dpqml.quantum import Angle, Circuit, Operation, Z, expectations
 from dpqml.quantum.simulate import auto_method, estimated_seconds, network_for
 
-from .random_circuits import random_circuit, random_inputs
-
-
-def per_example(circuit, method, theta, xs):
-    """Values and per-example Jacobians in θ and x, in one compiled call."""
-
-    def one(t, x):
-        return expectations(circuit, t, x, method=method)
-
-    f = jax.jit(jax.vmap(lambda x: (one(theta, x), *jax.jacrev(one, argnums=(0, 1))(theta, x))))
-    return [np.asarray(a) for a in f(xs)]
+from .random_circuits import model_per_example_grads, per_example, random_circuit, random_inputs
 
 
 @pytest.mark.parametrize(("seed", "n_qubits", "readout"), [(11, 4, {1: 0.1}), (12, 5, None)])
@@ -57,17 +45,9 @@ def test_light_cone_leaves_out_gates_the_observable_never_sees():
     {"qubits": 3, "layers": 1, "pre": (4,), "input_dim": 5},
 ])
 def test_model_per_example_gradients_equal_adjoint(kw):
-    from dpqml.engine import flatten_per_example, per_example_grads
-
     model = build_model(**kw)
-    tn = dataclasses.replace(model, method="tensor-network")
-    ref = dataclasses.replace(model, method="adjoint")
-    params = model.init(jax.random.PRNGKey(0), jnp.float64)
-    x = jax.random.uniform(jax.random.PRNGKey(1), (5, model.input_dim), jnp.float64, 0, 3)
-    y = jnp.arange(5) % model.n_classes
-    g1 = flatten_per_example(per_example_grads(tn.loss, params, x, y)[1])
-    g2 = flatten_per_example(per_example_grads(ref.loss, params, x, y)[1])
-    np.testing.assert_allclose(np.asarray(g1), np.asarray(g2), atol=1e-10)
+    np.testing.assert_allclose(model_per_example_grads(model, "tensor-network"),
+                               model_per_example_grads(model, "adjoint"), atol=1e-10)
 
 
 def test_refused_where_it_does_not_apply():

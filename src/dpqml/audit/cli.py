@@ -12,13 +12,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from dpqml.argtypes import number
+from dpqml.argtypes import number, positive_int
 from dpqml.audit.pipeline import FAULTS, MECHANISMS, METHODS, SCORES, THREAT_MODELS
 
 EXIT_BROKEN = 3
 
 
-def add_audit_parser(sub, add_model_args, positive_int) -> argparse.ArgumentParser:
+def add_audit_parser(sub, add_model_args) -> argparse.ArgumentParser:
     a = sub.add_parser(
         "audit", help="empirical lower bound on epsilon: canaries against the trainer",
         description=("Play the membership game against dpqml's DP-SGD trainer: canaries, each included with "

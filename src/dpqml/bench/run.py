@@ -23,6 +23,7 @@ import numpy as np
 
 from ..models import ModelSpec, build_model
 from ..quantum import estimate_memory_bytes, expectations
+from ..quantum.simulate import resolve_method, simulation_kind
 from .timing import peak_rss_bytes, time_call
 
 #: The issue's benchmark grid: n x L, noiseless; noisy (density matrix) for n <= 10.
@@ -108,7 +109,7 @@ def bench_one(cfg: BenchConfig) -> dict:
         "ansatz": cfg.spec.ansatz,
         "noise": cfg.spec.noise,
         "simulation": simulation_kind(circuit, cfg.method),
-        "circuit_gradient": circuit_gradient_method(circuit, cfg.method),
+        "circuit_gradient": resolve_method(circuit, cfg.method),
         "batch": cfg.batch,
         "n_params": circuit.n_params,
         "precision": "double" if cfg.double else "single",
@@ -140,20 +141,3 @@ def grid(name: str, noise: str = "depolarizing") -> list[tuple[int, int, str, in
         out += [(n, L, noise, None) for n in NOISY_QUBITS for L in FULL_LAYERS]
         return out
     raise ValueError(f"unknown grid {name!r}; valid grids are ['quick', 'full']")
-
-
-def circuit_gradient_method(circuit, method: str = "auto") -> str:
-    """How ``method`` (``"auto"``: :func:`dpqml.quantum.simulate.auto_method`) differentiates
-    ``circuit``: heisenberg, tensor-network, adjoint or backprop."""
-    from ..quantum.simulate import auto_method
-
-    if method != "auto":
-        return method
-    return auto_method(circuit)
-
-
-def simulation_kind(circuit, method: str = "auto") -> str:
-    """``density-matrix``, ``tensor-network`` or ``state-vector``: what the simulation holds."""
-    if circuit.is_noisy:
-        return "density-matrix"
-    return "tensor-network" if circuit_gradient_method(circuit, method) == "tensor-network" else "state-vector"

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..argtypes import positive_int
+
 DESCRIPTION = (
     "Train quantum and comparable classical models under the same clip threshold C and the same privacy "
     "budget ε (σ calibrated once per ε and shared by every model; same sample rate, steps, optimizer and "
@@ -18,7 +20,7 @@ DESCRIPTION = (
 )
 
 
-def add_compare_parser(sub, positive_int) -> argparse.ArgumentParser:
+def add_compare_parser(sub) -> argparse.ArgumentParser:
     from .config import PRESETS
     from .executors import EXECUTORS
 

@@ -140,6 +140,14 @@ def pauli_word_matrix(word: str) -> np.ndarray:
     return m
 
 
+def pauli_rotation(word: str, theta):
+    """``exp(-i theta P / 2) = cos(theta/2) 1 - i sin(theta/2) P`` as a dense matrix, ``P`` the
+    Kronecker product of ``word`` (first letter = first wire)."""
+    c, s = _cs(theta)
+    p = pauli_word_matrix(word)
+    return c * jnp.asarray(np.eye(p.shape[0]), c.dtype) - 1j * s * jnp.asarray(p, c.dtype)
+
+
 def kraus_operators(name: str, p) -> list:
     """Kraus operators of a single-qubit channel with parameter ``p`` (PennyLane conventions).
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 from .circuit import Circuit
+from .simulate import network_for, program_for, resolve_method, simulation_kind
+
+_KIND_PLURAL = {"density-matrix": "density matrices", "tensor-network": "tensor networks",
+                "state-vector": "state vectors"}
 
 
 def available_memory_bytes() -> int:
@@ -27,13 +31,8 @@ def estimate_memory_bytes(circuit: Circuit, batch: int, *, double: bool = False,
     itemsize = 16 if double else 8
     n = circuit.n_qubits
     noisy = circuit.is_noisy
-    if method == "auto":
-        from .simulate import auto_method
-
-        method = auto_method(circuit)
+    method = resolve_method(circuit, method)
     if method == "tensor-network" and not noisy:
-        from .simulate import network_for
-
         net = network_for(circuit)
         if net is not None:
             return int(itemsize * net.n_tensors * net.largest * (2 if gradients else 1) * max(int(batch), 1))
@@ -41,8 +40,6 @@ def estimate_memory_bytes(circuit: Circuit, batch: int, *, double: bool = False,
     if not gradients:
         live = 3
     elif noisy or method == "backprop":
-        from .simulate import program_for
-
         live = len(program_for(circuit, mixed=noisy).steps) + 3
     else:
         live = 5
@@ -52,15 +49,11 @@ def estimate_memory_bytes(circuit: Circuit, batch: int, *, double: bool = False,
 def check_memory(circuit: Circuit, batch: int, *, double: bool = False, method: str = "auto",
                  limit_bytes: int | None = None) -> int:
     """Raise ``MemoryError`` (with the estimate) when the simulation cannot fit; return the estimate."""
+    method = resolve_method(circuit, method)
     need = estimate_memory_bytes(circuit, batch, double=double, method=method)
     limit = available_memory_bytes() if limit_bytes is None else int(limit_bytes)
     if need > limit:
-        if method == "auto":
-            from .simulate import auto_method
-
-            method = auto_method(circuit)
-        kind = ("density matrices" if circuit.is_noisy else "tensor networks" if method == "tensor-network"
-                else "state vectors")
+        kind = _KIND_PLURAL[simulation_kind(circuit, method)]
         raise MemoryError(
             f"simulating {circuit.n_qubits} qubits ({kind}) for a batch of {batch} needs about "
             f"{need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB available; "

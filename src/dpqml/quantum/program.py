@@ -125,14 +125,8 @@ def _gate_matrix_fn(op, angle_slots):
         return lambda ang: G.controlled(f(ang[i]))
     if name == "PauliRot":  # dense form, used for density matrices
         (i,) = angle_slots
-        p = G.pauli_word_matrix(op.pauli)
-        eye = np.eye(p.shape[0])
-
-        def pauli_rot(ang):
-            c, s = G._cs(ang[i])
-            return c * jnp.asarray(eye, c.dtype) - 1j * s * jnp.asarray(p, c.dtype)
-
-        return pauli_rot
+        word = op.pauli
+        return lambda ang: G.pauli_rotation(word, ang[i])
     raise AssertionError(f"no matrix for {name}")
 
 

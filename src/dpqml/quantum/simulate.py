@@ -383,6 +383,18 @@ def auto_method(circuit: Circuit) -> str:
     return "adjoint"
 
 
+def resolve_method(circuit: Circuit, method: str = "auto") -> str:
+    """The method :func:`expectations` runs for ``method`` (``"auto"``: :func:`auto_method`)."""
+    return auto_method(circuit) if method == "auto" else method
+
+
+def simulation_kind(circuit: Circuit, method: str = "auto") -> str:
+    """What the simulation holds: ``"density-matrix"``, ``"tensor-network"`` or ``"state-vector"``."""
+    if circuit.is_noisy:
+        return "density-matrix"
+    return "tensor-network" if resolve_method(circuit, method) == "tensor-network" else "state-vector"
+
+
 def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
     """Exact expectation values ``<O_k>`` for one example, shape ``(n_observables,)``.
 
@@ -396,8 +408,7 @@ def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
     theta, x = _as_inputs(circuit, theta, x)
     cdt = complex_dtype(theta.dtype)
-    if method == "auto":
-        method = auto_method(circuit)
+    method = resolve_method(circuit, method)
     if method == "heisenberg":
         if split_encoding(circuit) is None:
             raise ValueError("method='heisenberg' needs a circuit that encodes the data first and trains "
@@ -406,8 +417,12 @@ def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
     if method == "tensor-network":
         net = network_for(circuit)
         if net is None:
-            why = ("a noiseless circuit" if circuit.is_noisy else "a circuit started in |0...0> (no amplitude "
-                   "encoding)" if circuit.state_prep != "zero" else f"at most {MAX_TENSORS} tensors")
+            if circuit.is_noisy:
+                why = "a noiseless circuit"
+            elif circuit.state_prep != "zero":
+                why = "a circuit started in |0...0> (no amplitude encoding)"
+            else:
+                why = f"at most {MAX_TENSORS} tensors"
             raise ValueError(f"method='tensor-network' needs {why}")
         values = _step_payloads(net.program, net.program.angles(theta, x))
         return _combine(circuit, term_values(net, values, cdt)).astype(theta.dtype)

@@ -184,11 +184,9 @@ def _operand(spec, program: Program, values, cdt):
         return jnp.asarray(_CONST[spec[1]], cdt)
     _, i, conj = spec
     kind, wires, payload = program.steps[i]
-    if kind == "pauli":
+    if kind == "pauli":  # exp(-i a P / 2) on the wires where P is not the identity
         factors = payload[0]
-        p = G.pauli_word_matrix("".join(letter for _, letter in factors))
-        c, s = G._cs(values[i])
-        m = c.astype(cdt) * jnp.asarray(np.eye(p.shape[0]), cdt) - 1j * s.astype(cdt) * jnp.asarray(p, cdt)
+        m = G.pauli_rotation("".join(letter for _, letter in factors), values[i]).astype(cdt)
         k = len(factors)
     else:
         m = values[i].astype(cdt)
@@ -205,7 +203,7 @@ def term_values(network: Network, values, cdt):
     out = []
     for term in network.terms:
         if term is None:
-            out.append(jnp.ones((), jnp.real(jnp.zeros((), cdt)).dtype))
+            out.append(jnp.ones((), jnp.finfo(cdt).dtype))  # the real dtype of cdt
             continue
         ops = [_operand(spec, network.program, values, cdt) for spec in term.operands]
         out.append(jnp.real(jnp.einsum(term.equation, *ops, optimize=list(term.path))))

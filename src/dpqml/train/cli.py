@@ -10,13 +10,13 @@ import argparse
 import math
 import sys
 
-from ..argtypes import number
+from ..argtypes import number, positive_int
 
 DEFAULT_DATASET = "digits"
 MODELS = ("quantum", "logistic", "mlp", "cnn")
 
 
-def add_train_parser(sub, add_model_args, positive_int) -> argparse.ArgumentParser:
+def add_train_parser(sub, add_model_args) -> argparse.ArgumentParser:
     t = sub.add_parser(
         "train", help="train a model with DP-SGD at a target epsilon",
         description=("Train a quantum, hybrid or classical classifier with DP-SGD (Poisson sampling, per-example "
