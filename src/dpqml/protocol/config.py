@@ -14,15 +14,13 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from ..audit.pipeline import MECHANISMS as AUDIT_MECHANISMS  # the mechanisms a protocol may audit
 from ..data import DATASETS
 from ..models.noise import parse_noise
 from ..privacy.accounting import ACCOUNTANTS
 from ..report.files import to_jsonable
 from ..train.trainer import OPTIMIZERS
 from .families import MODEL_FAMILIES
-
-#: Mechanisms a protocol may audit (``dpqml.audit.MECHANISMS``).
-AUDIT_MECHANISMS = ("none", "device-noise", "shots", "dpsgd")
 
 #: Data-set options a protocol may set (passed to :func:`dpqml.data.load_dataset`).
 DATASET_KEYS = ("name", "label", "n_train", "n_test", "n_features", "classes", "grid", "path", "noise", "factor",
