@@ -24,11 +24,23 @@ def apply_1q(psi, u, axis: int):
     return jnp.stack([u[0, 0] * a0 + u[0, 1] * a1, u[1, 0] * a0 + u[1, 1] * a1], axis=axis)
 
 
+def _contiguous(axes) -> bool:
+    return all(b == a + 1 for a, b in zip(axes, axes[1:]))
+
+
+def _three_way(psi, axes):
+    """``psi`` as ``(before, 2**k, after)`` for contiguous ascending ``axes`` (a free reshape)."""
+    k = len(axes)
+    return psi.reshape(2 ** axes[0], 2**k, -1)
+
+
 def apply_matrix(psi, u, axes: tuple[int, ...]):
     """A ``(2**k, 2**k)`` matrix on ``axes`` (first axis = most significant bit)."""
     if len(axes) == 1:
         return apply_1q(psi, u, axes[0])
     k = len(axes)
+    if _contiguous(axes):  # adjacent axes: one contraction on a free reshape, no transposes
+        return jnp.einsum("ij,ajb->aib", u, _three_way(psi, axes)).reshape(psi.shape)
     moved = jnp.moveaxis(psi, axes, tuple(range(k)))
     shape = moved.shape
     out = (u @ moved.reshape(2**k, -1)).reshape(shape)
@@ -43,6 +55,8 @@ def reduce_outer(lam, psi, axes: tuple[int, ...]):
         la = [jnp.conj(lax.index_in_dim(lam, i, axes[0], keepdims=False)) for i in (0, 1)]
         ps = [lax.index_in_dim(psi, i, axes[0], keepdims=False) for i in (0, 1)]
         return jnp.stack([jnp.stack([jnp.sum(la[a] * ps[b]) for b in (0, 1)]) for a in (0, 1)])
+    if _contiguous(axes):
+        return jnp.einsum("xay,xby->ab", jnp.conj(_three_way(lam, axes)), _three_way(psi, axes))
     lm = jnp.moveaxis(lam, axes, tuple(range(k))).reshape(2**k, -1)
     pm = jnp.moveaxis(psi, axes, tuple(range(k))).reshape(2**k, -1)
     return jnp.conj(lm) @ pm.T

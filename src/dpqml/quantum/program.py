@@ -9,6 +9,8 @@ A step is a tuple ``(kind, wires, payload)``:
 
 * ``("u", (w,), chain)``: a fused single-qubit chain, its 2x2 matrix the ``chain``-th entry of
   :meth:`Program.fused_matrices`;
+* ``("kron", wires, chains)``: fused single-qubit chains on adjacent ``wires`` applied as one
+  ``(2**k, 2**k)`` matrix, the Kronecker product of their 2x2 matrices (:func:`group_single_qubit`);
 * ``("u", wires, fn)``: a multi-qubit gate, ``fn(angles) -> (2**k, 2**k)`` matrix;
 * ``("pauli", wires, (factors, angle_index))``: ``exp(-i angle P / 2)``;
 * ``("cnot" | "cz" | "swap", wires, None)``;
@@ -23,7 +25,7 @@ A step is a tuple ``(kind, wires, payload)``:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import jax.numpy as jnp
 import numpy as np
@@ -88,6 +90,33 @@ class Program:
                 out[cid] = m[g]
         return out
 
+    def chain_slots(self) -> list:
+        """For each fused chain, the angle slots of its rotations (fixed elements have none)."""
+        owners = [int(slot) for name in _ROT_NAMES for slot in self.rot_slots[name]]
+        out = [[] for _ in range(self.n_chains)]
+        for ids, idx in self.chain_groups:
+            for g, cid in enumerate(ids):
+                out[cid] = [owners[e] for e in idx[g] if e < len(owners)]
+        return out
+
+    def feature_steps(self) -> tuple:
+        """For each step, whether its payload may depend on the features ``x`` (static; a dense
+        multi-qubit gate counts as dependent)."""
+        chains = self.chain_slots()
+        uses_x = self.feature_idx != self.n_features
+
+        def dep(step):
+            kind, _, payload = step
+            if kind in ("u", "sop") and isinstance(payload, int):
+                return bool(any(uses_x[s] for s in chains[payload]))
+            if kind == "kron":
+                return bool(any(uses_x[s] for c in payload for s in chains[c]))
+            if kind == "pauli":
+                return bool(uses_x[payload[1]])
+            return kind == "u"
+
+        return tuple(dep(st) for st in self.steps)
+
     def angles(self, theta, x):
         """All angles of the circuit as one vector, from ``theta`` (n_params,) and ``x`` (n_features,)."""
         dt = theta.dtype
@@ -136,6 +165,8 @@ def _signature(step):
         return (kind, wires, payload[0])
     if kind == "perm":
         return (kind, payload[2])
+    if kind == "kron":
+        return (kind, wires)
     if kind == "u" and not isinstance(payload, int):
         return (kind, wires, "dense")  # payload computed separately; only the shape matters
     return (kind, wires)
@@ -168,10 +199,11 @@ def find_repeat(signatures, min_repeats: int = 2, min_period_steps: int = 2):
     return best
 
 
-#: Largest qubit count for which runs of CNOT/SWAP become one index permutation (measured:
-#: one gather beats n CNOT passes up to n = 8 and loses from n = 12 on the CPU; the index
-#: array takes 4 * 2**n bytes).
-MAX_PERMUTATION_QUBITS = 10
+#: Largest qubit count for which runs of CNOT/SWAP become one index permutation (measured at
+#: batch 64, 2-core CPU, with single-qubit gates grouped: one gather pass beats the n CNOT passes
+#: of an hea ring from n = 4 to 16 (n = 12, L = 6: 600 against 350 examples/s); the index array
+#: takes 4 * 2**n bytes).
+MAX_PERMUTATION_QUBITS = 16
 
 
 def _permutation_of(run, n):
@@ -216,11 +248,13 @@ def merge_permutations(steps, n):
 
 
 def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True,
-          permutations: bool = True) -> Program:
+          permutations: bool = True, group: int = 1) -> Program:
     """Lower ``circuit`` to a :class:`Program`; ``mixed`` selects density-matrix steps.
 
     ``permutations=False`` keeps every CNOT/SWAP as its own step (the tensor-network method
-    needs the gates, not their composed permutation)."""
+    needs the gates, not their composed permutation). ``group >= 2`` (state vectors only)
+    gathers single-qubit steps on up to ``group`` adjacent wires into one ``"kron"`` step
+    (:func:`group_single_qubit`)."""
     n_p, n_f = circuit.n_params, circuit.n_features
     w_idx, f_idx, fw_idx, scale, offset = [], [], [], [], []
     steps: list = []
@@ -276,6 +310,8 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
         if not fuse:
             flush(op.wires)
     flush(sorted(pending))
+    if group >= 2 and not mixed:
+        steps = group_single_qubit(steps, group)
     if permutations:
         steps = merge_permutations(steps, circuit.n_qubits)
 
@@ -309,8 +345,7 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
         (tuple(ids), np.asarray([chain_idx[c] for c in ids], np.int32)) for _, ids in sorted(by_len.items())
     )
     d = 4 if mixed else 2
-    return Program(
-        repeat=find_repeat([_signature(st) for st in steps]) if scan else None,
+    program = Program(
         n_qubits=circuit.n_qubits,
         steps=tuple(steps),
         weight_idx=np.asarray(w_idx, np.int32),
@@ -326,3 +361,63 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
         n_chains=len(chains),
         mixed=mixed,
     )
+    if not scan:
+        return program
+    # Steps whose payload depends on x differ from those that do not: the simulator keeps the
+    # latter unbatched, and a scanned body must be one or the other.
+    signatures = [(_signature(st), dep) for st, dep in zip(steps, program.feature_steps())]
+    return replace(program, repeat=find_repeat(signatures))
+
+
+
+def group_single_qubit(steps, max_wires: int) -> list:
+    """``steps`` with fused single-qubit steps gathered into ``("kron", wires, chains)`` steps of at
+    most ``max_wires`` adjacent wires: one contraction with a ``2**k``-square matrix instead of
+    ``k`` passes over the state.
+
+    A single-qubit step moves earlier past every step that does not touch its wire, to join the
+    latest block of single-qubit steps (an ``hea`` layer's rotations, interleaved with its CNOT
+    ring by the lowering, become one block followed by the ring, which then merges into one
+    permutation). Each block is cut into runs of adjacent wires.
+    """
+    out: list = []
+    block: dict | None = None  # wire -> step of the open block; its place in ``out`` is a marker
+    touched: set = set()  # wires touched by steps after the open block
+
+    def close():
+        nonlocal block
+        if block is None:
+            return
+        at = next(i for i, st in enumerate(out) if st is marker)
+        grouped: list = []
+        chunk: list = []
+        for w in sorted(block) + [None]:
+            if w is not None and chunk and w == chunk[-1] + 1 and len(chunk) < max_wires:
+                chunk.append(w)
+                continue
+            if len(chunk) == 1:
+                grouped.append(block[chunk[0]])
+            elif chunk:
+                grouped.append(("kron", tuple(chunk), tuple(block[v][2] for v in chunk)))
+            chunk = [w]
+        out[at : at + 1] = grouped
+        block = None
+
+    marker = object()
+    for st in steps:
+        kind, wires, payload = st
+        if kind == "u" and len(wires) == 1 and isinstance(payload, int):
+            w = wires[0]
+            if block is not None and w not in block and w not in touched:
+                block[w] = st
+                continue
+            close()
+            block, touched = {w: st}, set()
+            out.append(marker)
+        else:
+            out.append(st)
+            touched.update(wires)
+            if kind == "perm":  # a permutation step lists only some wires; be safe: all wires
+                touched.update(range(64))
+    close()
+    return out

@@ -43,6 +43,9 @@ from .program import Program, lower
 from .tensornet import MAX_TENSORS, Network, build_network, term_values
 
 _PROGRAMS: WeakKeyDictionary = WeakKeyDictionary()
+#: Single-qubit gates on up to this many adjacent wires are applied as one matrix (state vector;
+#: measured at batch 64: groups of 3 and 4 wires are level, 6 is twice as slow, docs/engine.md).
+GROUP_WIRES = 4
 
 METHODS = ("auto", "adjoint", "backprop", "heisenberg", "tensor-network")
 _NETWORKS: WeakKeyDictionary = WeakKeyDictionary()
@@ -53,6 +56,15 @@ def program_for(circuit: Circuit, mixed: bool) -> Program:
     if mixed not in cache:
         cache[mixed] = lower(circuit, mixed=mixed)
     return cache[mixed]
+
+
+def state_program(circuit: Circuit) -> Program:
+    """The state-vector program: :func:`program_for` with single-qubit runs grouped into
+    Kronecker steps of up to :data:`GROUP_WIRES` wires (cached)."""
+    cache = _PROGRAMS.setdefault(circuit, {})
+    if "state" not in cache:
+        cache["state"] = lower(circuit, mixed=False, group=GROUP_WIRES)
+    return cache["state"]
 
 
 def network_for(circuit: Circuit) -> Network | None:
@@ -104,6 +116,11 @@ def _step_payloads(program: Program, angles):
     for kind, _, payload in program.steps:
         if kind in ("u", "sop"):
             out.append(fused[payload] if isinstance(payload, int) else payload(angles))
+        elif kind == "kron":
+            m = fused[payload[0]]
+            for c in payload[1:]:
+                m = jnp.kron(m, fused[c])
+            out.append(m)
         elif kind == "pauli":
             out.append(angles[payload[1]])
         else:
@@ -111,9 +128,22 @@ def _step_payloads(program: Program, angles):
     return tuple(out)
 
 
+def _payloads(program: Program, theta, x):
+    """Step payloads for ``(theta, x)``; those that do not depend on ``x`` are computed from
+    ``theta`` alone. Under ``vmap`` over examples they then stay unbatched: one matrix shared by
+    the batch, so a gate is one matrix product over every example's state (and a tensor
+    network contracts its θ-only part once per batch)."""
+    values = _step_payloads(program, program.angles(theta, x))
+    uses_x = program.feature_steps()
+    if all(uses_x):
+        return values
+    shared = _step_payloads(program, program.angles(theta, jnp.zeros((program.n_features,), theta.dtype)))
+    return tuple(v if d else s for v, s, d in zip(values, shared, uses_x))
+
+
 def _apply_step_pure(psi, step, value, inverse=False):
     kind, wires, payload = step
-    if kind == "u":
+    if kind in ("u", "kron"):
         m = jnp.conj(value).T if inverse else value
         return K.apply_matrix(psi, m.astype(psi.dtype), wires)
     if kind == "pauli":
@@ -281,7 +311,7 @@ def _adjoint_expectations(circuit: Circuit, program: Program, values, psi0):
             psi, lam = carry
             kind, wires, payload = step
             ct = None
-            if kind == "u":
+            if kind in ("u", "kron"):
                 psi = _apply_step_pure(psi, step, value, inverse=True)
                 # d<O>/dM = 2 M_ab with M_ab = sum conj(lam_a) psi_in_b (JAX's complex cotangent)
                 ct = (2.0 * K.reduce_outer(lam, psi, wires)).astype(value.dtype)
@@ -424,15 +454,15 @@ def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
             else:
                 why = f"at most {MAX_TENSORS} tensors"
             raise ValueError(f"method='tensor-network' needs {why}")
-        values = _step_payloads(net.program, net.program.angles(theta, x))
+        values = _payloads(net.program, theta, x)
         return _combine(circuit, term_values(net, values, cdt)).astype(theta.dtype)
     if circuit.is_noisy:
         if method == "adjoint":
             raise ValueError("method='adjoint' needs a noiseless circuit; noisy circuits use 'backprop'")
         rho = density_matrix(circuit, theta, x, _reshape=False)
         return _combine(circuit, _term_values_mixed(circuit, rho)).astype(theta.dtype)
-    program = program_for(circuit, mixed=False)
-    values = _step_payloads(program, program.angles(theta, x))
+    program = state_program(circuit)
+    values = _payloads(program, theta, x)
     psi0 = _initial_state(circuit, x, cdt)
     if method == "backprop":
         psi = _run_pure(program, values, psi0)
@@ -447,8 +477,8 @@ def statevector(circuit: Circuit, theta, x=None):
     if circuit.is_noisy:
         raise ValueError("statevector() needs a noiseless circuit; use density_matrix() for noisy ones")
     theta, x = _as_inputs(circuit, theta, x)
-    program = program_for(circuit, mixed=False)
-    values = _step_payloads(program, program.angles(theta, x))
+    program = state_program(circuit)
+    values = _payloads(program, theta, x)
     psi = _run_pure(program, values, _initial_state(circuit, x, complex_dtype(theta.dtype)))
     return psi.reshape(-1)
 
@@ -460,7 +490,7 @@ def density_matrix(circuit: Circuit, theta, x=None, *, _reshape: bool = True):
     psi0 = _initial_state(circuit, x, complex_dtype(theta.dtype))
     rho0 = (psi0.reshape(-1, 1) * jnp.conj(psi0.reshape(1, -1))).reshape((2,) * (2 * n))
     program = program_for(circuit, mixed=True)
-    values = _step_payloads(program, program.angles(theta, x))
+    values = _payloads(program, theta, x)
     rho = _run_mixed(program, values, rho0)
     return rho.reshape(2**n, 2**n) if _reshape else rho
 
@@ -490,8 +520,8 @@ def sample_expectations(circuit: Circuit, theta, x=None, *, shots: int, key):
         rho = density_matrix(circuit, theta, x, _reshape=False)
         vals = _term_values_mixed(circuit, rho)
     else:
-        program = program_for(circuit, mixed=False)
-        values = _step_payloads(program, program.angles(theta, x))
+        program = state_program(circuit)
+        values = _payloads(program, theta, x)
         psi = _run_pure(program, values, _initial_state(circuit, x, complex_dtype(theta.dtype)))
         vals = _term_values_pure(circuit, psi)
     vals = jax.lax.stop_gradient(vals)

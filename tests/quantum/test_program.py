@@ -1,0 +1,104 @@
+"""The state-vector program's optimisations: single-qubit gates grouped into Kronecker steps,
+payloads that do not depend on the features kept apart, and the scanned body (internal API:
+update these tests if ``dpqml.quantum.program`` changes). Each is checked against the plain
+lowering, which the PennyLane comparisons check in turn."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dpqml.models import ModelSpec, build_model
+from dpqml.quantum import expectations
+from dpqml.quantum.program import group_single_qubit, lower
+from dpqml.quantum.simulate import _initial_state, _payloads, _run_pure, _step_payloads, state_program
+
+from .random_circuits import random_circuit, random_inputs, repeated_block_circuit
+
+
+def standard(n: int, layers: int):
+    return build_model(ModelSpec(qubits=n, layers=layers)).circuit
+
+
+def final_state(program, circuit, theta, x):
+    """The final state of ``program`` (payloads independent of x shared, as the simulator does)."""
+    values = _payloads(program, theta, x)
+    return _run_pure(program, values, _initial_state(circuit, x, jnp.complex128)).reshape(-1)
+
+
+def test_an_hea_layer_becomes_kronecker_groups_and_one_permutation():
+    for n, groups in ((8, [(0, 1, 2, 3), (4, 5, 6, 7)]), (10, [(0, 1, 2, 3), (4, 5, 6, 7), (8, 9)])):
+        program = state_program(standard(n, 4))
+        kinds = [(kind, wires if kind == "kron" else None) for kind, wires, _ in program.steps]
+        layer = [("kron", g) for g in groups] + [("perm", None)]
+        assert kinds == layer * 4
+        # the first layer carries the encoding RY(x); the other three are one scanned body
+        assert program.feature_steps() == (True,) * len(groups) + (False,) * (len(kinds) - len(groups))
+        assert program.repeat[1:] == (len(layer), 3)
+
+
+def test_grouping_moves_a_gate_only_past_steps_on_other_wires():
+    steps = [("u", (0,), 0), ("u", (1,), 1), ("cnot", (0, 1), None), ("u", (2,), 2),
+             ("cnot", (1, 2), None), ("u", (0,), 3), ("u", (3,), 4)]
+    out = group_single_qubit(steps, 4)
+    # u2 joins the first block (wire 2 untouched before it); u0 after the CNOT on wire 0 cannot;
+    # u3 joins the block u0 opened; wires 0 and 3 are not adjacent: two single-qubit steps.
+    assert out == [("kron", (0, 1, 2), (0, 1, 2)), ("cnot", (0, 1), None), ("cnot", (1, 2), None),
+                   ("u", (0,), 3), ("u", (3,), 4)]
+    assert group_single_qubit(steps[:2], 1 + 1) == [("kron", (0, 1), (0, 1))]
+    assert [st[0] for st in group_single_qubit([("u", (w,), w) for w in range(5)], 2)] == ["kron"] * 2 + ["u"]
+
+
+@pytest.mark.parametrize("case", ["random", "repeated", "standard"])
+def test_grouped_program_gives_the_same_state_and_gradients(case):
+    circuit = {
+        "random": lambda: random_circuit(3, 4, n_extra=8),
+        "repeated": lambda: repeated_block_circuit(4, 5, reps=3, block_params=4, n_features=3),
+        "standard": lambda: standard(6, 3),
+    }[case]()
+    theta, xs = random_inputs(5, circuit, batch=3)
+    plain = lower(circuit, mixed=False)
+    grouped = state_program(circuit)
+    assert any(st[0] == "kron" for st in grouped.steps)
+    states = jax.jit(jax.vmap(final_state, (None, None, None, 0)), static_argnums=(0, 1))
+    np.testing.assert_allclose(states(grouped, circuit, theta, xs), states(plain, circuit, theta, xs), atol=1e-12)
+    # per-example gradients of the adjoint and backprop methods run on the grouped program;
+    # compare them with a Jacobian of the plain program's state
+    def plain_out(t, x):
+        return ref_expectation(circuit, final_state_traced(plain, circuit, t, x))
+
+    for method in ("adjoint", "backprop"):
+        g = jax.jit(jax.vmap(jax.jacrev(lambda t, x, m=method: expectations(circuit, t, x, method=m)), (None, 0)))
+        ref = jax.jit(jax.vmap(jax.jacrev(plain_out), (None, 0)))
+        np.testing.assert_allclose(np.asarray(g(jnp.asarray(theta), jnp.asarray(xs))),
+                                   np.asarray(ref(jnp.asarray(theta), jnp.asarray(xs))), atol=1e-10)
+
+
+def final_state_traced(program, circuit, theta, x):
+    values = _step_payloads(program, program.angles(theta, x))
+    return _run_pure(program, values, _initial_state(circuit, x, jnp.complex128)).reshape(-1)
+
+
+def ref_expectation(circuit, psi):
+    """``<O_k>`` from a dense state and dense observables (no simulator kernels)."""
+    from dpqml.quantum.heisenberg import observable_matrices
+
+    obs = jnp.asarray(observable_matrices(circuit))
+    return jnp.real(jnp.einsum("a,kab,b->k", jnp.conj(psi), obs, psi))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_feature_steps_flags_every_payload_that_changes_with_x(seed):
+    """A step flagged independent of x must give the same payload for any x (else the shared,
+    unbatched payload would be wrong); and the flags are not all set."""
+    circuit = random_circuit(seed, 4, n_extra=10)
+    program = state_program(circuit)
+    theta, xs = random_inputs(seed, circuit, batch=2)
+    flags = program.feature_steps()
+    a = _step_payloads(program, program.angles(jnp.asarray(theta), jnp.asarray(xs[0])))
+    b = _step_payloads(program, program.angles(jnp.asarray(theta), jnp.asarray(xs[1])))
+    changed = [va is not None and not np.allclose(va, vb) for va, vb in zip(a, b)]
+    assert any(changed) and not all(flags)
+    assert all(f for f, c in zip(flags, changed) if c)
