@@ -7,7 +7,8 @@ For each configuration: the cost model's estimate (``dpqml.quantum.simulate.esti
 and the measured time of one compiled ``vmap(grad)`` call, in microseconds per example, for the
 adjoint state vector and the tensor network, plus the network's size (tensors, flops) and the
 method ``auto`` picks. The constants of the cost model were fitted to this output on the 2-core
-machine (``docs/engine.md``); rerun it to check them on another machine.
+machine (kept in ``benchmarks/results-method-costs.json``, ``docs/engine.md``); rerun it to check
+them on another machine.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import numpy as np
 
 from dpqml.models import build_model
 from dpqml.quantum import expectations
-from dpqml.quantum.simulate import auto_method, estimated_seconds, network_for, program_for
+from dpqml.quantum.simulate import auto_method, estimated_seconds, network_for, state_program
 
 METHODS = ("adjoint", "tensor-network")
 
@@ -60,7 +61,7 @@ def main() -> None:
             net = network_for(circuit)
             batch = args.batch if n < 14 else min(args.batch, 16)
             row = {"qubits": n, "layers": layers, "ansatz": args.ansatz, "batch": batch,
-                   "steps": len(program_for(circuit, mixed=False).steps),
+                   "steps": len(state_program(circuit).steps),
                    "tensors": net.n_tensors if net else None, "flops": net.flops if net else None,
                    "auto": auto_method(circuit),
                    "estimated_us": {k: round(v * 1e6, 1) for k, v in estimated_seconds(circuit).items()},

@@ -370,21 +370,24 @@ def use_heisenberg(circuit: Circuit) -> bool:
 
 #: Cost model of the automatic choice between the tensor network and the state vector (adjoint):
 #: seconds per example at batch 64 on this project's 2-core CPU, fitted to per-example-gradient
-#: timings of the standard model (n = 4..16, L = 1..6) and checked on the re-uploading and strongly
-#: entangling ansaetze (``docs/engine.md``, ``benchmarks/method_costs.py``). Only the ratio matters.
+#: timings of the standard model (n = 4..16, L = 1..6; ``benchmarks/method_costs.py``, whose output
+#: is kept in ``benchmarks/results-method-costs.json``) and checked on the re-uploading and strongly
+#: entangling ansaetze (``docs/engine.md``). Only the ratio matters. The state vector's cost counts
+#: the steps of :func:`state_program` (a Kronecker group of single-qubit gates is one step).
 TN_SECONDS_PER_TENSOR = 1.1e-6
 TN_SECONDS_PER_FLOP = 0.8e-9
-SV_SECONDS_PER_STEP = 1.5e-6
-SV_SECONDS_PER_AMPLITUDE_STEP = 7e-9
+SV_SECONDS = 1.4e-5
+SV_SECONDS_PER_STEP = 1.7e-6
+SV_SECONDS_PER_AMPLITUDE_STEP = 1.6e-8
 
 
 def estimated_seconds(circuit: Circuit) -> dict[str, float]:
     """Estimated seconds per example of a per-example gradient, for the methods ``auto`` chooses
     among on a noiseless circuit: ``"adjoint"`` (state vector) and, where a network can be built,
     ``"tensor-network"``."""
-    program = program_for(circuit, mixed=False)
-    n_steps = len(program.steps)
-    out = {"adjoint": n_steps * (SV_SECONDS_PER_STEP + SV_SECONDS_PER_AMPLITUDE_STEP * 2**circuit.n_qubits)}
+    n_steps = len(state_program(circuit).steps)
+    per_step = SV_SECONDS_PER_STEP + SV_SECONDS_PER_AMPLITUDE_STEP * 2**circuit.n_qubits
+    out = {"adjoint": SV_SECONDS + n_steps * per_step}
     net = network_for(circuit)
     if net is not None:
         out["tensor-network"] = net.n_tensors * TN_SECONDS_PER_TENSOR + net.flops * TN_SECONDS_PER_FLOP
