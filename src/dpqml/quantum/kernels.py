@@ -47,19 +47,22 @@ def apply_matrix(psi, u, axes: tuple[int, ...]):
     return jnp.moveaxis(out, tuple(range(k)), axes)
 
 
-def reduce_outer(lam, psi, axes: tuple[int, ...]):
-    """``M[a, b] = sum_rest conj(lam[a, rest]) * psi[b, rest]`` over ``axes`` (a 2**k x 2**k matrix)."""
+def reduce_outer(mu, psi, axes: tuple[int, ...]):
+    """``M[a, b] = sum_rest mu[a, rest] * psi[b, rest]`` over ``axes`` (a 2**k x 2**k matrix).
+
+    The adjoint method passes ``mu = conj(lambda)``, which it carries instead of ``lambda`` so that
+    no conjugated copy of a state is made before the contraction."""
     k = len(axes)
     if k == 1:
         # four sums XLA fuses into one pass (no transposes, no dot call)
-        la = [jnp.conj(lax.index_in_dim(lam, i, axes[0], keepdims=False)) for i in (0, 1)]
+        mus = [lax.index_in_dim(mu, i, axes[0], keepdims=False) for i in (0, 1)]
         ps = [lax.index_in_dim(psi, i, axes[0], keepdims=False) for i in (0, 1)]
-        return jnp.stack([jnp.stack([jnp.sum(la[a] * ps[b]) for b in (0, 1)]) for a in (0, 1)])
+        return jnp.stack([jnp.stack([jnp.sum(mus[a] * ps[b]) for b in (0, 1)]) for a in (0, 1)])
     if _contiguous(axes):
-        return jnp.einsum("xay,xby->ab", jnp.conj(_three_way(lam, axes)), _three_way(psi, axes))
-    lm = jnp.moveaxis(lam, axes, tuple(range(k))).reshape(2**k, -1)
+        return jnp.einsum("xay,xby->ab", _three_way(mu, axes), _three_way(psi, axes))
+    mm = jnp.moveaxis(mu, axes, tuple(range(k))).reshape(2**k, -1)
     pm = jnp.moveaxis(psi, axes, tuple(range(k))).reshape(2**k, -1)
-    return jnp.conj(lm) @ pm.T
+    return mm @ pm.T
 
 
 def apply_cnot(psi, control: int, target: int):

@@ -307,24 +307,30 @@ def _adjoint_expectations(circuit: Circuit, program: Program, values, psi0):
         prefix, body, reps, suffix = _split(program, values)
 
         def back(carry, step, value):
-            """Undo one step on (psi, lam); return the step's cotangent."""
-            psi, lam = carry
+            """Undo one step on (psi, mu), mu = conj(lam); return the step's cotangent."""
+            psi, mu = carry
             kind, wires, payload = step
             ct = None
             if kind in ("u", "kron"):
                 psi = _apply_step_pure(psi, step, value, inverse=True)
                 # d<O>/dM = 2 M_ab with M_ab = sum conj(lam_a) psi_in_b (JAX's complex cotangent)
-                ct = (2.0 * K.reduce_outer(lam, psi, wires)).astype(value.dtype)
-            elif kind == "pauli":
+                ct = (2.0 * K.reduce_outer(mu, psi, wires)).astype(value.dtype)
+                # conj(U^dagger lam) = U^T mu
+                mu = _apply_step_pure(mu, step, jnp.conj(value), inverse=True)
+                return (psi, mu), ct
+            if kind == "pauli":
                 # d<O>/dphi = Im <lam| P |psi_out>
-                ct = jnp.imag(jnp.vdot(lam, K.apply_pauli_string(psi, payload[0]))).astype(value.dtype)
+                ct = jnp.imag(jnp.sum(mu * K.apply_pauli_string(psi, payload[0]))).astype(value.dtype)
                 psi = _apply_step_pure(psi, step, value, inverse=True)
-            else:  # CZ, CNOT, SWAP are their own inverses; a permutation step applies its inverse
-                psi = _apply_step_pure(psi, step, value, inverse=True)
-            lam = _apply_step_pure(lam, step, value, inverse=True)
-            return (psi, lam), ct
+                # elementwise: XLA fuses the two conjugations into the kernel
+                mu = jnp.conj(_apply_step_pure(jnp.conj(mu), step, value, inverse=True))
+                return (psi, mu), ct
+            # CZ, CNOT, SWAP and permutations are real: they act on mu as on lam
+            psi = _apply_step_pure(psi, step, value, inverse=True)
+            mu = _apply_step_pure(mu, step, value, inverse=True)
+            return (psi, mu), ct
 
-        carry = (psi, lam)
+        carry = (psi, jnp.conj(lam))
         suffix_cts = []
         for step, value in reversed(suffix):
             carry, ct = back(carry, step, value)
@@ -346,9 +352,9 @@ def _adjoint_expectations(circuit: Circuit, program: Program, values, psi0):
         for step, value in reversed(prefix):
             carry, ct = back(carry, step, value)
             prefix_cts.append(ct)
-        _, lam = carry
+        _, mu = carry
         cts = prefix_cts[::-1] + body_cts + suffix_cts[::-1]
-        return tuple(cts), 2.0 * jnp.conj(lam)
+        return tuple(cts), 2.0 * mu
 
     run.defvjp(fwd, bwd)
     return run(values, psi0)
