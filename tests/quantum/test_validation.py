@@ -395,3 +395,19 @@ def test_bool_indices_and_empty_wires_are_refused():
 def test_numpy_and_jax_real_scalars_scale_observables():
     assert (np.float64(2.0) * Z(0)).terms[0][0] == 2.0
     assert (jnp.float32(0.5) * Z(0)).terms[0][0] == 0.5
+
+
+def test_training_refuses_a_circuit_too_large_for_memory_before_any_work():
+    """``train`` checks the memory of its largest physical batch first, and says how to shrink it."""
+    from dpqml.models import build_model
+    from dpqml.privacy.config import PrivacyConfig
+    from dpqml.train import TrainConfig, train
+
+    model = build_model(qubits=30, layers=6)  # deep: a 30-qubit state vector per example (8 GiB)
+    x, y = np.zeros((20, 30), np.float32), np.zeros(20, np.int32)
+    privacy = PrivacyConfig(noise_multiplier=1.0, max_grad_norm=1.0, sample_rate=0.5, steps=2, delta=1e-5,
+                            n_examples=20)
+    with pytest.raises(MemoryError, match=r"30 qubits .*batch of 32 .*GiB.*max_physical_batch=256"):
+        train(model, x, y, privacy, TrainConfig())
+    with pytest.raises(MemoryError, match=r"batch of 1442 .*times 721 parameter-shift evaluations"):
+        train(model, x, y, privacy, TrainConfig(method="parameter-shift", shots=10, max_physical_batch=2))

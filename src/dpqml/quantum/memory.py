@@ -47,10 +47,13 @@ def estimate_memory_bytes(circuit: Circuit, batch: int, *, double: bool = False,
 
 
 def check_memory(circuit: Circuit, batch: int, *, double: bool = False, method: str = "auto",
-                 limit_bytes: int | None = None) -> int:
-    """Raise ``MemoryError`` (with the estimate) when the simulation cannot fit; return the estimate."""
+                 limit_bytes: int | None = None, gradients: bool = True) -> int:
+    """Raise ``MemoryError`` (with the estimate) when the simulation cannot fit; return the estimate.
+
+    ``batch`` counts the circuit simulations held at once (for parameter shift: examples times
+    shifted evaluations, with ``gradients=False``)."""
     method = resolve_method(circuit, method)
-    need = estimate_memory_bytes(circuit, batch, double=double, method=method)
+    need = estimate_memory_bytes(circuit, batch, double=double, method=method, gradients=gradients)
     limit = available_memory_bytes() if limit_bytes is None else int(limit_bytes)
     if need > limit:
         kind = _KIND_PLURAL[simulation_kind(circuit, method)]

@@ -36,6 +36,7 @@ from ..privacy.config import PrivacyConfig, _check_number
 from ..privacy.dpsgd import clip_per_example, gaussian_noise, privatize, secure_gaussian_noise
 from ..privacy.ledger import PrivacyLedger
 from ..privacy.sampling import physical_batches, poisson_sample, step_rng
+from ..quantum import check_memory
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 
 OPTIMIZERS = ("sgd", "adam", "momentum")
@@ -218,6 +219,27 @@ def _json_float(v):
 
 
 # -- validation ---------------------------------------------------------------------------------
+def _check_memory(model, config: TrainConfig, cost, n_examples: int, *, double: bool) -> None:
+    """Refuse, before any work, a circuit whose simulation for the largest physical batch cannot
+    fit in this machine's memory (:func:`dpqml.quantum.check_memory` says how much it would need)."""
+    circuit = getattr(model, "circuit", None)
+    if circuit is None:
+        return
+    # physical batches are padded to a power of two, capped at max_physical_batch
+    batch = min(config.max_physical_batch, 1 << max(n_examples - 1, 0).bit_length())
+    try:
+        if cost is not None:  # parameter shift: every shifted evaluation of every example at once, no AD
+            check_memory(circuit, batch * cost.circuit_evaluations, double=double,
+                         method="backprop" if circuit.is_noisy else "adjoint", gradients=False)
+        else:
+            check_memory(circuit, batch, double=double, method=getattr(model, "method", "auto"))
+    except MemoryError as exc:
+        raise MemoryError(f"{exc} (the physical batch is max_physical_batch={config.max_physical_batch}, "
+                          f"--physical-batch-size on the command line, or the training set size if smaller"
+                          + (f", times {cost.circuit_evaluations} parameter-shift evaluations" if cost else "")
+                          + ")") from None
+
+
 def _real_params(params) -> None:
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
         dt = jnp.asarray(leaf).dtype
@@ -399,6 +421,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
         x_test, y_test = validate_data(x_test, y_test, n_classes=n_classes, input_dim=input_dim, name="test",
                                        dtype=flat0.dtype)
     n = len(x_train)
+    _check_memory(model, config, cost, n, double=flat0.dtype == jnp.float64)
     if privacy.n_examples != n:
         raise ValueError(f"privacy.n_examples={privacy.n_examples} but the training set has {n} examples")
     if privacy.private:
