@@ -416,8 +416,6 @@ def group_single_qubit(steps, max_wires: int) -> list:
             out.append(marker)
         else:
             out.append(st)
-            touched.update(wires)
-            if kind == "perm":  # a permutation step lists only some wires; be safe: all wires
-                touched.update(range(64))
+            touched.update(wires)  # a merged permutation lists every wire its gates touch
     close()
     return out
