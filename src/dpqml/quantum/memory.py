@@ -27,8 +27,8 @@ def estimate_memory_bytes(circuit: Circuit, batch: int, *, double: bool = False,
     double); a density matrix ``4**n``. Adjoint differentiation keeps a few states per example
     plus the copies around each group's matrix product (XLA's buffers measured 6–9.5 states per
     example at n = 12–20; counted as 10); backprop keeps one per fused gate; density matrices use
-    backprop. The tensor-network
-    method keeps its intermediates, at most (tensors x largest intermediate) numbers per example.
+    backprop. The tensor-network method keeps its intermediates, at most (tensors x largest
+    intermediate) numbers per example.
     """
     itemsize = 16 if double else 8
     n = circuit.n_qubits

@@ -369,7 +369,6 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
     return replace(program, repeat=find_repeat(signatures))
 
 
-
 def group_single_qubit(steps, max_wires: int) -> list:
     """``steps`` with fused single-qubit steps gathered into ``("kron", wires, chains)`` steps of at
     most ``max_wires`` adjacent wires: one contraction with a ``2**k``-square matrix instead of
