@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from dpqml.models import ModelSpec, build_model
-from dpqml.quantum import expectations
+from dpqml.quantum import expectations, simulate
 from dpqml.quantum.program import group_single_qubit, lower
 from dpqml.quantum.simulate import _initial_state, _payloads, _run_pure, _step_payloads, state_program
 
@@ -51,8 +51,12 @@ def test_grouping_moves_a_gate_only_past_steps_on_other_wires():
     assert [st[0] for st in group_single_qubit([("u", (w,), w) for w in range(5)], 2)] == ["kron"] * 2 + ["u"]
 
 
+@pytest.mark.parametrize("real_layout", [False, True])
 @pytest.mark.parametrize("case", ["random", "repeated", "standard"])
-def test_grouped_program_gives_the_same_state_and_gradients(case):
+def test_grouped_program_gives_the_same_state_and_gradients(case, real_layout, monkeypatch):
+    """... with the adjoint's states in the complex or the real layout (the real one is used from
+    ``REAL_LAYOUT_QUBITS`` qubits on; here forced on small circuits that use every gate kind)."""
+    monkeypatch.setattr(simulate, "REAL_LAYOUT_QUBITS", 1 if real_layout else 10**6)
     circuit = {
         "random": lambda: random_circuit(3, 4, n_extra=8),
         "repeated": lambda: repeated_block_circuit(4, 5, reps=3, block_params=4, n_features=3),

@@ -134,3 +134,53 @@ def apply_permutation(psi, perm, axes=None):
     shape = moved.shape
     out = moved.reshape(2**k, -1)[perm].reshape(shape)
     return jnp.moveaxis(out, tuple(range(k)), axes)
+
+
+# ---------------------------------------------------------------------------------------
+# real layout: a state as a real tensor of shape ``(2,)*n + (2,)`` (real and imaginary parts
+# interleaved). A matrix on adjacent axes is then one real matrix product with the
+# ``(2D, 2D)`` real form of the complex ``(D, D)`` matrix, which XLA:CPU runs about twice as
+# fast as the complex product (docs/engine.md).
+def to_real(psi):
+    """Complex state -> real layout (one fused pass)."""
+    return jnp.stack([jnp.real(psi), jnp.imag(psi)], axis=-1)
+
+
+def to_complex(r):
+    """Real layout -> complex state (one fused pass)."""
+    return lax.complex(r[..., 0], r[..., 1])
+
+
+def real_form(u):
+    """The ``(2D, 2D)`` real matrix acting on interleaved ``(index, re/im)`` pairs as ``u`` does."""
+    d = u.shape[-1]
+    ur, ui = jnp.real(u), jnp.imag(u)
+    return jnp.stack([jnp.stack([ur, -ui], -1), jnp.stack([ui, ur], -1)], 1).reshape(2 * d, 2 * d)
+
+
+def _group_last(r, axes):
+    """``r`` (real layout) as ``(rows, 2**(k+1))`` with the adjacent ``axes`` and re/im last."""
+    n = r.ndim - 1
+    a, b = 2 ** axes[0], 2 ** (n - axes[-1] - 1)
+    x = r.reshape(a, 2 ** len(axes), b, 2)
+    if b > 1:
+        x = jnp.swapaxes(x, 1, 2)
+    return x.reshape(-1, 2 ** (len(axes) + 1))
+
+
+def apply_matrix_real(r, m, axes: tuple[int, ...]):
+    """The real form ``m`` of a matrix on adjacent ``axes`` of ``r`` (real layout)."""
+    n = r.ndim - 1
+    k = len(axes)
+    a, b = 2 ** axes[0], 2 ** (n - axes[-1] - 1)
+    y = (_group_last(r, axes) @ m.T).reshape(a, b, 2**k, 2)
+    if b > 1:
+        y = jnp.swapaxes(y, 1, 2)
+    return y.reshape(r.shape)
+
+
+def reduce_outer_real(mu, psi, axes: tuple[int, ...]):
+    """:func:`reduce_outer` of two real-layout states on adjacent ``axes``: a complex matrix."""
+    d = 2 ** len(axes)
+    t = (_group_last(mu, axes).T @ _group_last(psi, axes)).reshape(d, 2, d, 2)
+    return lax.complex(t[:, 0, :, 0] - t[:, 1, :, 1], t[:, 0, :, 1] + t[:, 1, :, 0])
