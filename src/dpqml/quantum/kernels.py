@@ -24,7 +24,8 @@ def apply_1q(psi, u, axis: int):
     return jnp.stack([u[0, 0] * a0 + u[0, 1] * a1, u[1, 0] * a0 + u[1, 1] * a1], axis=axis)
 
 
-def _contiguous(axes) -> bool:
+def contiguous(axes) -> bool:
+    """Whether ``axes`` are adjacent and ascending (a free reshape groups them)."""
     return all(b == a + 1 for a, b in zip(axes, axes[1:]))
 
 
@@ -39,7 +40,7 @@ def apply_matrix(psi, u, axes: tuple[int, ...]):
     if len(axes) == 1:
         return apply_1q(psi, u, axes[0])
     k = len(axes)
-    if _contiguous(axes):  # adjacent axes: one contraction on a free reshape, no transposes
+    if contiguous(axes):  # adjacent axes: one contraction on a free reshape, no transposes
         return jnp.einsum("ij,ajb->aib", u, _three_way(psi, axes)).reshape(psi.shape)
     moved = jnp.moveaxis(psi, axes, tuple(range(k)))
     shape = moved.shape
@@ -58,7 +59,7 @@ def reduce_outer(mu, psi, axes: tuple[int, ...]):
         mus = [lax.index_in_dim(mu, i, axes[0], keepdims=False) for i in (0, 1)]
         ps = [lax.index_in_dim(psi, i, axes[0], keepdims=False) for i in (0, 1)]
         return jnp.stack([jnp.stack([jnp.sum(mus[a] * ps[b]) for b in (0, 1)]) for a in (0, 1)])
-    if _contiguous(axes):
+    if contiguous(axes):
         return jnp.einsum("xay,xby->ab", _three_way(mu, axes), _three_way(psi, axes))
     mm = jnp.moveaxis(mu, axes, tuple(range(k))).reshape(2**k, -1)
     pm = jnp.moveaxis(psi, axes, tuple(range(k))).reshape(2**k, -1)

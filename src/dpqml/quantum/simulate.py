@@ -165,13 +165,14 @@ def _apply_step_real(r, step, value, inverse=False):
     rest (single-wire gates, Pauli rotations) runs the complex kernel, whose conversions XLA
     fuses into it."""
     kind, wires, payload = step
-    if kind in ("u", "kron") and len(wires) > 1 and K._contiguous(wires):
+    if kind in ("u", "kron") and len(wires) > 1 and K.contiguous(wires):
         m = jnp.conj(value).T if inverse else value
         return K.apply_matrix_real(r, K.real_form(m.astype(complex_dtype(r.dtype))), wires)
     if kind in ("cnot", "cz", "swap"):
         return _apply_step_pure(r, step, value, inverse)
     if kind == "perm":
-        return r.reshape(-1, 2)[jnp.asarray(payload[1] if inverse else payload[0])].reshape(r.shape)
+        perm = jnp.asarray(payload[1] if inverse else payload[0])
+        return K.apply_permutation(r, perm, tuple(range(r.ndim - 1)))  # the qubit axes; re/im stays
     return K.to_real(_apply_step_pure(K.to_complex(r), step, value, inverse))
 
 
@@ -334,7 +335,7 @@ def _adjoint_expectations(circuit: Circuit, program: Program, values, psi0):
         return _combine(circuit, _term_values_pure(circuit, leave(r))), (values, r)
 
     def reduce(mu, psi, wires):
-        if real and len(wires) > 1 and K._contiguous(wires):
+        if real and len(wires) > 1 and K.contiguous(wires):
             return K.reduce_outer_real(mu, psi, wires)
         return K.reduce_outer(leave(mu), leave(psi), wires)
 
