@@ -2,16 +2,17 @@
 
 import dataclasses
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
 from dpqml.models import build_model
-from dpqml.quantum import Angle, Circuit, expectations
-from dpqml.quantum.heisenberg import split_encoding
+from dpqml.quantum import Angle, Circuit, Operation, expectations
+from dpqml.quantum.heisenberg import _kron_all, _kron_derivative, _real_encoding, split_encoding
 from dpqml.quantum.simulate import use_heisenberg
 
-from .random_circuits import model_per_example_grads, per_example, random_circuit, random_inputs
+from .random_circuits import model_per_example_grads, per_example, random_circuit, random_inputs, random_observables
 
 
 def encode_then_train(seed, n_qubits, *, noisy=False, readout=None, state_prep="zero"):
@@ -71,11 +72,68 @@ def test_auto_picks_it_for_small_encode_then_train_circuits_only():
     # Measured slower there: noisy circuits, more parameters, larger registers.
     assert not use_heisenberg(build_model(qubits=4, layers=2, noise="depolarizing").circuit)
     assert use_heisenberg(build_model(qubits=4, layers=6).circuit)
-    assert not use_heisenberg(build_model(qubits=4, layers=7).circuit)
-    assert not use_heisenberg(build_model(qubits=5, layers=2).circuit)
+    assert use_heisenberg(build_model(qubits=4, layers=24).circuit)  # 192 parameters
+    assert not use_heisenberg(build_model(qubits=4, layers=25).circuit)
+    assert use_heisenberg(build_model(qubits=4, layers=6, readout="z", n_classes=4).circuit)  # 4 x 48
+    assert not use_heisenberg(build_model(qubits=4, layers=7, readout="z", n_classes=4).circuit)
+    assert use_heisenberg(build_model(qubits=5, layers=10).circuit)
+    assert not use_heisenberg(build_model(qubits=5, layers=11).circuit)
+    assert not use_heisenberg(build_model(qubits=5, layers=2, readout="z", n_classes=3).circuit)
+    assert not use_heisenberg(build_model(qubits=6, layers=2).circuit)
     assert not use_heisenberg(build_model(qubits=8, layers=2).circuit)
     # Re-uploading puts trainable angles between encodings: no split.
     reup = build_model(qubits=3, layers=2, ansatz="reuploading").circuit
     assert split_encoding(reup) is None and not use_heisenberg(reup)
     with pytest.raises(ValueError, match="encodes the data first"):
         expectations(reup, jnp.zeros(reup.n_params), jnp.zeros(reup.n_features), method="heisenberg")
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_kron_derivative_equals_forward_mode(shared):
+    """Both ways of differentiating a Kronecker group (one θ per wire: a static gather; θ shared
+    between wires: the sum over wires) against forward mode through the product itself."""
+    from dpqml.quantum.gates import ROTATIONS_1Q
+
+    wires_of = {0: [0, 2], 1: [1], 2: [3]} if shared else {0: [0], 1: [1], 2: [3]}  # θ index -> wires
+    theta = jnp.asarray([0.3, -1.1, 0.7])
+
+    def mats(t):
+        out = [jnp.eye(2, dtype=jnp.complex128) for _ in range(4)]
+        for p, ws in wires_of.items():
+            for w in ws:
+                out[w] = ROTATIONS_1Q["RY" if w % 2 else "RX"](t[p]).astype(jnp.complex128) @ out[w]
+        return out
+
+    jac = {w: j for w, j in enumerate(jax.jacfwd(mats)(theta))}
+    wdeps = {w: {p for p, ws in wires_of.items() if w in ws} for w in range(4)}
+    idx = np.asarray([0, 1, 2], np.int32)
+    got = _kron_derivative(mats(theta), jac, idx, wdeps)
+    want = jnp.moveaxis(jax.jacfwd(lambda t: _kron_all(mats(t)))(theta), -1, 0)
+    np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_product_state_encodings_shared_and_unused_parameters():
+    """A complex product-state encoding (RX, H·RZ, RY), θ shared between wires of one group and
+    between layers, one θ unused: values and per-example Jacobians in θ and x equal the adjoint."""
+    n = 3
+
+    def op(name, w, **angle):
+        return Operation(name, (w,), angles=(Angle(**angle),)) if angle else Operation(name, (w,))
+
+    ops = [op("RX", 0, feature=0, scale=0.7), op("H", 1), op("RZ", 1, feature=1), op("RY", 2, feature=2, offset=0.3),
+           op("RY", 0, weight=0), op("RY", 1, weight=0), op("RZ", 2, weight=1),
+           Operation("CNOT", (0, 1)), Operation("CNOT", (1, 2)),
+           op("RX", 0, weight=1), op("RZ", 1, weight=2), Operation("CRY", (1, 2), angles=(Angle(weight=2),)),
+           op("RY", 2, weight=4, offset=-0.4)]
+    circuit = Circuit(n, ops, random_observables(np.random.default_rng(5), n), n_params=5, n_features=3)
+    assert not _real_encoding(split_encoding(circuit)[0])
+    assert use_heisenberg(circuit)
+    theta, xs = random_inputs(7, circuit, batch=4)
+    for got, want in zip(per_example(circuit, "heisenberg", theta, xs), per_example(circuit, "adjoint", theta, xs)):
+        np.testing.assert_allclose(got, want, atol=1e-10)
+    assert np.all(per_example(circuit, "heisenberg", theta, xs)[1][:, :, 3] == 0)  # θ_3 unused
+
+
+def test_real_encodings_are_recognised():
+    assert _real_encoding(split_encoding(build_model(qubits=3, layers=1).circuit)[0])  # RY(x)
+    assert not _real_encoding(split_encoding(build_model(qubits=3, layers=1, encoding="angle-x").circuit)[0])

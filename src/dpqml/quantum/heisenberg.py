@@ -9,19 +9,23 @@ feature. Then for every example
 
 and ``W_k`` and its Jacobian ``∂W_k/∂θ`` depend on θ alone: under ``vmap`` over a batch they
 are computed **once** (JAX leaves values that do not depend on the mapped inputs unbatched),
-and each example costs only ``ρ_x`` (the cheap encoding) and contractions of ``d²`` numbers
-(``d = 2**n``). Per-example gradients come from a ``custom_vjp`` whose backward pass contracts
-the example's cotangent with the stored Jacobian: ``P·K·d²`` operations per example instead of
-one simulation per example. The price is a fixed cost per batch: the Jacobian costs about
-``n_params · d³`` (the product rule over a few dense factors of ``U``), and for noisy circuits
-``n_params · d²`` density-matrix runs. Measured (docs/engine.md), it beats adjoint
-differentiation only on small noiseless registers with few parameters and large batches, so
-``auto`` uses it only there (:data:`MAX_QUBITS`, :data:`MAX_PARAMS`); ``method="heisenberg"``
-forces it.
+and each example costs only its encoding and contractions of ``d²`` numbers (``d = 2**n``).
+Per-example gradients come from a ``custom_vjp`` whose backward pass contracts the example
+with the stored Jacobian: ``P·K·d²`` operations per example instead of one simulation per
+example. For a pure encoded state ``ψ`` this is ``vᵀ ∂M/∂θ v`` with ``v`` the real form of ``ψ``
+(:func:`make_pure_fn`; ``v = Re ψ`` when the encoding is real, as RY angle encoding is), one
+matrix product per batch; a product-state encoding (single-qubit gates on ``|0…0>``) is built
+as a Kronecker product of 2-vectors. The price is a fixed cost per batch: the Jacobian costs
+about ``n_params · d³`` (the product rule over a few dense factors of ``U``, each factor's
+parameters stacked into two large matrix products), and for noisy circuits ``n_params · d²``
+density-matrix runs. Measured (docs/engine.md), it beats adjoint
+differentiation only on small noiseless registers (:func:`auto_eligible`), so ``auto`` uses it
+only there; ``method="heisenberg"`` forces it.
 
-``W_k`` is built exactly: noiseless ``V`` as the unitary ``U`` (``W_k = (U† O_k U)^T``, ``U``
-from the state-vector program run on the ``d`` basis states), noisy ``V`` as the superoperator
-from the density-matrix program run on the ``d²`` basis matrices. Readout errors are folded
+``W_k`` is built exactly: noiseless ``V`` as the unitary ``U`` (``W_k = (U† O_k U)^T``, ``U`` a
+product of a few dense factors: Kronecker products of single-qubit gates, constant matrices),
+noisy ``V`` as the superoperator from the density-matrix program run on the ``d²`` basis
+matrices. Readout errors are folded
 into ``O_k`` (each Pauli term scaled by ``Π(1 − 2p_w)``), as in the other methods.
 """
 
@@ -34,11 +38,23 @@ import jax.numpy as jnp
 import numpy as np
 
 from .circuit import Circuit
-from .gates import complex_dtype, pauli_word_matrix
+from .gates import CHANNELS, complex_dtype, pauli_word_matrix
 
-# ``method="auto"`` uses this method for noiseless circuits up to these sizes (measured: docs/engine.md).
-MAX_QUBITS = 4
-MAX_PARAMS = 48
+# ``method="auto"`` uses this method for noiseless circuits in the region where it was measured
+# faster than the adjoint state vector (docs/engine.md): n <= 4 with (observables x parameters)
+# <= MAX_TERMS_4, or n = 5 with one observable and at most MAX_PARAMS_5 parameters.
+MAX_QUBITS = 5
+MAX_TERMS_4 = 192
+MAX_PARAMS_5 = 100
+
+
+def auto_eligible(n_qubits: int, n_observables: int, n_params: int) -> bool:
+    """Whether a noiseless encode-then-train circuit of this size is in the measured region where
+    this method beats the adjoint state vector (its costs grow as ``K · P · 4**n`` per example
+    and ``K · P · 8**n`` per batch)."""
+    if n_qubits <= 4:
+        return n_observables * n_params <= MAX_TERMS_4
+    return n_qubits == 5 and n_observables == 1 and n_params <= MAX_PARAMS_5
 _SPLITS: WeakKeyDictionary = WeakKeyDictionary()
 _OBSERVABLE_FNS: WeakKeyDictionary = WeakKeyDictionary()
 
@@ -124,8 +140,8 @@ def _schedule(program, values, cdt, deps):
     back past every step that does not touch ``w``) and grouped into one Kronecker product per
     group: an ``hea`` layer becomes one Kronecker product and one constant permutation matrix.
     Constant steps (CNOT rings, CZ, SWAP) become constant matrices, multiplied together ahead of
-    time. Returns groups in order of application: ``("1q", {wire: (2, 2)}, θ indices)`` or
-    ``("m", (d, d), θ indices)``.
+    time. Returns groups in order of application: ``("1q", {wire: (2, 2)}, θ indices, {wire: θ
+    indices})`` or ``("m", (d, d), θ indices, None)``.
     """
     from .simulate import _apply_step_pure
 
@@ -140,23 +156,24 @@ def _schedule(program, values, cdt, deps):
             w = wires[0]
             g = next((i for i in range(frontier[w] + 1, len(groups)) if groups[i][0] == "1q"), None)
             if g is None:
-                groups.append(("1q", {}, set()))
+                groups.append(("1q", {}, set(), {}))
                 g = len(groups) - 1
-            mats, gdeps = groups[g][1], groups[g][2]
+            _, mats, gdeps, wdeps = groups[g]
             m = value.astype(cdt)
             mats[w] = m @ mats[w] if w in mats else m
             gdeps.update(dep or ())
+            wdeps.setdefault(w, set()).update(dep or ())
             frontier[w] = g
             continue
         if kind in ("u", "pauli"):
             basis = jnp.eye(d, dtype=cdt).reshape((d,) + (2,) * n)
             cols = jax.vmap(lambda e, step=step, value=value: _apply_step_pure(e, step, value).reshape(-1))(basis)
-            groups.append(("m", cols.T, set(dep or ())))
+            groups.append(("m", cols.T, set(dep or ()), None))
         else:
             with jax.ensure_compile_time_eval():
                 basis = jnp.eye(d, dtype=cdt).reshape((d,) + (2,) * n)
                 cols = jax.vmap(lambda e, step=step: _apply_step_pure(e, step, None).reshape(-1))(basis)
-            groups.append(("m", np.asarray(cols).T, set()))
+            groups.append(("m", np.asarray(cols).T, set(), None))
         for w in wires:
             frontier[w] = len(groups) - 1
         if kind == "perm":  # a permutation step lists only the wires it touches; be safe: all wires
@@ -165,46 +182,107 @@ def _schedule(program, values, cdt, deps):
     return groups
 
 
-def _kron(mats: list):
-    """Kronecker product of ``(2, 2)`` or batched ``(B, 2, 2)`` matrices (wire 0 first)."""
-    batch = next((m.shape[0] for m in mats if m.ndim == 3), None)
-    if batch is None:
-        out = mats[0]
-        for m in mats[1:]:
-            out = jnp.kron(out, m)
-        return out
-    out = jnp.broadcast_to(mats[0], (batch, 2, 2))
-    for m in mats[1:]:
-        m = jnp.broadcast_to(m, (batch, 2, 2))
-        out = jnp.einsum("bij,bkl->bikjl", out, m).reshape(batch, out.shape[1] * 2, out.shape[2] * 2)
-    return out
-
-
 def _dense_unitary(program, values, cdt):
     """``U`` as one ``(d, d)`` matrix: the product of the groups of :func:`_schedule`."""
     n = program.n_qubits
     eye2 = jnp.eye(2, dtype=cdt)
     u = jnp.eye(2**n, dtype=cdt)
-    for kind, payload, _ in _schedule(program, values, cdt, [None] * len(program.steps)):
-        m = _kron([payload.get(w, eye2) for w in range(n)]) if kind == "1q" else jnp.asarray(payload, cdt)
+    for kind, payload, *_ in _schedule(program, values, cdt, [None] * len(program.steps)):
+        m = _kron_all([payload.get(w, eye2) for w in range(n)]) if kind == "1q" else jnp.asarray(payload, cdt)
         u = m @ u
     return u
 
 
-def _unitary_and_jacobian(trainable: Circuit, theta):
-    """``U`` and ``∂U/∂θ`` ``(P, d, d)`` by the product rule over the groups of :func:`_schedule`
-    (constant groups multiplied ahead of time):
-    ``∂U/∂θ_p = Σ_j (F_m ⋯ F_{j+1}) ∂F_j/∂θ_p (F_{j-1} ⋯ F_1)``, each factor differentiated only in
-    the parameters it depends on; a Kronecker factor through its ``2 × 2`` matrices (forward mode
-    on those only). Cost about ``P · d³`` (forward mode through the whole product would cost
-    ``P · depth · d³``)."""
+def _kron_all(mats: list):
+    """Kronecker product over wires (wire 0 the most significant) of ``(..., 2, 2)`` arrays with
+    broadcastable leading shapes, as one broadcast product (no transposes): ``(..., 2**n, 2**n)``."""
+    n = len(mats)
+    lead = jnp.broadcast_shapes(*(m.shape[:-2] for m in mats))
+    out = None
+    for w, m in enumerate(mats):
+        shape = [1] * (2 * n)
+        shape[w] = shape[n + w] = 2
+        t = jnp.broadcast_to(m, lead + (2, 2)).reshape(lead + tuple(shape))
+        out = t if out is None else out * t
+    return out.reshape(lead + (2**n, 2**n))
+
+
+def _permutation_rows(m) -> np.ndarray | None:
+    """``perm`` with ``m[i, perm[i]] = 1`` and every other entry 0 (a constant permutation
+    matrix), else ``None``."""
+    if not isinstance(m, np.ndarray):
+        return None
+    perm = np.argmax(np.abs(m), axis=1)
+    ref = np.zeros(m.shape)
+    ref[np.arange(m.shape[0]), perm] = 1.0
+    return perm if np.array_equal(m, ref) else None
+
+
+def _left(c, m):
+    """``c @ m`` for a constant ``c`` and ``m`` of shape ``(..., d, d)``; a permutation is a row gather."""
+    perm = _permutation_rows(c)
+    if perm is not None:
+        return m[..., perm, :]
+    if isinstance(m, np.ndarray) and isinstance(c, np.ndarray):
+        return c @ m
+    return jnp.matmul(jnp.asarray(c, m.dtype), m)
+
+
+def _right(m, c):
+    """``m @ c`` for a constant ``c``; a permutation is a column gather."""
+    perm = _permutation_rows(np.asarray(c).T) if isinstance(c, np.ndarray) else None
+    if perm is not None:
+        return m[..., perm]
+    return jnp.matmul(m, jnp.asarray(c, m.dtype))
+
+
+def _kron_derivative(mats: list, jac: dict, idx: np.ndarray, wdeps: dict):
+    """``∂(⊗_v m_v)/∂θ_p`` for ``p`` in ``idx``: ``(|idx|, d, d)``, given ``jac[v] = ∂m_v/∂θ``
+    ``(2, 2, P)`` and the θ indices each wire's matrix depends on (static).
+
+    It is ``Σ_w m_0 ⊗ … ⊗ ∂m_w/∂θ_p ⊗ … ⊗ m_{n-1}`` over the wires ``w`` whose matrix uses θ_p.
+    When each θ_p is used on one wire only (the usual case), one Kronecker product per ``p``
+    suffices: wire ``v`` contributes ``∂m_v/∂θ_p`` if it is θ_p's wire, else ``m_v``, picked by a
+    static gather; otherwise the sum runs over all wires."""
+    n = len(mats)
+    owners = [[v for v in range(n) if int(p) in wdeps.get(v, ())] for p in idx]
+    if all(len(o) == 1 for o in owners):
+        parts = []
+        for v in range(n):
+            mine = [k for k, o in enumerate(owners) if o[0] == v]
+            if not mine:
+                parts.append(mats[v])
+                continue
+            stack = jnp.concatenate([mats[v][None], jnp.moveaxis(jac[v][..., idx[mine]], -1, 0)])
+            pick = np.zeros(len(idx), np.int32)
+            pick[mine] = 1 + np.arange(len(mine))
+            parts.append(stack[pick])
+        return _kron_all(parts)
+    ws = sorted(jac)  # axis 0: the wire w whose matrix is differentiated; axis 1: p
+    parts = []
+    for v in range(n):
+        base = jnp.broadcast_to(mats[v], (len(ws), len(idx), 2, 2))
+        if v in jac:
+            base = base.at[ws.index(v)].set(jnp.moveaxis(jac[v][..., idx], -1, 0))
+        parts.append(base)
+    return jnp.sum(_kron_all(parts), axis=0)
+
+
+def _varying_factors(trainable: Circuit, theta, cdt):
+    """``U = F_m ⋯ F_1`` as factors that depend on θ: ``[(F_j (d, d), θ indices, ∂F_j (|idx|, d, d))]``.
+
+    Factors come from the groups of :func:`_schedule`. A single-qubit group is the Kronecker
+    product of its 2x2 matrices, differentiated by :func:`_kron_derivative` (forward mode through
+    the 2x2 matrices only, for every θ_p at once). Groups that do not depend on θ (CNOT rings, fixed gates) are
+    multiplied into their neighbours ahead of time: a constant permutation becomes a gather of
+    rows or columns. Returns ``(factors, leading constant)``; the constant is ``None`` unless no
+    factor depends on θ (then ``factors`` is empty).
+    """
     from .simulate import _step_payloads, program_for
 
     program = program_for(trainable, mixed=False)
     deps = _step_dependencies(program)
-    cdt = complex_dtype(theta.dtype)
     n = trainable.n_qubits
-    d = 2**n
     x0 = jnp.zeros((trainable.n_features,), theta.dtype)
     eye2 = jnp.eye(2, dtype=cdt)
 
@@ -212,42 +290,86 @@ def _unitary_and_jacobian(trainable: Circuit, theta):
         return _schedule(program, _step_payloads(program, program.angles(t, x0)), cdt, deps)
 
     def varying(t):  # what depends on θ: the 2x2 matrices of single-qubit groups, other matrices
-        return [payload for _, payload, gdeps in groups_of(t) if gdeps]
+        return [payload for _, payload, gdeps, _ in groups_of(t) if gdeps]
 
     groups = groups_of(theta)
     jac = iter(jax.jacfwd(varying)(theta))
-    factors: list = []  # (matrix, θ indices, derivative stack (|S|, d, d)) in order of application
-    for kind, payload, gdeps in groups:
+    factors: list = []  # [m, idx, dm]; idx None: constant
+    pending = None  # constant product not yet folded into a factor (applied before the next one)
+    for kind, payload, gdeps, wdeps in groups:
         if kind == "1q":
             mats = [payload.get(w, eye2) for w in range(n)]
-            m = _kron(mats)
-        else:
-            m = jnp.asarray(payload, cdt)
         if not gdeps:
-            if factors and factors[-1][1] is None:
-                factors[-1] = (m @ factors[-1][0], None, None)
+            c = _kron_all(mats) if kind == "1q" else payload
+            if factors:  # applied after the last factor
+                f = factors[-1]
+                factors[-1] = [_left(c, f[0]), f[1], _left(c, f[2])]
             else:
-                factors.append((m, None, None))
+                pending = c if pending is None else _left(c, pending)
             continue
         idx = np.asarray(sorted(gdeps), np.int32)
         j = next(jac)
-        if kind == "1q":  # ∂(⊗_w m_w) = Σ_w m_0 ⊗ … ⊗ ∂m_w ⊗ … ⊗ m_{n-1}
-            dm = sum(_kron([jnp.moveaxis(j[w][..., idx], -1, 0) if v == w else mats[v] for v in range(n)])
-                     for w in j)
+        if kind == "1q":
+            m = _kron_all(mats)
+            dm = _kron_derivative(mats, j, idx, wdeps)
         else:
+            m = jnp.asarray(payload, cdt)
             dm = jnp.moveaxis(j[..., idx], -1, 0)
-        factors.append((m, idx, dm))
-    before = [jnp.eye(d, dtype=cdt)]  # before[j]: product of the factors applied before factor j
-    for m, _, _ in factors:
-        before.append(m @ before[-1])
-    after = [jnp.eye(d, dtype=cdt)] * len(factors)  # after[j]: product of the factors applied after j
-    for k in range(len(factors) - 1, 0, -1):
-        after[k - 1] = after[k] @ factors[k][0]
-    du = jnp.zeros((theta.shape[0], d, d), cdt)
-    for k, (_, idx, dm) in enumerate(factors):
-        if idx is not None:
-            du = du.at[idx].add(after[k] @ dm @ before[k])
-    return before[-1], du
+        if pending is not None and not factors:
+            m, dm, pending = _right(m, pending), _right(dm, pending), None
+        factors.append([m, idx, dm])
+    return [tuple(f) for f in factors], pending
+
+
+def _observable_and_jacobian(trainable: Circuit, obs: np.ndarray, theta):
+    """``W (K, d, d)`` (:func:`_heisenberg_observables`) and ``∂W/∂θ (K, d, d, P)`` for a noiseless
+    trainable part, by the product rule over :func:`_varying_factors`:
+
+        A_k = U† O_k U,   ∂A_k/∂θ_p = X + X†,   X = (O_k U)† ∂U/∂θ_p,
+        ∂U/∂θ_p = Σ_j (F_m ⋯ F_{j+1}) ∂F_j/∂θ_p (F_{j-1} ⋯ F_1),
+
+    with ``(O_k U)† F_m ⋯ F_{j+1}`` accumulated from the left, so each factor costs two matrix
+    products whose right operand stacks all its parameters (``(d, |idx|·d)``): about ``P · d³``
+    in a few large products rather than many small ones.
+    """
+    p_total = theta.shape[0]
+    cdt = complex_dtype(theta.dtype)
+    d = 2**trainable.n_qubits
+    o = jnp.asarray(obs, cdt)
+    k_obs = o.shape[0]
+    factors, _ = _varying_factors(trainable, theta, cdt)
+    if not factors:  # no operation uses θ
+        w = _heisenberg_observables(trainable, obs, theta)
+        return w, jnp.zeros(w.shape + (p_total,), w.dtype)
+    before = [None]  # before[j] = F_{j-1} ⋯ F_1 (None: identity)
+    for m, _, _ in factors[:-1]:
+        before.append(m if before[-1] is None else m @ before[-1])
+    last = factors[-1][0]
+    u = last if before[-1] is None else last @ before[-1]
+    ou = jnp.einsum("kij,jb->kib", o, u)
+    w = jnp.swapaxes(jnp.einsum("ia,kib->kab", jnp.conj(u), ou), 1, 2)  # W_k = (U† O_k U)^T
+    y = jnp.conj(jnp.swapaxes(ou, 1, 2))  # (O U)†, then times F_m ⋯ F_{j+1}
+    xs = [None] * len(factors)
+    for jx in range(len(factors) - 1, -1, -1):
+        m, idx, dm = factors[jx]
+        q = len(idx)
+        z = (y.reshape(k_obs * d, d) @ jnp.moveaxis(dm, 0, 1).reshape(d, q * d)).reshape(k_obs, d, q, d)
+        if before[jx] is not None:
+            z = (z.reshape(k_obs * d * q, d) @ before[jx]).reshape(k_obs, d, q, d)
+        xs[jx] = z  # X[k, a, p, b]
+        if jx:
+            y = jnp.einsum("kab,bc->kac", y, m)
+    x = jnp.concatenate(xs, axis=2) if len(xs) > 1 else xs[0]
+    order = np.concatenate([f[1] for f in factors])
+    if len(order) == p_total and np.array_equal(np.sort(order), np.arange(p_total)):
+        x = x[:, :, np.argsort(order), :]  # each θ in one factor: a gather
+    else:  # θ shared between factors (or unused): sum their contributions
+        onehot = np.zeros((len(order), p_total))
+        onehot[np.arange(len(order)), order] = 1.0
+        x = jnp.einsum("kaqb,qp->kapb", x, jnp.asarray(onehot, x.dtype))
+    # ∂W_k[a, b] = ∂A_k[b, a] = X[b, a] + conj(X[a, b]).
+    dw = jnp.transpose(x, (0, 3, 1, 2)) + jnp.conj(jnp.transpose(x, (0, 1, 3, 2)))
+    return w, dw
 
 
 def _heisenberg_observables(trainable: Circuit, obs: np.ndarray, theta):
@@ -274,29 +396,32 @@ def _heisenberg_observables(trainable: Circuit, obs: np.ndarray, theta):
     return w.reshape(-1, d, d)
 
 
-def make_observable_fn(trainable: Circuit, obs: np.ndarray):
-    """``theta -> W`` with a VJP that reuses the Jacobian computed in the forward pass.
+def make_observable_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool = False):
+    """``theta -> (Re W, Im W)`` with a VJP that reuses the Jacobian computed in the forward pass.
 
     Under ``vmap`` over examples (``theta`` unmapped) the forward pass and the Jacobian run once;
     the backward pass per example is one contraction of its cotangent with the Jacobian.
+    ``real_input``: the input states are real (so ``Im W`` never contributes); only ``(Re W,)``
+    is returned and differentiated.
     """
+
+    def parts(w):
+        return (jnp.real(w),) if real_input else (jnp.real(w), jnp.imag(w))
 
     def w_fn(theta):
         return _heisenberg_observables(trainable, obs, theta)
 
     @jax.custom_vjp
     def observable(theta):
-        w = w_fn(theta)
-        return jnp.real(w), jnp.imag(w)
+        return parts(w_fn(theta))
 
     def fwd(theta):
         w, dw = _w_and_jacobian(theta)
         # Real and imaginary parts: every per-example contraction is then a real GEMM.
-        return (jnp.real(w), jnp.imag(w)), (jnp.real(dw), jnp.imag(dw))
+        return parts(w), parts(dw)
 
     def bwd(res, w_bar):
-        (dr, di), (cr, ci) = res, w_bar
-        return (jnp.tensordot(cr, dr, axes=cr.ndim) + jnp.tensordot(ci, di, axes=ci.ndim),)
+        return (sum(jnp.tensordot(c, dr, axes=c.ndim) for c, dr in zip(w_bar, res)),)
 
     def _w_and_jacobian(theta):
         p = theta.shape[0]
@@ -304,14 +429,7 @@ def make_observable_fn(trainable: Circuit, obs: np.ndarray):
             w = w_fn(theta)
             return w, jnp.zeros(w.shape + (0,), w.dtype)
         if not trainable.is_noisy:
-            # W_k = (U† O_k U)^T; ∂(U† O U) = X + X† with X = (O U)† ∂U.
-            u, du = _unitary_and_jacobian(trainable, theta)
-            o = jnp.asarray(obs, u.dtype)
-            ou = jnp.einsum("kij,jb->kib", o, u)
-            w = jnp.swapaxes(jnp.einsum("ia,kib->kab", jnp.conj(u), ou), 1, 2)
-            x = jnp.einsum("kia,pib->kpab", jnp.conj(ou), du)
-            da = x + jnp.conj(jnp.swapaxes(x, -1, -2))
-            return w, jnp.moveaxis(jnp.swapaxes(da, -1, -2), 1, -1)  # (K, d, d, P)
+            return _observable_and_jacobian(trainable, obs, theta)
         basis = jnp.eye(p, dtype=theta.dtype)
         w, dw = jax.vmap(lambda t: jax.jvp(w_fn, (theta,), (t,)), out_axes=(None, -1))(basis)
         return w, dw
@@ -320,31 +438,120 @@ def make_observable_fn(trainable: Circuit, obs: np.ndarray):
     return observable
 
 
+def _quadratic_form(w, real_input: bool):
+    """``M`` with ``<O_k> = vᵀ M_k v`` from ``W`` (``<O_k> = Σ_ab W_k[a,b] ρ[a,b]``, ``ρ = ψψ†``):
+    with ``A_k = W_kᵀ = U† O_k U``, ``v = Re ψ`` and ``M = Re A`` for real states, else
+    ``v = [Re ψ; Im ψ]`` and ``M = [[Re A, −Im A], [Im A, Re A]]``. ``M`` is symmetric since ``A``
+    is Hermitian. Extra trailing axes of ``w`` (a Jacobian's parameter axis) are kept."""
+    a = jnp.swapaxes(w, 1, 2)
+    if real_input:
+        return jnp.real(a)
+    re, im = jnp.real(a), jnp.imag(a)
+    top = jnp.concatenate([re, -im], axis=2)
+    return jnp.concatenate([top, jnp.concatenate([im, re], axis=2)], axis=1)
+
+
+def make_pure_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool):
+    """``(theta, v) -> <O_k>`` for a pure input state given as the real vector ``v`` of
+    :func:`_quadratic_form` (``(d,)`` real states, else ``(2d,)``): ``vᵀ M_k(θ) v``.
+
+    ``M`` and its Jacobian depend on θ alone: under ``vmap`` over examples they are computed once
+    per batch. The backward pass per example is ``vᵀ ∂M/∂θ v``, one matrix product of ``v`` with
+    the stored Jacobian laid out as ``(D, K·D·P)`` followed by a reduction (no outer product
+    ``ψψ†`` is formed), and ``∂/∂v = 2 M v`` (features may carry gradients, e.g. from classical
+    layers before the circuit).
+    """
+
+    def quad(v, m):
+        return jnp.einsum("a,kab,b->k", v, m, v)
+
+    @jax.custom_vjp
+    def value(theta, v):
+        return quad(v, _quadratic_form(_heisenberg_observables(trainable, obs, theta), real_input))
+
+    def fwd(theta, v):
+        if theta.shape[0] == 0 or trainable.is_noisy:
+            raise AssertionError("make_pure_fn needs a noiseless trainable part with parameters")
+        w, dw = _observable_and_jacobian(trainable, obs, theta)
+        m, dm = _quadratic_form(w, real_input), _quadratic_form(dw, real_input)
+        return quad(v, m), (v, m, dm)
+
+    def bwd(res, g):
+        v, m, dm = res
+        t = jnp.tensordot(v, jnp.moveaxis(dm, 1, 0), axes=1)  # Σ_a v_a ∂M_k[a, b]: (K, D, P)
+        theta_bar = jnp.einsum("k,kbp,b->p", g, t, v)
+        v_bar = 2.0 * jnp.einsum("k,kab,b->a", g, m, v)
+        return theta_bar, v_bar
+
+    value.defvjp(fwd, bwd)
+    return value
+
+
+#: Operations whose matrices (gates) or Kraus operators (channels, up to a global phase) are real:
+#: an encoding made of them maps a real input state to a real state or density matrix.
+_REAL_OPS = frozenset({"I", "H", "X", "Z", "RY", "CNOT", "CZ", "SWAP", "CRY", *CHANNELS})
+
+
+def _real_encoding(encoding: Circuit) -> bool:
+    """Whether every state the encoding prepares is real (static: from its operations)."""
+    return all(op.name in _REAL_OPS or (op.name == "Unitary" and not np.any(np.imag(op.matrix)))
+               for op in encoding.operations)
+
+
+def _product_state(program, values, n: int):
+    """``|ψ>`` as a flat ``(2**n,)`` vector when the program is single-qubit gates on ``|0…0>``
+    (each wire's gates applied to ``|0>``, then one broadcast product); ``None`` otherwise."""
+    if not all(kind == "u" and len(wires) == 1 and isinstance(payload, int)
+               for kind, wires, payload in program.steps):
+        return None
+    vecs: dict = {}
+    for (_, (w,), _), m in zip(program.steps, values):
+        vecs[w] = m[:, 0] if w not in vecs else m @ vecs[w]
+    cdt = next(iter(vecs.values())).dtype if vecs else None
+    cols = [vecs.get(w, jnp.asarray([1.0, 0.0], cdt)) for w in range(n)]
+    psi = cols[0]
+    for v in cols[1:]:
+        psi = (psi[:, None] * v[None, :]).reshape(-1)
+    return psi
+
+
 def heisenberg_expectations(circuit: Circuit, theta, x):
     """``<O_k>`` for one example by the Heisenberg-picture method; ``theta`` and ``x`` validated."""
     from .simulate import _initial_state, _run_mixed, _run_pure, _step_payloads, program_for
 
     encoding, trainable = split_encoding(circuit)
+    real = _real_encoding(encoding)
+    obs = observable_matrices(circuit)
     cache = _OBSERVABLE_FNS.setdefault(circuit, {})
-    if "fn" not in cache:
-        cache["fn"] = make_observable_fn(trainable, observable_matrices(circuit))
-    w_re, w_im = cache["fn"](theta)
     n = circuit.n_qubits
     d = 2**n
     cdt = complex_dtype(theta.dtype)
-    psi0 = _initial_state(circuit, x, cdt)
     program = program_for(encoding, mixed=encoding.is_noisy)
     # The encoding uses no θ: any vector of the right length will do.
     values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
+    if not encoding.is_noisy and not trainable.is_noisy and circuit.n_params:
+        psi = _product_state(program, values, n) if circuit.state_prep == "zero" else None
+        if psi is None:
+            psi = _run_pure(program, values, _initial_state(circuit, x, cdt)).reshape(-1)
+        v = jnp.real(psi) if real else jnp.concatenate([jnp.real(psi), jnp.imag(psi)])
+        if "pure" not in cache:
+            cache["pure"] = make_pure_fn(trainable, obs, real_input=real)
+        return cache["pure"](theta, v).astype(theta.dtype)
+    if "fn" not in cache:
+        cache["fn"] = make_observable_fn(trainable, obs, real_input=real)
+    w_parts = cache["fn"](theta)
     if encoding.is_noisy:
+        psi0 = _initial_state(circuit, x, cdt)
         rho0 = (psi0.reshape(-1, 1) * jnp.conj(psi0.reshape(1, -1))).reshape((2,) * (2 * n))
         rho = _run_mixed(program, values, rho0).reshape(d, d)
-        rho_re, rho_im = jnp.real(rho), jnp.imag(rho)
+        rho_parts = (jnp.real(rho), jnp.imag(rho))
     else:
-        psi = _run_pure(program, values, psi0).reshape(-1)
+        psi = _run_pure(program, values, _initial_state(circuit, x, cdt)).reshape(-1)
         a, b = jnp.real(psi), jnp.imag(psi)  # ρ = ψψ†: Re ρ = aaᵀ + bbᵀ, Im ρ = baᵀ − abᵀ
-        rho_re = a[:, None] * a[None, :] + b[:, None] * b[None, :]
-        rho_im = b[:, None] * a[None, :] - a[:, None] * b[None, :]
-    # Re Σ_ab W_ab ρ_ab, in real arithmetic.
-    return (jnp.einsum("kab,ab->k", w_re, rho_re) - jnp.einsum("kab,ab->k", w_im, rho_im)).astype(theta.dtype)
-
+        rho_parts = (a[:, None] * a[None, :] + b[:, None] * b[None, :],
+                     b[:, None] * a[None, :] - a[:, None] * b[None, :])
+    # Re Σ_ab W_ab ρ_ab = Σ Re W · Re ρ − Σ Im W · Im ρ, in real arithmetic.
+    out = jnp.einsum("kab,ab->k", w_parts[0], rho_parts[0])
+    if len(w_parts) > 1:
+        out = out - jnp.einsum("kab,ab->k", w_parts[1], rho_parts[1])
+    return out.astype(theta.dtype)

@@ -36,8 +36,7 @@ import numpy as np
 from . import kernels as K
 from .circuit import Circuit
 from .gates import complex_dtype
-from .heisenberg import MAX_PARAMS as HEISENBERG_MAX_PARAMS
-from .heisenberg import MAX_QUBITS as HEISENBERG_MAX_QUBITS
+from .heisenberg import auto_eligible as heisenberg_eligible
 from .heisenberg import heisenberg_expectations, split_encoding
 from .program import Program, lower
 from .tensornet import MAX_TENSORS, Network, build_network, term_values
@@ -406,14 +405,14 @@ def _adjoint_expectations(circuit: Circuit, program: Program, values, psi0):
 # public API
 def use_heisenberg(circuit: Circuit) -> bool:
     """Whether ``method="auto"`` picks the Heisenberg-picture method (:mod:`.heisenberg`): noiseless,
-    small registers with few parameters whose circuit encodes first and trains afterwards.
-
-    Its fixed cost per batch grows as ``n_params · 8**n`` (the Jacobian of the shared observable),
-    so it wins only there (measured in ``docs/engine.md``: at batch 64, n=4 is about 2x adjoint at
-    L=2 and L=6; n=5 loses; noisy circuits lose everywhere).
+    small registers whose circuit encodes first and trains afterwards, in the region where it was
+    measured faster than the adjoint (:func:`.heisenberg.auto_eligible`; ``docs/engine.md``: n <= 4
+    with observables x parameters <= 192, n = 5 with one observable and at most 100 parameters;
+    n = 6 loses, and so do noisy circuits).
     """
-    return (not circuit.is_noisy and circuit.n_qubits <= HEISENBERG_MAX_QUBITS
-            and circuit.n_params <= HEISENBERG_MAX_PARAMS and split_encoding(circuit) is not None)
+    return (not circuit.is_noisy
+            and heisenberg_eligible(circuit.n_qubits, len(circuit.observables), circuit.n_params)
+            and split_encoding(circuit) is not None)
 
 
 #: Cost model of the automatic choice between the tensor network and the state vector (adjoint):
