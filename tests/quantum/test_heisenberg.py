@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dpqml.models import build_model
-from dpqml.quantum import Angle, Circuit, Operation, expectations
+from dpqml.quantum import Angle, Circuit, Operation, X, Z, expectations
 from dpqml.quantum.heisenberg import _kron_all, _kron_derivative, _real_encoding, split_encoding
 from dpqml.quantum.simulate import use_heisenberg
 
@@ -137,3 +137,13 @@ def test_product_state_encodings_shared_and_unused_parameters():
 def test_real_encodings_are_recognised():
     assert _real_encoding(split_encoding(build_model(qubits=3, layers=1).circuit)[0])  # RY(x)
     assert not _real_encoding(split_encoding(build_model(qubits=3, layers=1, encoding="angle-x").circuit)[0])
+
+
+def test_circuit_without_encoding_gates():
+    """Trainable gates from the first operation on (the encoding part is empty): |0…0> in."""
+    ops = [Operation("RY", (0,), angles=(Angle(weight=0),)), Operation("CNOT", (0, 1)),
+           Operation("RX", (1,), angles=(Angle(weight=1),))]
+    circuit = Circuit(2, ops, [Z(1), X(0)], n_params=2, n_features=1)
+    theta, xs = random_inputs(3, circuit, batch=2)
+    for got, want in zip(per_example(circuit, "heisenberg", theta, xs), per_example(circuit, "adjoint", theta, xs)):
+        np.testing.assert_allclose(got, want, atol=1e-10)

@@ -498,7 +498,7 @@ def _real_encoding(encoding: Circuit) -> bool:
                for op in encoding.operations)
 
 
-def _product_state(program, values, n: int):
+def _product_state(program, values, n: int, cdt):
     """``|ψ>`` as a flat ``(2**n,)`` vector when the program is single-qubit gates on ``|0…0>``
     (each wire's gates applied to ``|0>``, then one broadcast product); ``None`` otherwise."""
     if not all(kind == "u" and len(wires) == 1 and isinstance(payload, int)
@@ -507,8 +507,7 @@ def _product_state(program, values, n: int):
     vecs: dict = {}
     for (_, (w,), _), m in zip(program.steps, values):
         vecs[w] = m[:, 0] if w not in vecs else m @ vecs[w]
-    cdt = next(iter(vecs.values())).dtype if vecs else None
-    cols = [vecs.get(w, jnp.asarray([1.0, 0.0], cdt)) for w in range(n)]
+    cols = [vecs[w].astype(cdt) if w in vecs else jnp.asarray([1.0, 0.0], cdt) for w in range(n)]
     psi = cols[0]
     for v in cols[1:]:
         psi = (psi[:, None] * v[None, :]).reshape(-1)
@@ -530,7 +529,7 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
     # The encoding uses no θ: any vector of the right length will do.
     values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
     if not encoding.is_noisy and not trainable.is_noisy and circuit.n_params:
-        psi = _product_state(program, values, n) if circuit.state_prep == "zero" else None
+        psi = _product_state(program, values, n, cdt) if circuit.state_prep == "zero" else None
         if psi is None:
             psi = _run_pure(program, values, _initial_state(circuit, x, cdt)).reshape(-1)
         v = jnp.real(psi) if real else jnp.concatenate([jnp.real(psi), jnp.imag(psi)])
