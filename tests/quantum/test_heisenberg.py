@@ -9,7 +9,8 @@ import pytest
 
 from dpqml.models import build_model
 from dpqml.quantum import Angle, Circuit, Operation, X, Z, expectations
-from dpqml.quantum.heisenberg import _kron_all, _kron_derivative, _real_encoding, split_encoding
+from dpqml.quantum.heisenberg import _kron_derivative, _real_encoding, split_encoding
+from dpqml.quantum.kernels import kron_wires
 from dpqml.quantum.simulate import use_heisenberg
 
 from .random_circuits import model_per_example_grads, per_example, random_circuit, random_inputs, random_observables
@@ -108,7 +109,7 @@ def test_kron_derivative_equals_forward_mode(shared):
     wdeps = {w: {p for p, ws in wires_of.items() if w in ws} for w in range(4)}
     idx = np.asarray([0, 1, 2], np.int32)
     got = _kron_derivative(mats(theta), jac, idx, wdeps)
-    want = jnp.moveaxis(jax.jacfwd(lambda t: _kron_all(mats(t)))(theta), -1, 0)
+    want = jnp.moveaxis(jax.jacfwd(lambda t: kron_wires(mats(t)))(theta), -1, 0)
     np.testing.assert_allclose(got, want, atol=1e-12)
 
 

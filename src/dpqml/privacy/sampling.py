@@ -38,6 +38,12 @@ def poisson_sample(n_examples: int, sample_rate: float, rng: np.random.Generator
     return np.flatnonzero(chosen)
 
 
+def padded_size(n: int, max_physical_batch: int) -> int:
+    """The physical batch size that holds ``n`` examples: the next power of two, capped at
+    ``max_physical_batch``."""
+    return min(max_physical_batch, 1 << max(int(n) - 1, 0).bit_length())
+
+
 def physical_batches(indices: np.ndarray, max_physical_batch: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """Cut a logical batch into fixed-shape physical batches.
 
@@ -54,7 +60,7 @@ def physical_batches(indices: np.ndarray, max_physical_batch: int) -> list[tuple
         out.append((chunk, np.ones(max_physical_batch, np.float32)))
     rest = indices[full * max_physical_batch:]
     if len(rest):
-        size = min(max_physical_batch, 1 << int(np.ceil(np.log2(len(rest)))))
+        size = padded_size(len(rest), max_physical_batch)
         idx = np.zeros(size, dtype=indices.dtype)
         idx[:len(rest)] = rest
         mask = np.zeros(size, np.float32)

@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import kernels as K
 from .circuit import Circuit
 from .gates import CHANNELS, complex_dtype, pauli_word_matrix
 
@@ -93,25 +94,10 @@ def observable_matrices(circuit: Circuit) -> np.ndarray:
 
 def _step_dependencies(program) -> list:
     """For each step of ``program``, the θ indices its payload depends on (static analysis of the
-    lowering: fused chains -> rotation elements -> angle slots -> θ). ``None``: no θ; a
+    lowering: fused chains -> angle slots (:meth:`Program.chain_slots`) -> θ). ``None``: no θ; a
     multi-qubit gate matrix counts as depending on every θ (conservative)."""
     n_p = program.n_params
-    names = ("RX", "RY", "RZ")
-    bases, base = {}, 0
-    for name in names:
-        bases[name] = base
-        base += len(program.rot_slots[name])
-    n_rot = base
-    chain_elems = {}
-    for ids, idx in program.chain_groups:
-        for g, cid in enumerate(ids):
-            chain_elems[cid] = [int(e) for e in idx[g]]
-
-    def slot_of(e):
-        for name in reversed(names):
-            if e >= bases[name]:
-                return int(program.rot_slots[name][e - bases[name]])
-        raise AssertionError(e)
+    chains = program.chain_slots()
 
     def theta_of(slot):
         return {int(i) for i in (program.weight_idx[slot], program.fweight_idx[slot]) if i < n_p}
@@ -119,11 +105,7 @@ def _step_dependencies(program) -> list:
     deps = []
     for kind, _, payload in program.steps:
         if kind == "u" and isinstance(payload, int):
-            d = set()
-            for e in chain_elems[payload]:
-                if e < n_rot:
-                    d |= theta_of(slot_of(e))
-            deps.append(frozenset(d) or None)
+            deps.append(frozenset().union(*(theta_of(s) for s in chains[payload])) or None)
         elif kind == "pauli":
             deps.append(frozenset(theta_of(payload[1])) or None)
         elif kind == "u":
@@ -188,23 +170,9 @@ def _dense_unitary(program, values, cdt):
     eye2 = jnp.eye(2, dtype=cdt)
     u = jnp.eye(2**n, dtype=cdt)
     for kind, payload, *_ in _schedule(program, values, cdt, [None] * len(program.steps)):
-        m = _kron_all([payload.get(w, eye2) for w in range(n)]) if kind == "1q" else jnp.asarray(payload, cdt)
+        m = K.kron_wires([payload.get(w, eye2) for w in range(n)]) if kind == "1q" else jnp.asarray(payload, cdt)
         u = m @ u
     return u
-
-
-def _kron_all(mats: list):
-    """Kronecker product over wires (wire 0 the most significant) of ``(..., 2, 2)`` arrays with
-    broadcastable leading shapes, as one broadcast product (no transposes): ``(..., 2**n, 2**n)``."""
-    n = len(mats)
-    lead = jnp.broadcast_shapes(*(m.shape[:-2] for m in mats))
-    out = None
-    for w, m in enumerate(mats):
-        shape = [1] * (2 * n)
-        shape[w] = shape[n + w] = 2
-        t = jnp.broadcast_to(m, lead + (2, 2)).reshape(lead + tuple(shape))
-        out = t if out is None else out * t
-    return out.reshape(lead + (2**n, 2**n))
 
 
 def _permutation_rows(m) -> np.ndarray | None:
@@ -257,7 +225,7 @@ def _kron_derivative(mats: list, jac: dict, idx: np.ndarray, wdeps: dict):
             pick = np.zeros(len(idx), np.int32)
             pick[mine] = 1 + np.arange(len(mine))
             parts.append(stack[pick])
-        return _kron_all(parts)
+        return K.kron_wires(parts)
     ws = sorted(jac)  # axis 0: the wire w whose matrix is differentiated; axis 1: p
     parts = []
     for v in range(n):
@@ -265,7 +233,7 @@ def _kron_derivative(mats: list, jac: dict, idx: np.ndarray, wdeps: dict):
         if v in jac:
             base = base.at[ws.index(v)].set(jnp.moveaxis(jac[v][..., idx], -1, 0))
         parts.append(base)
-    return jnp.sum(_kron_all(parts), axis=0)
+    return jnp.sum(K.kron_wires(parts), axis=0)
 
 
 def _varying_factors(trainable: Circuit, theta, cdt):
@@ -300,7 +268,7 @@ def _varying_factors(trainable: Circuit, theta, cdt):
         if kind == "1q":
             mats = [payload.get(w, eye2) for w in range(n)]
         if not gdeps:
-            c = _kron_all(mats) if kind == "1q" else payload
+            c = K.kron_wires(mats) if kind == "1q" else payload
             if factors:  # applied after the last factor
                 f = factors[-1]
                 factors[-1] = [_left(c, f[0]), f[1], _left(c, f[2])]
@@ -310,7 +278,7 @@ def _varying_factors(trainable: Circuit, theta, cdt):
         idx = np.asarray(sorted(gdeps), np.int32)
         j = next(jac)
         if kind == "1q":
-            m = _kron_all(mats)
+            m = K.kron_wires(mats)
             dm = _kron_derivative(mats, j, idx, wdeps)
         else:
             m = jnp.asarray(payload, cdt)
@@ -520,7 +488,6 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
 
     encoding, trainable = split_encoding(circuit)
     real = _real_encoding(encoding)
-    obs = observable_matrices(circuit)
     cache = _OBSERVABLE_FNS.setdefault(circuit, {})
     n = circuit.n_qubits
     d = 2**n
@@ -534,10 +501,10 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
             psi = _run_pure(program, values, _initial_state(circuit, x, cdt)).reshape(-1)
         v = jnp.real(psi) if real else jnp.concatenate([jnp.real(psi), jnp.imag(psi)])
         if "pure" not in cache:
-            cache["pure"] = make_pure_fn(trainable, obs, real_input=real)
+            cache["pure"] = make_pure_fn(trainable, observable_matrices(circuit), real_input=real)
         return cache["pure"](theta, v).astype(theta.dtype)
     if "fn" not in cache:
-        cache["fn"] = make_observable_fn(trainable, obs, real_input=real)
+        cache["fn"] = make_observable_fn(trainable, observable_matrices(circuit), real_input=real)
     w_parts = cache["fn"](theta)
     if encoding.is_noisy:
         psi0 = _initial_state(circuit, x, cdt)

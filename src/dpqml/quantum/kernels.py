@@ -35,6 +35,20 @@ def _three_way(psi, axes):
     return psi.reshape(2 ** axes[0], 2**k, -1)
 
 
+def kron_wires(mats: list):
+    """Kronecker product over wires (wire 0 the most significant) of ``(..., 2, 2)`` arrays with
+    broadcastable leading shapes, as one broadcast product (no transposes): ``(..., 2**n, 2**n)``."""
+    n = len(mats)
+    lead = jnp.broadcast_shapes(*(m.shape[:-2] for m in mats))
+    out = None
+    for w, m in enumerate(mats):
+        shape = [1] * (2 * n)
+        shape[w] = shape[n + w] = 2
+        t = jnp.broadcast_to(m, lead + (2, 2)).reshape(lead + tuple(shape))
+        out = t if out is None else out * t
+    return out.reshape(lead + (2**n, 2**n))
+
+
 def apply_matrix(psi, u, axes: tuple[int, ...]):
     """A ``(2**k, 2**k)`` matrix on ``axes`` (first axis = most significant bit)."""
     if len(axes) == 1:

@@ -116,10 +116,7 @@ def _step_payloads(program: Program, angles):
         if kind in ("u", "sop"):
             out.append(fused[payload] if isinstance(payload, int) else payload(angles))
         elif kind == "kron":
-            m = fused[payload[0]]
-            for c in payload[1:]:
-                m = jnp.kron(m, fused[c])
-            out.append(m)
+            out.append(K.kron_wires([fused[c] for c in payload]))
         elif kind == "pauli":
             out.append(angles[payload[1]])
         else:

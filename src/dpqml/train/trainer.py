@@ -35,7 +35,7 @@ from ..privacy.accounting import check_delta
 from ..privacy.config import PrivacyConfig, _check_number
 from ..privacy.dpsgd import clip_per_example, gaussian_noise, privatize, secure_gaussian_noise
 from ..privacy.ledger import PrivacyLedger
-from ..privacy.sampling import physical_batches, poisson_sample, step_rng
+from ..privacy.sampling import padded_size, physical_batches, poisson_sample, step_rng
 from ..quantum import check_memory
 from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
 
@@ -225,8 +225,7 @@ def _check_memory(model, config: TrainConfig, cost, n_examples: int, *, double: 
     circuit = getattr(model, "circuit", None)
     if circuit is None:
         return
-    # physical batches are padded to a power of two, capped at max_physical_batch
-    batch = min(config.max_physical_batch, 1 << max(n_examples - 1, 0).bit_length())
+    batch = padded_size(n_examples, config.max_physical_batch)  # the largest physical batch
     try:
         if cost is not None:  # parameter shift: every shifted evaluation of every example at once, no AD
             check_memory(circuit, batch * cost.circuit_evaluations, double=double,
