@@ -76,3 +76,58 @@ def test_not_an_idx_or_npz_file(tmp_path, capsys):
     bad.write_bytes(b"this is not an IDX file at all")
     assert main(["train", "--dataset", "mnist", "--data-path", str(bad), "--no-progress"]) == 2
     assert "dpqml train: error:" in capsys.readouterr().err
+
+
+def _fails(capsys, *flags, code=2):
+    assert main(["train", *flags, "--no-progress"]) == code
+    return capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--noise-multiplier", "1e39"], "--noise-multiplier is too large"),
+    (["--max-grad-norm", "1e39"], "--max-grad-norm is too large"),
+    (["--learning-rate", "1e39"], "--learning-rate is too large"),
+    (["--delta", "0.5"], "--allow-large-delta"),
+    (["--model", "mlp", "--hidden", "abc"], "--hidden must be comma-separated integers >= 1"),
+    (["--model", "mlp", "--hidden", "8,0"], "--hidden must be comma-separated integers >= 1"),
+    (["--hidden", "8"], "--hidden (the MLP's widths) needs --model mlp"),
+    (["--model", "cnn", "--dataset", "moons"], "--model cnn needs an image data set"),
+    (["--reproducible-noise", "-1"], "--reproducible-noise must be an integer >= 0"),
+    (["--reproducible-noise", "1", "--randomness", "fast"], "not allowed with argument"),
+])
+def test_overflowing_and_malformed_flags_are_refused_before_training(capsys, flags, message):
+    try:
+        err = _fails(capsys, "--dataset", "moons", "--epochs", "1", *flags)
+    except SystemExit as exc:  # argparse refuses a malformed flag with exit status 2
+        assert exc.code == 2
+        err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "done:" not in err
+
+
+def test_a_diverging_run_exits_non_zero(capsys):
+    # Before: exit 0 and "test accuracy 50.0%" for a model of NaN parameters.
+    err = _fails(capsys, "--dataset", "moons", "--epochs", "1", "--noise-multiplier", "1e37", "--learning-rate", "1e37",
+                 "--optimizer", "sgd", code=1)
+    assert "training diverged" in err and "done:" not in err
+
+
+def test_default_runs_are_secret_and_reproducible_ones_say_so(tmp_path, capsys):
+    res = run_json(tmp_path, "--dataset", "moons", "--epochs", "1")
+    assert res["randomness"] == "secure" and "noise_seed" not in res
+    res = run_json(tmp_path, "--dataset", "moons", "--epochs", "1", "--reproducible-noise", "5")
+    assert res["randomness"] == "seeded" and res["noise_seed"] == 5
+    assert "does NOT hold" in res["reproducible_noise_warning"]
+    assert "WARNING: reproducible noise" in capsys.readouterr().err
+
+
+def test_a_lost_ledger_or_other_data_stops_the_resume(tmp_path, capsys):
+    # Before: epsilon = 0.0000 reported for a finished run whose ledger was deleted, and a moons checkpoint
+    # silently continued on circles.
+    ck = tmp_path / "ck"
+    flags = ["--epochs", "1", "--checkpoint-dir", str(ck)]
+    run_json(tmp_path, "--dataset", "moons", *flags)
+    err = _fails(capsys, "--dataset", "circles", *flags)
+    assert "another training set" in err
+    (ck / "ledger.jsonl").unlink()
+    err = _fails(capsys, "--dataset", "moons", *flags)
+    assert "ledger.jsonl is missing" in err and "new checkpoint directory" in err and "Traceback" not in err

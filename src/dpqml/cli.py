@@ -436,11 +436,16 @@ def main(argv=None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 0
+    from .train.trainer import TrainingDivergedError
+
     try:
         return args.func(args)
     except (ValueError, MemoryError, OSError) as exc:
         print(f"dpqml {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except TrainingDivergedError as exc:  # a run that failed (its steps still count), not a bad request
+        print(f"dpqml {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # pragma: no cover
         print("interrupted", file=sys.stderr)
         return 130

@@ -169,8 +169,9 @@ def test_coins_are_fair_and_fixed_before_training():
 
 def test_a_shorter_run_is_a_prefix_of_a_longer_one():
     """The q < 1 white-box game reads step t's update as θ_{t-1} − θ_t from runs of t−1 and t steps with one
-    seed: valid only if the trainer's sampling and noise are pure functions of (seed, step). With σ = 0
-    and Dirac canaries every such difference is 0 or exactly one clipped canary gradient (C/(qN))."""
+    noise seed: valid only if the trainer's reproducible sampling and noise are pure functions of
+    (noise_seed, step). With σ = 0 and Dirac canaries every such difference is 0 or exactly one clipped
+    canary gradient (C/(qN))."""
     import jax.numpy as jnp
 
     from dpqml.train import FunctionModel, TrainConfig, train
@@ -178,7 +179,7 @@ def test_a_shorter_run_is_a_prefix_of_a_longer_one():
     m = 50
     x = np.eye(m, dtype=np.float32) * 4.0  # gradient 4C, clipped to C = 1
     model = FunctionModel(loss_fn=lambda p, xi, yi: jnp.dot(p, xi), params=jnp.zeros(m, jnp.float32), input_dim=m)
-    config = TrainConfig(learning_rate=1.0, optimizer="sgd", seed=7)
+    config = TrainConfig(learning_rate=1.0, optimizer="sgd", seed=7, noise_seed=7)  # reproducible: replayed
     thetas = [np.zeros(m)] + [np.asarray(train(model, x, np.zeros(m, int), PrivacyConfig(0.0, 1.0, 0.3, t, 1e-5, m),
                                                config).params, np.float64) for t in (1, 2, 3, 4)]
     steps = -np.diff(np.stack(thetas), axis=0) * (0.3 * m)  # in units of C

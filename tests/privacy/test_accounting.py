@@ -191,9 +191,13 @@ def test_compute_delta_bad_epsilon():
         compute_delta(-1, 0.01, 1.0, 100)
 
 
-def test_check_delta_warns_when_delta_is_too_weak():
-    with pytest.warns(UserWarning, match=r"delta=0.001 >= 1/n_examples = 1/1000: .*too weak to mean anything"):
+def test_check_delta_refuses_a_delta_too_weak_unless_allowed():
+    with pytest.raises(ValueError, match=r"delta=0.001 >= 1/n_examples = 1/1000: .*too weak to mean anything"):
         check_delta(1e-3, 1_000)
+    with pytest.warns(UserWarning, match=r"delta=0.001 >= 1/n_examples = 1/1000: .*too weak to mean anything"):
+        check_delta(1e-3, 1_000, allow_large=True)
+    with pytest.raises(ValueError, match="delta must be"):
+        check_delta(1.0, 100, allow_large=True)  # never
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         check_delta(1e-5, 1_000)  # no warning

@@ -47,14 +47,14 @@ def hand_step(params, x, y, idx, C, noise, qN, lr):
 def test_one_step_equals_a_hand_computed_reference():
     x, y, params = tiny_problem()
     cfg = PrivacyConfig(noise_multiplier=0.7, max_grad_norm=0.5, sample_rate=0.5, steps=1, delta=1e-3, n_examples=6)
-    tc = TrainConfig(learning_rate=0.1, optimizer="sgd", seed=3)
+    tc = TrainConfig(learning_rate=0.1, optimizer="sgd", seed=3, noise_seed=3)
     model = FunctionModel(logreg_loss, params, logreg_predict, input_dim=2)
     res = train(model, x, y, cfg, tc)
-    # The documented randomness: batch from numpy default_rng([seed, step]), noise from
-    # normal(fold_in(split(PRNGKey(seed))[1], step)) scaled by σC.
+    # The documented reproducible randomness (docs/privacy.md): batch from numpy default_rng([noise_seed, step]),
+    # noise from normal(fold_in(K, step)) scaled by σC, with K = SeedSequence([noise_seed, 0x401]).generate_state(2).
     idx = np.flatnonzero(np.random.default_rng([3, 0]).random(6) < 0.5)
     assert 0 < len(idx) < 6
-    noise_key = jax.random.split(jax.random.PRNGKey(3))[1]
+    noise_key = jnp.asarray(np.random.SeedSequence([3, 0x401]).generate_state(2, np.uint32))
     noise = 0.7 * 0.5 * np.asarray(jax.random.normal(jax.random.fold_in(noise_key, 0), (3,), jnp.float64))
     noise = np.roll(noise, -1)  # drawn on the flat vector in pytree order (b, w0, w1); hand_step uses (w0, w1, b)
     w, b = hand_step(params, x, y, idx, 0.5, noise, 3.0, 0.1)
@@ -67,8 +67,8 @@ def test_gradient_accumulation_equals_one_big_batch():
     x, y, params = tiny_problem(40, seed=1)
     cfg = PrivacyConfig(1.0, 1.0, 0.6, 5, 1e-3, 40)
     model = FunctionModel(logreg_loss, params, logreg_predict, input_dim=2)
-    big = train(model, x, y, cfg, TrainConfig(max_physical_batch=64, seed=1))
-    small = train(model, x, y, cfg, TrainConfig(max_physical_batch=3, seed=1))
+    big = train(model, x, y, cfg, TrainConfig(max_physical_batch=64, seed=1, noise_seed=1))
+    small = train(model, x, y, cfg, TrainConfig(max_physical_batch=3, seed=1, noise_seed=1))
     for k in ("w", "b"):
         np.testing.assert_allclose(np.asarray(small.params[k]), np.asarray(big.params[k]), rtol=1e-10)
 
@@ -99,7 +99,7 @@ def test_empty_batches_still_add_noise_and_count():
     # q = 0.01 over 10 examples: most batches are empty.
     cfg = PrivacyConfig(2.0, 1.0, 0.01, 20, 1e-3, 10)
     model = FunctionModel(logreg_loss, params, logreg_predict, input_dim=2)
-    res = train(model, x, y, cfg, TrainConfig(optimizer="sgd", learning_rate=0.01))
+    res = train(model, x, y, cfg, TrainConfig(optimizer="sgd", learning_rate=0.01, noise_seed=0))
     seen = sum(r["examples_seen"] for r in res.history)
     assert seen < 20  # some steps had no example
     assert res.steps_spent == 20
@@ -164,15 +164,26 @@ def test_privacy_config_rejects_bad_values(kwargs, match):
         PrivacyConfig(**{**base, **kwargs})
 
 
-def test_target_epsilon_errors_and_delta_warning():
+def test_target_epsilon_errors_and_a_large_delta_is_refused_unless_allowed():
     with pytest.raises(ValueError, match="target_epsilon"):
         privacy_config(100, target_epsilon=0.0)
     with pytest.raises(ValueError, match="target_epsilon"):
         privacy_config(100, target_epsilon=-1.0)
     x, y, params = tiny_problem(8)
     model = FunctionModel(logreg_loss, params, logreg_predict, input_dim=2)
-    with pytest.warns(UserWarning, match="1/N"):
+    # δ >= 1/N protects nobody: refused before any work, with the way to accept it named
+    with pytest.raises(ValueError, match=r"delta=0.5 >= 1/n_examples = 1/8.*allow_large_delta"):
         train_private(model, (x, y), noise_multiplier=1.0, delta=0.5, epochs=1, expected_batch_size=4)
+    with pytest.raises(ValueError, match="allow_large_delta"):
+        privacy_config(8, target_epsilon=1.0, delta=0.125, epochs=1, expected_batch_size=4)  # exactly 1/N
+    with pytest.warns(UserWarning, match="1/N"):
+        res = train_private(model, (x, y), noise_multiplier=1.0, delta=0.5, epochs=1, expected_batch_size=4,
+                            allow_large_delta=True)
+    assert res.privacy.allow_large_delta and res.to_dict()["delta"] == 0.5
+    with pytest.raises(ValueError, match="delta"):  # δ >= 1 never
+        privacy_config(8, noise_multiplier=1.0, delta=1.0, allow_large_delta=True)
+    # without noise ε = ∞ whatever δ is: nothing to refuse
+    assert privacy_config(8, target_epsilon=math.inf, delta=0.5).noise_multiplier == 0
 
 
 def test_non_private_run_reports_infinite_epsilon():
@@ -196,8 +207,8 @@ def test_resume_continues_the_ledger(tmp_path):
     x, y, params = tiny_problem(20)
     cfg = PrivacyConfig(1.0, 1.0, 0.5, 8, 1e-3, 20)
     model = FunctionModel(logreg_loss, params, logreg_predict, input_dim=2)
-    full = train(model, x, y, cfg, TrainConfig(seed=2))
-    tc = TrainConfig(seed=2, checkpoint_dir=str(tmp_path), checkpoint_every=3)
+    full = train(model, x, y, cfg, TrainConfig(seed=2, noise_seed=2))
+    tc = TrainConfig(seed=2, noise_seed=2, checkpoint_dir=str(tmp_path), checkpoint_every=3)
     first = train(model, x, y, PrivacyConfig(1.0, 1.0, 0.5, 8, 1e-3, 20), tc)
     assert first.steps_spent == 8
     # A finished run called again does nothing more, and its ledger is unchanged.
@@ -208,7 +219,7 @@ def test_resume_continues_the_ledger(tmp_path):
     with pytest.raises(ValueError, match="different privacy configuration"):
         PrivacyLedger(PrivacyConfig(2.0, 1.0, 0.5, 8, 1e-3, 20), tmp_path)
     with pytest.raises(ValueError, match="other training settings"):
-        train(model, x, y, cfg, TrainConfig(seed=5, checkpoint_dir=str(tmp_path), checkpoint_every=3))
+        train(model, x, y, cfg, TrainConfig(seed=5, noise_seed=2, checkpoint_dir=str(tmp_path), checkpoint_every=3))
 
 
 def test_private_quantum_model_learns_two_moons():
@@ -219,7 +230,7 @@ def test_private_quantum_model_learns_two_moons():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         res = train_private(model, ds, target_epsilon=4.0, delta=1e-3, max_grad_norm=1.0, epochs=20,
-                            expected_batch_size=40, learning_rate=0.2, seed=0)
+                            expected_batch_size=40, learning_rate=0.2, seed=0, noise_seed=0)
     assert res.epsilon <= 4.0 and res.privacy.noise_multiplier > 1.0
     # Chance is 50% (balanced classes); a private 4-qubit model does clearly better.
     assert res.test_accuracy >= 0.75, res.test_accuracy
@@ -244,7 +255,56 @@ def test_classical_cnn_and_mlp_train_with_the_same_trainer():
     ds = load_dataset("digits", n_features=64, classes="all", n_train=300, seed=0)
     for model in (build_classical("cnn", 64, 10, channels=(4, 8)), build_classical("mlp", 64, 10, hidden=(16,))):
         res = train_private(model, ds, target_epsilon=8.0, delta=1e-4, epochs=4, expected_batch_size=50,
-                            learning_rate=0.1)
+                            learning_rate=0.1, noise_seed=0)
         assert res.epsilon <= 8.0
         assert res.test_accuracy > 0.3  # ten classes: chance is 0.1
         assert res.history[-1]["accuracy"] is not None
+
+
+@pytest.mark.parametrize(("privacy_kw", "lr", "match"), [
+    ({"noise_multiplier": 1e39}, 0.1, r"noise_multiplier is too large: .* overflows the parameters' float32"),
+    ({"max_grad_norm": 1e39}, 0.1, r"max_grad_norm is too large: .* overflows the parameters' float32"),
+    ({"max_grad_norm": 1e37}, 0.1, r"max_grad_norm is too large: max_grad_norm \* n_examples"),
+    ({}, 1e39, r"learning_rate is too large: .* overflows the parameters' float32"),
+])
+def test_settings_that_overflow_the_working_precision_are_refused(tmp_path, privacy_kw, lr, match):
+    # Before: a model of NaN parameters, reported as a success with 50% accuracy.
+    x, y, _ = tiny_problem(100)
+    params32 = {"w": jnp.zeros(2, jnp.float32), "b": jnp.zeros((), jnp.float32)}
+    model = FunctionModel(logreg_loss, params32, logreg_predict, input_dim=2)
+    cfg = PrivacyConfig(**{"noise_multiplier": 1.0, "max_grad_norm": 1.0, "sample_rate": 0.5, "steps": 2,
+                           "delta": 1e-3, "n_examples": 100, **privacy_kw})
+    with pytest.raises(ValueError, match=match):
+        train(model, x, y, cfg, TrainConfig(learning_rate=lr, checkpoint_dir=str(tmp_path / "ck")))
+    assert not (tmp_path / "ck").exists()  # refused before any work
+
+
+@pytest.mark.filterwarnings("ignore:.*NaN or infinite; they were zeroed")
+def test_a_run_whose_parameters_become_nonfinite_stops_with_an_error(tmp_path):
+    from dpqml.train import TrainingDivergedError
+
+    x, y, _ = tiny_problem(8)
+    params32 = {"w": jnp.zeros(2, jnp.float32), "b": jnp.zeros((), jnp.float32)}
+    model = FunctionModel(logreg_loss, params32, logreg_predict, input_dim=2)
+    # each setting fits float32, but the noise std times the step size does not
+    cfg = PrivacyConfig(1e30, 1.0, 0.5, 4, 1e-3, 8)
+    with pytest.raises(TrainingDivergedError, match=r"became NaN or infinite by step 2.*The 2 steps taken still count"):
+        train(model, x, y, cfg, TrainConfig(learning_rate=1e10, optimizer="sgd", checkpoint_dir=str(tmp_path),
+                                            checkpoint_every=2, noise_seed=0))
+    assert not (tmp_path / "state.json").exists()  # no checkpoint of NaN parameters
+    assert PrivacyLedger.read(tmp_path)[1] == 2  # the steps taken still count
+
+
+def test_a_function_model_is_checked_on_the_data_before_calibration(monkeypatch):
+    # Before: a FunctionModel without input_dim failed deep inside JAX, after sigma was calibrated.
+    import dpqml.train.api as api
+
+    x, y, params = tiny_problem(8)
+    model = FunctionModel(logreg_loss, params, logreg_predict)  # no input_dim: w has 2 entries
+    monkeypatch.setattr(api, "privacy_config", lambda *a, **k: pytest.fail("calibrated before checking the data"))
+    with pytest.raises(ValueError, match=r"the model's loss fails on one training example \(features of shape "
+                                         r"\(3,\), float64\): TypeError"):
+        train_private(model, (np.ones((8, 3)), y), target_epsilon=1.0, epochs=1)
+    vector_loss = FunctionModel(lambda p, xi, yi: p["w"] * xi, params, logreg_predict)
+    with pytest.raises(ValueError, match=r"must return a scalar for one example; it returned shape \(2,\)"):
+        train_private(vector_loss, (x, y), target_epsilon=1.0, epochs=1)

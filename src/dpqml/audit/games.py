@@ -7,6 +7,10 @@
 
 Both take the canaries' coins (``included``, fixed before training) and return one score per canary,
 higher meaning "more likely trained on", computed from the trainer's outputs only.
+
+Every trainer run here asks for reproducible noise (``noise_seed``): an audit is an experiment on
+canaries that releases no model, only a bound on the mechanism, and it must be repeatable (the
+white-box games also replay one run to observe its iterates). The noise has the same law either way.
 """
 
 from __future__ import annotations
@@ -48,7 +52,10 @@ def white_box_scores(canaries, included, claimed, run, seed, max_physical_batch)
     y = np.zeros(n, np.int32)
     model = FunctionModel(loss_fn=lambda params, xi, yi: jnp.dot(params, xi), params=jnp.zeros(m, jnp.float32),
                           input_dim=m, family="dirac-canaries")
-    config = TrainConfig(learning_rate=1.0, optimizer="sgd", seed=seed, max_physical_batch=max_physical_batch)
+    # noise_seed: reproducible noise, so that the prefixes replay one run (the auditor plays an adversary who
+    # sees every iterate; the audit releases no model, only a bound on the mechanism)
+    config = TrainConfig(learning_rate=1.0, optimizer="sgd", seed=seed, noise_seed=seed,
+                         max_physical_batch=max_physical_batch)
     sigma, q, steps = claimed.noise_multiplier, claimed.sample_rate, claimed.steps
     sufficient = sigma == 0.0 or q >= 1.0
     observed = [steps] if sufficient else range(1, steps + 1)
@@ -57,7 +64,7 @@ def white_box_scores(canaries, included, claimed, run, seed, max_physical_batch)
         warnings.simplefilter("ignore", UserWarning)  # δ vs 1/N: the audit's δ is the claim's, stated in the report
         for t in observed:
             privacy = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, run.sample_rate, t, run.delta, n,
-                                    run.accountant, run.neighboring)
+                                    run.accountant, run.neighboring, allow_large_delta=True)
             thetas.append(np.asarray(train(model, x, y, privacy, config).params, np.float64))
     # θ_{t+1} = θ_t − (Σ clip + z_t)/(qN): undo the normalisation by the public constant qN, in units of C
     updates = -np.diff(np.stack(thetas), axis=0) * (q * n) / c
@@ -86,8 +93,8 @@ def black_box_scores(model, canaries, included, run, seed, score, data, learning
     x_train = np.concatenate([x_data, x_can[included]]).astype(np.float32)
     y_train = np.concatenate([y_data, y_can[included]]).astype(np.int32)
     privacy = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, run.sample_rate, run.steps, run.delta,
-                            len(x_train), run.accountant, run.neighboring)
-    config = TrainConfig(learning_rate=learning_rate, optimizer="adam", seed=seed,
+                            len(x_train), run.accountant, run.neighboring, allow_large_delta=True)
+    config = TrainConfig(learning_rate=learning_rate, optimizer="adam", seed=seed, noise_seed=seed,
                          max_physical_batch=max_physical_batch, **train_options)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -157,12 +164,13 @@ def white_box_model_scores(model, canaries, included, run, seed, max_physical_ba
         return clip_per_example(flat, c)[0]
 
     one_step = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, 1.0, 1, run.delta, members.size,
-                             run.accountant, run.neighboring)
+                             run.accountant, run.neighboring, allow_large_delta=True)
     rows, observed = [], []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         for step_seed in _step_seeds(seed, run.steps):
             config = TrainConfig(learning_rate=MODEL_GAME_LEARNING_RATE, optimizer="sgd", seed=step_seed,
+                                 noise_seed=step_seed,
                                  max_physical_batch=max_physical_batch, **train_options)
             result = train(model, x_can[members], y_can[members], one_step, config, params=params)
             before, after = ravel_pytree(params)[0], ravel_pytree(result.params)[0]

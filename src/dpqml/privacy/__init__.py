@@ -4,6 +4,7 @@
 * :mod:`.sampling`: Poisson subsampling and fixed-shape physical batches;
 * :mod:`.dpsgd`: per-example clipping, Gaussian noise (seeded or secure), normalisation;
 * :mod:`.accounting`: ε and calibration with Google's dp-accounting (PLD default, RDP);
+* :mod:`.randomness`: where sampling and noise draw from (secret by default; reproducible on request);
 * :mod:`.ledger`: :class:`PrivacyLedger`, every step ever taken, written before it runs.
 
 See ``docs/privacy.md``.
@@ -22,13 +23,17 @@ from .accounting import (
 )
 from .config import PrivacyConfig
 from .dpsgd import clip_per_example, gaussian_noise, privatize, secure_gaussian_noise
-from .ledger import PrivacyLedger
+from .ledger import LedgerError, PrivacyLedger
+from .randomness import RANDOMNESS, REPRODUCIBLE_NOISE_WARNING, make_randomness
 from .sampling import physical_batches, poisson_sample, step_rng
 
 __all__ = [
     "ACCOUNTANTS",
+    "LedgerError",
     "MAX_NOISE_MULTIPLIER",
     "NEIGHBORING_RELATIONS",
+    "RANDOMNESS",
+    "REPRODUCIBLE_NOISE_WARNING",
     "PrivacyConfig",
     "PrivacyLedger",
     "calibrate_noise_multiplier",
@@ -39,6 +44,7 @@ __all__ = [
     "dp_sgd_event",
     "gaussian_noise",
     "make_accountant",
+    "make_randomness",
     "physical_batches",
     "poisson_sample",
     "privatize",

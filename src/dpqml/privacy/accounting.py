@@ -110,8 +110,9 @@ def _check_accountant(accountant: str, neighboring: str) -> _NR:
     return NEIGHBORING_RELATIONS[neighboring]
 
 
-def check_delta(delta: float, n_examples: int) -> None:
-    """Warn when δ ≥ 1/N, a δ too weak to mean anything for a data set of N examples.
+def check_delta(delta: float, n_examples: int, *, allow_large: bool = False) -> None:
+    """Refuse δ ≥ 1/N, a δ too weak to mean anything for a data set of N examples (with
+    ``allow_large=True``: warn instead). δ ≥ 1 is always refused.
 
     A mechanism that publishes one randomly chosen example in full satisfies (0, 1/N)-DP, so
     δ must be well below 1/N (commonly δ ≤ 1/(10·N), or 1e-5 and below) to protect anyone.
@@ -120,11 +121,12 @@ def check_delta(delta: float, n_examples: int) -> None:
     if not isinstance(n_examples, numbers.Integral) or n_examples < 1:
         raise ValueError(f"n_examples must be an integer >= 1; got {n_examples!r}")
     if delta >= 1 / n_examples:
-        warnings.warn(
-            f"delta={delta:g} >= 1/n_examples = 1/{n_examples}: a delta this large is too weak to mean "
-            f"anything (publishing one random example in full is (0, 1/N)-DP); use delta well below "
-            f"1/n_examples, e.g. {10 ** math.floor(math.log10(0.1 / n_examples)):g}",
-            UserWarning, stacklevel=2)
+        msg = (f"delta={delta:g} >= 1/n_examples = 1/{n_examples}: a delta this large is too weak to mean "
+               f"anything (publishing one random example in full is (0, 1/N)-DP); use delta well below "
+               f"1/n_examples, e.g. {10 ** math.floor(math.log10(0.1 / n_examples)):g}")
+        if not allow_large:
+            raise ValueError(msg + " (allow_large_delta=True, --allow-large-delta on the command line, accepts it)")
+        warnings.warn(msg, UserWarning, stacklevel=3)
 
 
 # --- events and accountants --------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from .accounting import (
     NEIGHBORING_RELATIONS,
     _check_accountant,
     calibrate_noise_multiplier,
+    check_delta,
     compute_epsilon,
 )
 
@@ -54,6 +55,9 @@ class PrivacyConfig:
         accountant: ``"pld"`` (tight, default) or ``"rdp"`` (fast, conservative).
         neighboring: the neighbouring relation of the guarantee: ``"add-remove"`` (one example
             added or removed; default) or ``"replace-one"`` (one example replaced; PLD only).
+        allow_large_delta: accept δ ≥ 1/N for a private run (with a warning). By default it is
+            refused: publishing one random example in full is (0, 1/N)-DP, so such a δ protects
+            nobody (:func:`~dpqml.privacy.accounting.check_delta`).
     """
 
     noise_multiplier: float
@@ -64,6 +68,7 @@ class PrivacyConfig:
     n_examples: int
     accountant: str = "pld"
     neighboring: str = "add-remove"
+    allow_large_delta: bool = False
 
     def __post_init__(self):
         _check_number("noise_multiplier", self.noise_multiplier, low=0.0)
@@ -77,6 +82,10 @@ class PrivacyConfig:
         if self.neighboring not in NEIGHBORING_RELATIONS:
             raise ValueError(f"neighboring must be one of {list(NEIGHBORING_RELATIONS)}; got {self.neighboring!r}")
         _check_accountant(self.accountant, self.neighboring)  # e.g. RDP does not support replace-one
+        if not isinstance(self.allow_large_delta, bool):
+            raise ValueError(f"allow_large_delta must be True or False; got {self.allow_large_delta!r}")
+        if self.noise_multiplier > 0:  # without noise ε = ∞ whatever δ is
+            check_delta(self.delta, self.n_examples, allow_large=self.allow_large_delta)
         for name in ("noise_multiplier", "max_grad_norm", "sample_rate", "delta"):
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "steps", int(self.steps))
@@ -111,7 +120,7 @@ class PrivacyConfig:
     @classmethod
     def from_target_epsilon(cls, target_epsilon: float, *, delta: float, sample_rate: float, steps: int,
                             max_grad_norm: float, n_examples: int, accountant: str = "pld",
-                            neighboring: str = "add-remove") -> PrivacyConfig:
+                            neighboring: str = "add-remove", allow_large_delta: bool = False) -> PrivacyConfig:
         """The configuration with the smallest σ whose ε after ``steps`` steps is ≤ ``target_epsilon``.
 
         ``target_epsilon = inf`` gives the non-private configuration (σ = 0, clipping kept).
@@ -121,10 +130,11 @@ class PrivacyConfig:
         else:
             _check_number("target_epsilon", target_epsilon, low=0.0, low_open=True)
             # Validate the public parameters before the (slower) calibration.
-            cls(1.0, max_grad_norm, sample_rate, steps, delta, n_examples, accountant, neighboring)
+            cls(1.0, max_grad_norm, sample_rate, steps, delta, n_examples, accountant, neighboring, allow_large_delta)
             sigma = calibrate_noise_multiplier(target_epsilon, delta, sample_rate, steps, accountant=accountant,
                                                neighboring=neighboring)
-        return cls(sigma, max_grad_norm, sample_rate, steps, delta, n_examples, accountant, neighboring)
+        return cls(sigma, max_grad_norm, sample_rate, steps, delta, n_examples, accountant, neighboring,
+                   allow_large_delta)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from ..privacy.config import PrivacyConfig, _check_number
-from .trainer import TrainConfig, TrainResult, train
+from .trainer import TrainConfig, TrainResult, check_inputs, train
 
 
 def steps_for_epochs(epochs: float, sample_rate: float) -> int:
@@ -35,7 +35,7 @@ def resolve_sample_rate(n_examples: int, sample_rate: float | None, expected_bat
 def privacy_config(n_examples: int, *, target_epsilon: float | None = None, noise_multiplier: float | None = None,
                    delta: float = 1e-5, max_grad_norm: float = 1.0, epochs: float = 10,
                    sample_rate: float | None = None, expected_batch_size: float | None = None,
-                   accountant: str = "pld") -> PrivacyConfig:
+                   accountant: str = "pld", allow_large_delta: bool = False) -> PrivacyConfig:
     """The :class:`PrivacyConfig` for a run of ``epochs`` epochs over ``n_examples`` examples, with σ
     given directly or calibrated to ``target_epsilon`` (``math.inf`` for a non-private run)."""
     if (target_epsilon is None) == (noise_multiplier is None):
@@ -43,17 +43,18 @@ def privacy_config(n_examples: int, *, target_epsilon: float | None = None, nois
     q = resolve_sample_rate(n_examples, sample_rate, expected_batch_size)
     steps = steps_for_epochs(epochs, q)
     if noise_multiplier is not None:
-        return PrivacyConfig(noise_multiplier, max_grad_norm, q, steps, delta, n_examples, accountant)
+        return PrivacyConfig(noise_multiplier, max_grad_norm, q, steps, delta, n_examples, accountant,
+                             allow_large_delta=allow_large_delta)
     return PrivacyConfig.from_target_epsilon(target_epsilon, delta=delta, sample_rate=q, steps=steps,
                                              max_grad_norm=max_grad_norm, n_examples=n_examples,
-                                             accountant=accountant)
+                                             accountant=accountant, allow_large_delta=allow_large_delta)
 
 
 def train_private(model, data, *, target_epsilon: float | None = None, noise_multiplier: float | None = None,
                   delta: float = 1e-5, max_grad_norm: float = 1.0, epochs: float = 10,
                   sample_rate: float | None = None, expected_batch_size: float | None = None,
                   accountant: str = "pld", learning_rate: float = 0.05, optimizer: str = "adam",
-                  seed: int = 0, **train_options) -> TrainResult:
+                  seed: int = 0, allow_large_delta: bool = False, **train_options) -> TrainResult:
     """Train ``model`` on ``data`` with DP-SGD at a target ε (or a given σ).
 
     Args:
@@ -63,11 +64,13 @@ def train_private(model, data, *, target_epsilon: float | None = None, noise_mul
         target_epsilon: ε to reach after ``epochs`` epochs; σ is calibrated (PLD accountant by
             default) to the smallest value that meets it. ``math.inf``: no noise (clipping kept).
         noise_multiplier: σ, instead of ``target_epsilon``.
-        delta: δ of the guarantee (warned about when ≥ 1/N).
+        delta: δ of the guarantee; δ ≥ 1/N is refused unless ``allow_large_delta=True``.
         max_grad_norm: C, the per-example clip threshold.
         epochs, sample_rate, expected_batch_size: T = round(epochs / q) Poisson-sampled steps;
             q defaults to ``min(64, N) / N``.
-        learning_rate, optimizer, seed, **train_options: see :class:`~dpqml.train.TrainConfig`.
+        learning_rate, optimizer, seed, **train_options: see :class:`~dpqml.train.TrainConfig`
+            (``seed`` seeds the initialisation; the sampling and noise are secret, from the OS,
+            unless ``noise_seed`` asks for reproducible noise).
 
     Returns:
         :class:`~dpqml.train.TrainResult` with ``params``, ``epsilon`` (covering every step taken),
@@ -78,13 +81,12 @@ def train_private(model, data, *, target_epsilon: float | None = None, noise_mul
         x_test = y_test = None
     else:
         x, y, x_test, y_test = data.x_train, data.y_train, data.x_test, data.y_test
-    n = len(x)
-    if n == 0:
-        raise ValueError("the training set is empty")
-    privacy = privacy_config(n, target_epsilon=target_epsilon, noise_multiplier=noise_multiplier, delta=delta,
-                             max_grad_norm=max_grad_norm, epochs=epochs, sample_rate=sample_rate,
-                             expected_batch_size=expected_batch_size, accountant=accountant)
     config = TrainConfig(learning_rate=learning_rate, optimizer=optimizer, seed=seed, **train_options)
+    check_inputs(model, x, y, config, x_test=x_test, y_test=y_test)  # model and data, before calibrating σ
+    privacy = privacy_config(len(x), target_epsilon=target_epsilon, noise_multiplier=noise_multiplier, delta=delta,
+                             max_grad_norm=max_grad_norm, epochs=epochs, sample_rate=sample_rate,
+                             expected_batch_size=expected_batch_size, accountant=accountant,
+                             allow_large_delta=allow_large_delta)
     return train(model, x, y, privacy, config, x_test=x_test, y_test=y_test)
 
 

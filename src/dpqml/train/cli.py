@@ -10,7 +10,7 @@ import argparse
 import math
 import sys
 
-from ..argtypes import number, positive_int
+from ..argtypes import int_at_least, number, positive_int
 
 DEFAULT_DATASET = "digits"
 MODELS = ("quantum", "logistic", "mlp", "cnn")
@@ -34,18 +34,29 @@ def add_train_parser(sub, add_model_args) -> argparse.ArgumentParser:
     d.add_argument("--classes", help="image classes, e.g. '0,1' (default) or 'all'")
     m = t.add_argument_group("model")
     m.add_argument("--model", choices=MODELS, default="quantum", help="model family (default quantum)")
-    m.add_argument("--hidden", help="MLP hidden widths, e.g. '16' or '32,32' (default: match the quantum model's "
-                                    "parameter count)")
+    m.add_argument("--hidden", type=_widths, help="MLP hidden widths, e.g. '16' or '32,32' (default: match the "
+                                                  "quantum model's parameter count)")
     add_model_args(t)
     p = t.add_argument_group("privacy")
     p.add_argument("--target-epsilon", type=number("--target-epsilon", inf_ok=True),
                    help="ε to reach after all epochs; σ is calibrated (default 4; 'inf' for non-private)")
     p.add_argument("--noise-multiplier", type=float, help="σ directly, instead of --target-epsilon")
-    p.add_argument("--delta", type=float, default=1e-5, help="δ (default 1e-5)")
+    p.add_argument("--delta", type=float, default=1e-5,
+                   help="δ (default 1e-5); δ >= 1/N is refused (too weak to protect anyone) unless --allow-large-delta")
+    p.add_argument("--allow-large-delta", action="store_true",
+                   help="accept δ >= 1/N (with a warning); the result then records allow_large_delta")
     p.add_argument("--max-grad-norm", type=float, default=1.0, help="clip threshold C (default 1.0)")
     p.add_argument("--accountant", default="pld", help="pld (default, tight) or rdp (fast, conservative)")
-    p.add_argument("--secure-noise", action="store_true",
-                   help="draw sampling and noise from the OS CSPRNG (not reproducible)")
+    rnd = p.add_mutually_exclusive_group()
+    rnd.add_argument("--randomness", choices=("secure", "fast"), default=None,
+                     help="where Poisson sampling and the noise draw from: secure (default: the OS CSPRNG every step, "
+                          "floating-point-hardened noise) or fast (JAX's generator under a secret seed from the OS, "
+                          "kept in the checkpoint only; for large models). Neither can be replayed from --seed")
+    rnd.add_argument("--secure-noise", dest="randomness", action="store_const", const="secure",
+                     help="the same as --randomness secure (the default)")
+    rnd.add_argument("--reproducible-noise", type=int_at_least("--reproducible-noise", 0), metavar="SEED",
+                     help="opt-in: draw sampling and noise from SEED, so the run can be replayed. The guarantee then "
+                          "does NOT hold against anyone who knows SEED; the output says so. For research and tests")
     o = t.add_argument_group("optimisation")
     o.add_argument("--epochs", type=float, default=10.0, help="passes over the data (default 10)")
     o.add_argument("--sample-rate", type=float, help="Poisson sample rate q (default: batch-size / N)")
@@ -55,7 +66,9 @@ def add_train_parser(sub, add_model_args) -> argparse.ArgumentParser:
                    help="most examples per compiled gradient call (memory cap; default 256)")
     o.add_argument("--learning-rate", type=float, default=0.05, help="step size (default 0.05)")
     o.add_argument("--optimizer", default="adam", help="sgd, momentum or adam (default adam)")
-    o.add_argument("--seed", type=int, default=0, help="seed of initialisation, sampling and noise (default 0)")
+    o.add_argument("--seed", type=int_at_least("--seed", 0), default=0,
+                   help="seed of the initialisation and the data set's generation or split (default 0); never of the "
+                        "privacy mechanism (see --randomness)")
     o.add_argument("--shots", type=int, metavar="N",
                    help="finite shots, the path real hardware takes: every circuit expectation estimated from N "
                         "measurement samples, gradients by the parameter-shift rule (quantum models); the summary "
@@ -69,6 +82,18 @@ def add_train_parser(sub, add_model_args) -> argparse.ArgumentParser:
                    help="write the results as JSON (to stdout if no PATH)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     return t
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    """``--hidden``: comma-separated positive integers."""
+    try:
+        widths = tuple(int(w) for w in text.split(","))
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"--hidden must be comma-separated integers >= 1 (the MLP's hidden widths, "
+                                         f"e.g. '16' or '32,32'); got {text!r}")
+    return widths
 
 
 def _select_device(device: str) -> None:
@@ -99,8 +124,7 @@ def build_from_args(args, ds):
         return build_model(spec)
     if args.model == "mlp":
         if args.hidden:
-            hidden = tuple(int(h) for h in args.hidden.split(","))
-            return build_classical("mlp", ds.n_features, n_classes, hidden=hidden)
+            return build_classical("mlp", ds.n_features, n_classes, hidden=args.hidden)
         quantum = build_model(ModelSpec(qubits=args.qubits, layers=args.layers, ansatz=args.ansatz,
                                         encoding=args.encoding, readout=args.readout, n_classes=n_classes,
                                         input_dim=ds.n_features if ds.n_features != args.qubits else None))
@@ -108,6 +132,8 @@ def build_from_args(args, ds):
 
         target = quantum.n_params(quantum.init(jax.random.PRNGKey(0)))
         return MLP.matched(ds.n_features, n_classes, target)
+    if args.model == "cnn" and not ds.meta.get("grid"):
+        raise ValueError(f"--model cnn needs an image data set (digits, mnist, fashion-mnist); {ds.name} is not one")
     return build_classical(args.model, ds.n_features, n_classes)
 
 
@@ -139,6 +165,8 @@ def cmd_train(args, write_json) -> int:
     if args.shots is not None and args.model != "quantum":
         raise ValueError(f"--shots (finite-shot parameter-shift gradients) needs --model quantum; got --model "
                          f"{args.model}, which has no circuit")
+    if args.hidden is not None and args.model != "mlp":
+        raise ValueError(f"--hidden (the MLP's widths) needs --model mlp; got --model {args.model}")
     _select_device(args.device)
     ds = load_from_args(args)
     model = build_from_args(args, ds)
@@ -147,10 +175,12 @@ def cmd_train(args, write_json) -> int:
         batch = min(32, ds.n_train)
     privacy = privacy_config(ds.n_train, target_epsilon=args.target_epsilon, noise_multiplier=args.noise_multiplier,
                              delta=args.delta, max_grad_norm=args.max_grad_norm, epochs=args.epochs,
-                             sample_rate=args.sample_rate, expected_batch_size=batch, accountant=args.accountant)
+                             sample_rate=args.sample_rate, expected_batch_size=batch, accountant=args.accountant,
+                             allow_large_delta=args.allow_large_delta)
     config = TrainConfig(learning_rate=args.learning_rate, optimizer=args.optimizer,
                          max_physical_batch=args.physical_batch_size, seed=args.seed,
-                         secure_noise=args.secure_noise, checkpoint_dir=args.checkpoint_dir,
+                         randomness=args.randomness, noise_seed=args.reproducible_noise,
+                         checkpoint_dir=args.checkpoint_dir,
                          progress=not args.no_progress and args.json != "-",
                          method="vmap" if args.shots is None else "parameter-shift", shots=args.shots)
     what = _describe(args, ds, model, privacy)
@@ -202,6 +232,9 @@ def _describe(args, ds, model, privacy) -> str:
               f"target ε={args.target_epsilon:g}" if args.target_epsilon is not None else "σ given")
     grads = ("" if args.shots is None else
              f"\n  gradients: parameter-shift rule, every circuit expectation from {args.shots} shots")
+    if args.reproducible_noise is not None:
+        grads += (f"\n  WARNING: reproducible noise (--reproducible-noise {args.reproducible_noise}): anyone who knows "
+                  "this seed can replay the sampling and the noise; the guarantee does not hold against them")
     return (f"dpqml train: {m} ({n_params} parameters) on {ds.name} ({ds.n_train} train / {ds.n_test} test, "
             f"{ds.n_features} features, {ds.n_classes} classes)\n"
             f"  DP-SGD: {target}, δ={privacy.delta:g}, C={privacy.max_grad_norm:g}, {sigma}, "

@@ -16,12 +16,12 @@ time, no statistic can cross examples.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 import warnings
 import weakref
 from dataclasses import asdict, dataclass, field
-from functools import partial
 
 import jax
 import jax.numpy as jnp
@@ -31,13 +31,13 @@ from jax.flatten_util import ravel_pytree
 
 from ..engine import PER_EXAMPLE_METHODS, make_per_example_grads
 from ..engine.parameter_shift import check_shots, make_parameter_shift_grads, model_plan, parameter_shift_cost
-from ..privacy.accounting import check_delta
 from ..privacy.config import PrivacyConfig, _check_number
-from ..privacy.dpsgd import clip_per_example, gaussian_noise, privatize, secure_gaussian_noise
+from ..privacy.dpsgd import clip_per_example, privatize
 from ..privacy.ledger import PrivacyLedger
-from ..privacy.sampling import padded_size, physical_batches, poisson_sample, step_rng
+from ..privacy.randomness import REPRODUCIBLE_NOISE_WARNING, check_randomness, make_randomness
+from ..privacy.sampling import padded_size, physical_batches
 from ..quantum import check_memory
-from .checkpoint import has_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, directory_lock, has_checkpoint, load_checkpoint, save_checkpoint
 
 OPTIMIZERS = ("sgd", "adam", "momentum")
 #: Per-example gradient methods: exact (:mod:`dpqml.engine.per_example`) or from finite shots.
@@ -67,8 +67,16 @@ class TrainConfig:
         optimizer: ``"sgd"``, ``"momentum"`` (SGD with momentum 0.9) or ``"adam"``.
         max_physical_batch: largest number of examples whose gradients are held in memory at
             once; larger logical batches are accumulated (clip per example, sum, noise once).
-        seed: seeds parameter initialisation, batch sampling and noise (reproducible runs).
-        secure_noise: draw sampling and noise from the OS's CSPRNG (not reproducible).
+        seed: seeds the parameter initialisation (and the measurement samples of finite shots).
+            It does NOT seed the privacy mechanism: see ``randomness`` and ``noise_seed``.
+        randomness: where Poisson sampling and the Gaussian noise draw from
+            (:mod:`dpqml.privacy.randomness`): ``"secure"`` (the default: the OS's CSPRNG at every
+            step, floating-point-hardened noise) or ``"fast"`` (JAX's generator under a secret seed
+            from the OS, kept in the checkpoint only). Neither can be replayed from anything a result
+            publishes.
+        noise_seed: opt-in reproducible mechanism (``randomness="seeded"``): sampling and noise
+            from this public seed. The guarantee does not hold against anyone who knows it, and
+            every result of the run says so. For research and tests only.
         checkpoint_dir: where to checkpoint and keep the privacy ledger (``None``: nowhere).
         checkpoint_every: steps between checkpoints (default: one epoch, ``⌈1/q⌉`` steps).
         loss: the model's loss name (default: the model's default).
@@ -87,7 +95,8 @@ class TrainConfig:
     optimizer: str = "adam"
     max_physical_batch: int = 256
     seed: int = 0
-    secure_noise: bool = False
+    randomness: str | None = None
+    noise_seed: int | None = None
     checkpoint_dir: str | None = None
     checkpoint_every: int | None = None
     loss: str | None = None
@@ -101,6 +110,11 @@ class TrainConfig:
             raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {self.optimizer!r}")
         _check_number("max_physical_batch", self.max_physical_batch, low=1, integer=True)
         _check_number("seed", self.seed, low=0, integer=True)
+        if self.noise_seed is not None:
+            _check_number("noise_seed", self.noise_seed, low=0, integer=True)
+        if self.randomness is None:
+            object.__setattr__(self, "randomness", "secure" if self.noise_seed is None else "seeded")
+        check_randomness(self.randomness, self.noise_seed)
         if self.checkpoint_every is not None:
             _check_number("checkpoint_every", self.checkpoint_every, low=1, integer=True)
         if self.method not in TRAIN_METHODS:
@@ -173,9 +187,13 @@ class TrainResult:
     seconds: float = 0.0
     resumed_from: int = 0
     hardware_cost: dict | None = None
+    randomness: str = "secure"
+    noise_seed: int | None = None
 
     def to_dict(self) -> dict:
-        """JSON-able summary (without the parameters). Finite-shot runs add ``shots``, the expected
+        """JSON-able summary (without the parameters). ``randomness`` names the mechanism's source of
+        randomness; a reproducible run (``noise_seed``) adds the seed and
+        ``reproducible_noise_warning``. Finite-shot runs add ``shots``, the expected
         ``circuit_executions`` and ``shots_total`` of a hardware run, and ``hardware_cost``
         (per-example counts, and the realised totals as diagnostics)."""
         p = self.privacy
@@ -186,8 +204,10 @@ class TrainResult:
             "accountant": p.accountant, "n_examples": p.n_examples, "n_params": self.n_params,
             "test_accuracy": self.test_accuracy, "train_accuracy": self.train_accuracy,
             "seconds": round(self.seconds, 3), "resumed_from": self.resumed_from,
-            "diagnostics_note": DIAGNOSTICS_NOTE, "history": self.history,
+            "randomness": self.randomness, "diagnostics_note": DIAGNOSTICS_NOTE, "history": self.history,
         }
+        if self.noise_seed is not None:
+            out.update({"noise_seed": self.noise_seed, "reproducible_noise_warning": REPRODUCIBLE_NOISE_WARNING})
         if self.hardware_cost is not None:
             hc = self.hardware_cost
             out.update({"shots": hc["per_example"]["shots"], "circuit_executions": hc["circuit_executions"],
@@ -341,12 +361,6 @@ def _make_update(optimizer, unravel):
     return update
 
 
-@partial(jax.jit, static_argnums=3)
-def _step_noise(noise_key, step, noise_std, n_params: int):
-    """The noise of step ``step``: N(0, noise_std²) per coordinate, from ``fold_in(noise_key, step)``."""
-    return gaussian_noise(jax.random.fold_in(noise_key, step), (n_params,), 1.0, noise_std.dtype) * noise_std
-
-
 # Compiled pieces per model object, so that repeated runs of one model (seeds, budgets, a sweep's
 # jobs in one worker) trace and compile once. Entries go when the model is garbage collected.
 _COMPILED: dict[int, tuple[weakref.ref, dict]] = {}
@@ -390,7 +404,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
         x_train, y_train: the private training set, ``(N, input_dim)`` and ``(N,)`` integer labels;
             ``N`` must equal ``privacy.n_examples``.
         privacy: the run's :class:`PrivacyConfig` (σ, C, q, T, δ).
-        config: :class:`TrainConfig` (optimizer, physical batch, seed, checkpoints, ...).
+        config: :class:`TrainConfig` (optimizer, physical batch, seed, randomness, checkpoints, ...).
         x_test, y_test: optional held-out set for the test accuracy.
         params: initial parameters (default: ``model.init(PRNGKey(seed))``).
         log: optional ``callable(dict)`` called with each epoch's record.
@@ -398,50 +412,157 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
     Returns:
         :class:`TrainResult`. With ``config.checkpoint_dir`` the run checkpoints every
         ``checkpoint_every`` steps and resumes from the last checkpoint when called again; the
-        ledger there counts every step ever taken.
+        ledger there counts every step ever taken, and a missing or shortened ledger, a damaged
+        checkpoint, other training data or a second run on the same directory are refused.
+
+    Raises:
+        ValueError: bad input, before any work (a :class:`~dpqml.train.checkpoint.CheckpointError` or
+            :class:`~dpqml.privacy.ledger.LedgerError` for a checkpoint directory that cannot be resumed).
+        MemoryError: a circuit whose largest physical batch cannot be simulated here.
+        TrainingDivergedError: the parameters became NaN or infinite (the steps taken still count).
     """
     config = config or TrainConfig()
+    run = _prepare(model, x_train, y_train, privacy, config, x_test, y_test, params)
+    if config.checkpoint_dir is None:
+        return _run(model, run, privacy, config, log)
+    busy = (f"another training run is using the checkpoint directory {config.checkpoint_dir}; wait for it to end, "
+            "or use another directory")
+    with directory_lock(config.checkpoint_dir, busy):
+        return _run(model, run, privacy, config, log)
+
+
+@dataclass
+class _Run:
+    """A validated run: data in the parameters' dtype, initial parameters and what the loop needs."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray | None
+    y_test: np.ndarray | None
+    params: object
+    cost: object
+    key: jax.Array
+
+
+def check_inputs(model, x_train, y_train, config: TrainConfig, *, x_test=None, y_test=None, params=None):
+    """Every check of the model and data that needs no privacy configuration (so that
+    :func:`~dpqml.train.train_private` can make them before calibrating σ); returns a ``_Run``."""
     n_classes = getattr(model, "n_classes", 2)
     input_dim = getattr(model, "input_dim", None)
     key = jax.random.PRNGKey(config.seed)
-    init_key, noise_key = jax.random.split(key)
-    shot_key = jax.random.fold_in(key, SHOT_STREAM)
     cost = None
     if config.method == "parameter-shift":  # refuse a model without a shiftable circuit before any work
         model_plan(model)
         cost = parameter_shift_cost(model, config.shots)
-    params = model.init(init_key) if params is None else params
+    params = model.init(jax.random.split(key)[0]) if params is None else params
     _real_params(params)
     _no_cross_example_state(params)
-    flat0, unravel = ravel_pytree(params)
+    dtype = ravel_pytree(params)[0].dtype
     x_train, y_train = validate_data(x_train, y_train, n_classes=n_classes, input_dim=input_dim, name="training",
-                                     dtype=flat0.dtype)
+                                     dtype=dtype)
     if x_test is not None:
         x_test, y_test = validate_data(x_test, y_test, n_classes=n_classes, input_dim=input_dim, name="test",
-                                       dtype=flat0.dtype)
-    n = len(x_train)
-    _check_memory(model, config, cost, n, double=flat0.dtype == jnp.float64)
+                                       dtype=dtype)
+    _check_loss_on_one_example(model, params, x_train[0], y_train[0], config.loss)
+    _check_memory(model, config, cost, len(x_train), double=dtype == jnp.float64)
+    _check_finite_in(dtype, ("learning_rate", "learning_rate", config.learning_rate))
+    return _Run(x_train, y_train, x_test, y_test, params, cost, key)
+
+
+def _prepare(model, x_train, y_train, privacy, config, x_test, y_test, params) -> _Run:
+    run = check_inputs(model, x_train, y_train, config, x_test=x_test, y_test=y_test, params=params)
+    n = len(run.x_train)
     if privacy.n_examples != n:
         raise ValueError(f"privacy.n_examples={privacy.n_examples} but the training set has {n} examples")
-    if privacy.private:
-        check_delta(privacy.delta, n)
+    _check_finite_in(run.x_train.dtype,
+                     ("max_grad_norm", "max_grad_norm * n_examples (the largest clipped sum)",
+                      privacy.max_grad_norm * n),
+                     ("noise_multiplier", "noise_multiplier * max_grad_norm (the noise std)", privacy.noise_std))
+    return run
+
+
+def _check_loss_on_one_example(model, params, x, y, loss_name) -> None:
+    """Trace the model's loss on one training example (no computation): a loss that does not accept
+    the data's shape, or does not return a scalar, is refused before any work, in words."""
+    def loss(p, xi, yi):
+        return model.loss(p, xi, yi, loss_name) if loss_name else model.loss(p, xi, yi)
+
+    try:
+        out = jax.eval_shape(loss, params, x, y)
+    except Exception as exc:  # noqa: BLE001 - whatever the user's function raised, said at the boundary
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ValueError(f"the model's loss fails on one training example (features of shape {x.shape}, "
+                         f"{x.dtype}): {type(exc).__name__}: {first}; check the model's input_dim against the "
+                         "data's number of features") from None
+    if getattr(out, "shape", None) != ():
+        raise ValueError(f"the model's loss must return a scalar for one example; it returned shape "
+                         f"{getattr(out, 'shape', type(out).__name__)}")
+
+
+def _check_finite_in(dtype, *checks: tuple[str, str, float]) -> None:
+    """Refuse settings that overflow the parameters' floating-point type (they would train NaNs):
+    each check is ``(parameter, the quantity in words, its value)``."""
+    largest = float(jnp.finfo(dtype).max)
+    for name, what, value in checks:
+        if not abs(value) <= largest:
+            raise ValueError(f"{name} is too large: {what} = {value:g} overflows the parameters' "
+                             f"{np.dtype(dtype).name} (largest finite value {largest:.3g})")
+
+
+class TrainingDivergedError(ArithmeticError):
+    """The parameters became NaN or infinite during training."""
+
+
+def _data_fingerprint(x: np.ndarray, y: np.ndarray) -> str:
+    """A hash of the training set, kept in the checkpoint (as secret as the data) to refuse resuming
+    a run on other data."""
+    h = hashlib.sha256()
+    for a in (x, y):
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()
+
+
+def _resume(ckpt, run: _Run, opt_state, config: TrainConfig, fingerprint: str):
+    """``(params, opt_state, start, history, steps proven spent, saved mechanism state)`` from the
+    checkpoint in ``ckpt``, or the fresh start when there is none."""
+    if not has_checkpoint(ckpt):
+        return run.params, opt_state, 0, [], None, None
+    (params, opt_state), meta = load_checkpoint(ckpt, (run.params, opt_state))
+    if meta["train_config"] != config.identity():
+        raise CheckpointError(f"the checkpoint in {ckpt} was written with other training settings "
+                              f"({meta['train_config']}); use a new checkpoint directory")
+    if meta.get("data_fingerprint", fingerprint) != fingerprint:
+        raise CheckpointError(f"the checkpoint in {ckpt} was written for another training set (its fingerprint "
+                              "differs from this data's); resume with the same data, or use a new checkpoint "
+                              "directory")
+    start = int(meta["step"])
+    return params, opt_state, start, list(meta["history"]), max(start, int(meta["steps_spent"])), \
+        meta.get("mechanism")
+
+
+def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> TrainResult:
+    params, cost = run.params, run.cost
+    x_train, y_train = run.x_train, run.y_train
+    flat0, unravel = ravel_pytree(params)
+    shot_key = jax.random.fold_in(run.key, SHOT_STREAM)
     optimizer = config.make_optimizer()
     opt_state = optimizer.init(params)
-    n_params = int(flat0.size)
+    n, n_params = len(x_train), int(flat0.size)
     T, q = privacy.steps, privacy.sample_rate
     steps_per_epoch = max(1, round(1.0 / q))
     every = config.checkpoint_every or steps_per_epoch
 
-    # Resume (after every check above, so bad input never touches a saved run).
-    start, history, meta_in = 0, [], {}
+    # Resume (after every check, so bad input never touches a saved run).
     ckpt = config.checkpoint_dir
-    if has_checkpoint(ckpt):
-        (params, opt_state), meta_in = load_checkpoint(ckpt, (params, opt_state))
-        if meta_in.get("train_config") != config.identity():
-            raise ValueError(f"the checkpoint in {ckpt} was written with other training settings "
-                             f"({meta_in.get('train_config')}); use a new checkpoint directory")
-        start, history = int(meta_in["step"]), list(meta_in["history"])
-    ledger = PrivacyLedger(privacy, ckpt)
+    fingerprint = _data_fingerprint(x_train, y_train)
+    params, opt_state, start, history, proven, saved = _resume(ckpt, run, opt_state, config, fingerprint)
+    ledger = PrivacyLedger(privacy, ckpt, at_least=proven)
+    if proven is None and ledger.steps_spent:
+        warnings.warn(f"{ledger.path} records {ledger.steps_spent} steps already spent, and there is no checkpoint "
+                      "to resume from: training starts again at step 0, and epsilon covers the earlier steps too",
+                      stacklevel=3)
+    randomness = make_randomness(config.randomness, noise_seed=config.noise_seed, saved=saved)
     clipped_sum = _compiled(model, ("clipped_sum", config.loss, config.method, config.shots),
                             lambda: _make_clipped_sum(model, config.loss, config.method, config.shots))
     max_grad_norm = jnp.asarray(privacy.max_grad_norm, flat0.dtype)
@@ -451,7 +572,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
     update = _compiled(model, ("update", config.optimizer, config.learning_rate, layout),
                        lambda: _make_update(optimizer, unravel))
     expected_batch = jnp.asarray(privacy.expected_batch_size, flat0.dtype)
-    noise_std = jnp.asarray(privacy.noise_std, flat0.dtype)
+    zero = jnp.zeros((n_params,), flat0.dtype)
     bar = _progress(T, start, config.progress)
     t0 = time.perf_counter()
     epoch = _EpochStats()
@@ -460,8 +581,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
         block = min(every, T - block_start)
         ledger.reserve(block, block_start)  # written down before the steps run
         for step in range(block_start, block_start + block):
-            rng = None if config.secure_noise else step_rng(config.seed, step)
-            idx = poisson_sample(n, q, rng, secure=config.secure_noise)
+            idx = randomness.sample(n, q, step)
             summed = jnp.zeros((n_params,), flat0.dtype)
             step_key = jax.random.fold_in(shot_key, step) if cost else None
             for b, (b_idx, mask) in enumerate(physical_batches(idx, config.max_physical_batch)):
@@ -471,10 +591,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
                                                  batch_key)
                 summed = summed + s
                 epoch.add(float(loss_sum), stats, mask)
-            if config.secure_noise:
-                noise = jnp.asarray(secure_gaussian_noise((n_params,), privacy.noise_std, np.dtype(flat0.dtype)))
-            else:
-                noise = _step_noise(noise_key, step, noise_std, n_params)
+            noise = randomness.noise(step, n_params, privacy.noise_std, flat0.dtype) if privacy.private else zero
             params, opt_state = update(params, opt_state, summed, noise, expected_batch)
             epoch.steps += 1
             done = step + 1
@@ -489,25 +606,39 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
             if bar:
                 bar.update(1)
         block_start = done
+        _check_diverged(params, done, ledger, config)  # before a checkpoint could keep NaN parameters
         if ckpt is not None:
-            save_checkpoint(ckpt, (params, opt_state),
-                            {"step": done, "history": history, "train_config": config.identity(),
-                             "privacy": privacy.to_dict(), "steps_spent": ledger.steps_spent})
+            meta = {"step": done, "history": history, "train_config": config.identity(),
+                    "privacy": privacy.to_dict(), "steps_spent": ledger.steps_spent, "data_fingerprint": fingerprint}
+            if randomness.state() is not None:
+                meta["mechanism"] = randomness.state()
+            save_checkpoint(ckpt, (params, opt_state), meta)
     if bar:
         bar.close()
     if ledger.steps_spent > T:
         warnings.warn(
             f"the ledger counts {ledger.steps_spent} steps for a run of {T}: steps lost in an interrupted run were "
-            "redone; the reported epsilon covers all of them and exceeds the planned one", stacklevel=2)
+            "redone; the reported epsilon covers all of them and exceeds the planned one", stacklevel=3)
     train_acc = test_acc = None
     if _predictor(model) is not None:
         train_acc = _accuracy(model, params, x_train, y_train)
-        if x_test is not None:
-            test_acc = _accuracy(model, params, x_test, y_test)
+        if run.x_test is not None:
+            test_acc = _accuracy(model, params, run.x_test, run.y_test)
     return TrainResult(params=params, privacy=privacy, steps=T, steps_spent=ledger.steps_spent,
                        epsilon=ledger.epsilon(), train_accuracy=train_acc, test_accuracy=test_acc,
                        n_params=n_params, history=history, seconds=time.perf_counter() - t0, resumed_from=start,
-                       hardware_cost=None if cost is None else hardware_cost(cost, privacy, history))
+                       hardware_cost=None if cost is None else hardware_cost(cost, privacy, history),
+                       randomness=randomness.name, noise_seed=config.noise_seed)
+
+
+def _check_diverged(params, step: int, ledger: PrivacyLedger, config: TrainConfig) -> None:
+    if all(bool(np.all(np.isfinite(np.asarray(v)))) for v in jax.tree_util.tree_leaves(params)):
+        return
+    eps = ledger.epsilon()
+    raise TrainingDivergedError(
+        f"training diverged: the parameters became NaN or infinite by step {step}; nothing was saved from this "
+        f"point. Lower the learning rate (learning_rate={config.learning_rate:g}), the clip norm or the noise. "
+        f"The {ledger.steps_spent} steps taken still count: epsilon spent {eps:.4g}")
 
 
 class _EpochStats:
