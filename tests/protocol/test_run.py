@@ -178,3 +178,21 @@ def test_audits_become_a_section_of_the_report(tmp_path):
     assert "Auditing: device noise is not privacy" in html and html.count("<tr class=") >= 2
     rows = json.loads((tmp_path / "a" / "results.json").read_text())
     assert len(rows) == 2 and all("kind" not in r for r in rows)  # training rows only
+
+
+@pytest.mark.parametrize("models, audits, needle", [
+    (("logistic", "hea-noisy"), (), "model hea-noisy on moons (qubits = 40): simulating 40 qubits (density "
+                                    "matrices) for a batch of 64 needs about"),
+    (("logistic",), ("device-noise",), "audits: device-noise trains the quantum model at qubits = 40: simulating "
+                                       "40 qubits (density matrices) for a batch of 256"),
+    (("logistic",), ("shots",), "audits: shots trains the quantum model at qubits = 40: simulating 40 qubits"),
+])
+def test_a_model_too_large_for_memory_is_refused_before_anything_is_written(tmp_path, models, audits, needle):
+    from dpqml.protocol import ProtocolConfig
+
+    cfg = ProtocolConfig(datasets=({"name": "moons", "n_train": 40, "n_test": 20},), models=models, qubits=40,
+                         epsilons=(2.0,), seeds=1, epochs=1, sample_rate=0.25, audits=audits)
+    with pytest.raises(MemoryError) as caught:
+        run_protocol(cfg, tmp_path / "out", workers=1, progress=False)
+    assert needle in str(caught.value) and "fewer qubits" in str(caught.value)
+    assert not (tmp_path / "out").exists()  # no results.sqlite, no directory

@@ -176,14 +176,20 @@ def run_job(spec: dict, work_dir: str | None = None, log_path: str | None = None
     return {"row": row, "log": log.lines}
 
 
+def audit_model(spec: dict):
+    """The quantum model an audit job trains: ``qubits``, ``layers`` and ``noise`` of its spec."""
+    from ..models import build_model
+
+    return build_model(qubits=spec["qubits"], layers=spec["layers"], noise=spec["noise"])
+
+
 def _run_audit(spec: dict, log) -> dict:
     """An audit job: the membership game of :func:`dpqml.audit.audit_pipeline` at its defaults, for
     the protocol's quantum model (noisy for ``device-noise``)."""
     from ..audit import audit_pipeline
-    from ..models import build_model
 
     t0 = time.perf_counter()
-    model = build_model(qubits=spec["qubits"], layers=spec["layers"], noise=spec["noise"])
+    model = audit_model(spec)
     result = audit_pipeline(model, mechanism=spec["mechanism"], epsilon=spec["epsilon"], delta=spec["delta"],
                             seed=spec["seed"])
     row = {"job": job_key(spec), "kind": "audit", **result.to_dict(), "seconds": time.perf_counter() - t0}

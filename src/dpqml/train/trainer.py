@@ -219,13 +219,19 @@ def _json_float(v):
 
 
 # -- validation ---------------------------------------------------------------------------------
-def _check_memory(model, config: TrainConfig, cost, n_examples: int, *, double: bool) -> None:
+def check_training_memory(model, max_physical_batch: int, n_examples: int, *, double: bool = False, cost=None,
+                          batch_setting: str = "--physical-batch-size on the command line") -> None:
     """Refuse, before any work, a circuit whose simulation for the largest physical batch cannot
-    fit in this machine's memory (:func:`dpqml.quantum.check_memory` says how much it would need)."""
+    fit in this machine's memory (:func:`dpqml.quantum.check_memory` says how much it would need).
+
+    The largest physical batch is ``padded_size(n_examples, max_physical_batch)``; ``cost`` (a
+    parameter-shift :class:`~dpqml.engine.ShotCost`) multiplies it by the shifted evaluations.
+    ``batch_setting`` says in the message where ``max_physical_batch`` is set. Models without a
+    ``circuit`` pass. Raises ``MemoryError`` with the estimate and how to shrink the batch."""
     circuit = getattr(model, "circuit", None)
     if circuit is None:
         return
-    batch = padded_size(n_examples, config.max_physical_batch)  # the largest physical batch
+    batch = padded_size(n_examples, max_physical_batch)  # the largest physical batch
     try:
         if cost is not None:  # parameter shift: every shifted evaluation of every example at once, no AD
             check_memory(circuit, batch * cost.circuit_evaluations, double=double,
@@ -233,8 +239,8 @@ def _check_memory(model, config: TrainConfig, cost, n_examples: int, *, double: 
         else:
             check_memory(circuit, batch, double=double, method=getattr(model, "method", "auto"))
     except MemoryError as exc:
-        raise MemoryError(f"{exc} (the physical batch is max_physical_batch={config.max_physical_batch}, "
-                          f"--physical-batch-size on the command line, or the training set size if smaller"
+        raise MemoryError(f"{exc} (the physical batch is max_physical_batch={max_physical_batch}, "
+                          f"{batch_setting}, or the training set size if smaller"
                           + (f", times {cost.circuit_evaluations} parameter-shift evaluations" if cost else "")
                           + ")") from None
 
@@ -420,7 +426,7 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
         x_test, y_test = validate_data(x_test, y_test, n_classes=n_classes, input_dim=input_dim, name="test",
                                        dtype=flat0.dtype)
     n = len(x_train)
-    _check_memory(model, config, cost, n, double=flat0.dtype == jnp.float64)
+    check_training_memory(model, config.max_physical_batch, n, double=flat0.dtype == jnp.float64, cost=cost)
     if privacy.n_examples != n:
         raise ValueError(f"privacy.n_examples={privacy.n_examples} but the training set has {n} examples")
     if privacy.private:
