@@ -29,6 +29,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from ..diagnostics import DIAGNOSTICS_NOTE  # the wording every result file carries
 from ..engine import PER_EXAMPLE_METHODS, make_per_example_grads
 from ..engine.parameter_shift import check_shots, make_parameter_shift_grads, model_plan, parameter_shift_cost
 from ..privacy.accounting import check_delta
@@ -52,10 +53,6 @@ HARDWARE_COST_NOTE = (
 )
 #: Quantiles of each epoch's per-example gradient norms kept in the history (for box plots).
 NORM_QUANTILES = (0, 0.05, 0.25, 0.5, 0.75, 0.95, 1)
-DIAGNOSTICS_NOTE = (
-    "diagnostics: computed from the private training data and NOT covered by epsilon "
-    "(per-epoch loss and accuracy, gradient-norm statistics, clipped fraction, train accuracy)"
-)
 
 
 @dataclass(frozen=True)
