@@ -47,6 +47,22 @@ def test_every_job_runs_and_the_files_are_written(finished):
     assert summary["report"].endswith("report.html")
 
 
+def test_every_file_of_the_run_labels_what_epsilon_does_not_cover(finished):
+    import sqlite3
+
+    _, out, _ = finished
+    for log in (out / "logs").glob("*.log"):
+        first, *rest = log.read_text().splitlines()
+        assert "NOT covered by epsilon" in first and "'epoch' lines except epoch, step, epsilon_spent" in first
+        assert any(" epoch {" in line for line in rest)  # the lines it speaks of are there
+    rows = json.loads((out / "results.json").read_text())
+    assert all({"train_accuracy", "clipped_fraction", "history"} <= set(r["diagnostics"]) for r in rows)
+    db = sqlite3.connect(out / "results.sqlite")
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    db.close()
+    assert "train_accuracy" in json.loads(meta["diagnostics"]) and "NOT covered by epsilon" in meta["diagnostics_note"]
+
+
 def test_a_rerun_skips_finished_jobs(finished):
     cfg, out, _ = finished
     store = ResultStore(out / "results.sqlite", cfg.fingerprint(), {})
@@ -178,6 +194,11 @@ def test_audits_become_a_section_of_the_report(tmp_path):
     assert "Auditing: device noise is not privacy" in html and html.count("<tr class=") >= 2
     rows = json.loads((tmp_path / "a" / "results.json").read_text())
     assert len(rows) == 2 and all("kind" not in r for r in rows)  # training rows only
+    # the audits train on synthetic canaries only: nothing in their results or logs is a diagnostic
+    assert all("diagnostics" not in a for a in audits.values())
+    for log in (tmp_path / "a" / "logs").glob("audit-*.log"):
+        assert log.read_text().splitlines()[0].endswith("diagnostics: none in this log (an audit trains on its own "
+                                                        "synthetic canaries, not on the data sets)")
 
 
 @pytest.mark.parametrize("models, audits, needle", [
