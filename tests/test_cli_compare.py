@@ -39,6 +39,10 @@ def _fails(tmp_path, capsys, toml: str, *flags):
     ('models = ["cnn"]\n[[datasets]]\nname = "moons"', "cnn runs on image data sets only"),
     ('[[datasets]]\nname = "digits"\nn_features = 9', "datasets[0] (digits): n_features=9 cannot be reached"),
     ('[[datasets]]\nname = "digits"\nn_features = 16', "model hea on digits: angle encoding puts one feature"),
+    ('models = ["hea-noisy"]\nqubits = 40', "model hea-noisy on moons (qubits = 40): simulating 40 qubits (density "
+                                           "matrices)"),
+    ('models = ["logistic"]\naudits = ["device-noise"]\nqubits = 40',
+     "audits: device-noise trains the quantum model at qubits = 40: simulating 40 qubits"),
 ])
 def test_bad_configurations_are_refused_before_any_job(tmp_path, capsys, toml, needle):
     err = _fails(tmp_path, capsys, toml)

@@ -185,3 +185,16 @@ def test_a_shorter_run_is_a_prefix_of_a_longer_one():
     steps = -np.diff(np.stack(thetas), axis=0) * (0.3 * m)  # in units of C
     assert np.allclose(steps * (1 - steps), 0.0, atol=1e-5)  # each entry 0 or 1: a prefix, step by step
     assert 0 < steps.sum() < steps.size
+
+
+def test_check_audit_memory_sizes_the_game_that_audit_pipeline_plays():
+    from dpqml.audit.pipeline import check_audit_memory
+
+    wide = build_model(ModelSpec(qubits=40, layers=1, noise="depolarizing:0.01"))
+    # device-noise: the model game trains on up to its 500 default canaries, physical batches of 256
+    with pytest.raises(MemoryError, match=r"40 qubits \(density matrices\) for a batch of 256 .*GiB"):
+        check_audit_memory(wide, mechanism="device-noise")
+    with pytest.raises(MemoryError, match=r"for a batch of 16 .*GiB"):
+        check_audit_memory(wide, mechanism="device-noise", canaries=10)
+    check_audit_memory(wide, mechanism="dpsgd")  # white-box: the adversary's gradients, no circuit
+    check_audit_memory(build_model(ModelSpec(qubits=2, layers=1, noise="depolarizing:0.01")), mechanism="device-noise")

@@ -7,6 +7,7 @@ import pytest
 from dpqml.data import load_dataset
 from dpqml.protocol import ProtocolConfig, ResultStore, calibrate_sigmas, job_key, job_specs, run_job
 from dpqml.protocol.families import build_family
+from dpqml.protocol.jobs import run_job_safely
 
 CONTRACT = ("dataset", "model", "family", "epsilon", "seed", "test_accuracy", "n_params", "noise_multiplier",
             "max_grad_norm")
@@ -75,8 +76,18 @@ def test_run_job_reports_the_contract_and_the_bound(tmp_path):
     assert row["noise_to_signal"] > 0
     log = (tmp_path / "job.log").read_text()
     assert "epoch" in log and "done: test accuracy" in log
+    assert "NOT covered by epsilon" in log.splitlines()[0] and out["log"][0] == log.splitlines()[0]
     # the ledger of the job's directory counts its steps
     assert (tmp_path / "job" / "ledger.jsonl").exists()
+
+
+def test_a_failed_jobs_log_starts_with_the_label_too(tmp_path):
+    cfg = _config(models=("logistic",), datasets=({"name": "moons", "n_train": 40, "n_test": 20},))
+    spec = dict(job_specs(cfg, {2.0: 1.5, math.inf: 0.0}, _datasets(cfg))[0], optimizer="broken")
+    out = run_job_safely(spec, None, str(tmp_path / "job.log"))
+    assert "optimizer" in out["error"]
+    assert "NOT covered by epsilon" in out["log"][0]  # the log kept when the worker ran elsewhere
+    assert "NOT covered by epsilon" in (tmp_path / "job.log").read_text().splitlines()[0]
 
 
 def test_store_refuses_another_protocol_and_keeps_inf(tmp_path):

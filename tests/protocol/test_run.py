@@ -47,6 +47,22 @@ def test_every_job_runs_and_the_files_are_written(finished):
     assert summary["report"].endswith("report.html")
 
 
+def test_every_file_of_the_run_labels_what_epsilon_does_not_cover(finished):
+    import sqlite3
+
+    _, out, _ = finished
+    for log in (out / "logs").glob("*.log"):
+        first, *rest = log.read_text().splitlines()
+        assert "NOT covered by epsilon" in first and "'epoch' lines except epoch, step, epsilon_spent" in first
+        assert any(" epoch {" in line for line in rest)  # the lines it speaks of are there
+    rows = json.loads((out / "results.json").read_text())
+    assert all({"train_accuracy", "clipped_fraction", "history"} <= set(r["diagnostics"]) for r in rows)
+    db = sqlite3.connect(out / "results.sqlite")
+    meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
+    db.close()
+    assert "train_accuracy" in json.loads(meta["diagnostics"]) and "NOT covered by epsilon" in meta["diagnostics_note"]
+
+
 def test_a_rerun_skips_finished_jobs(finished):
     cfg, out, _ = finished
     store = ResultStore(out / "results.sqlite", cfg.fingerprint(), {})
@@ -178,3 +194,26 @@ def test_audits_become_a_section_of_the_report(tmp_path):
     assert "Auditing: device noise is not privacy" in html and html.count("<tr class=") >= 2
     rows = json.loads((tmp_path / "a" / "results.json").read_text())
     assert len(rows) == 2 and all("kind" not in r for r in rows)  # training rows only
+    # the audits train on synthetic canaries only: nothing in their results or logs is a diagnostic
+    assert all("diagnostics" not in a for a in audits.values())
+    for log in (tmp_path / "a" / "logs").glob("audit-*.log"):
+        assert log.read_text().splitlines()[0].endswith("diagnostics: none in this log (an audit trains on its own "
+                                                        "synthetic canaries, not on the data sets)")
+
+
+@pytest.mark.parametrize("models, audits, needle", [
+    (("logistic", "hea-noisy"), (), "model hea-noisy on moons (qubits = 40): simulating 40 qubits (density "
+                                    "matrices) for a batch of 64 needs about"),
+    (("logistic",), ("device-noise",), "audits: device-noise trains the quantum model at qubits = 40: simulating "
+                                       "40 qubits (density matrices) for a batch of 256"),
+    (("logistic",), ("shots",), "audits: shots trains the quantum model at qubits = 40: simulating 40 qubits"),
+])
+def test_a_model_too_large_for_memory_is_refused_before_anything_is_written(tmp_path, models, audits, needle):
+    from dpqml.protocol import ProtocolConfig
+
+    cfg = ProtocolConfig(datasets=({"name": "moons", "n_train": 40, "n_test": 20},), models=models, qubits=40,
+                         epsilons=(2.0,), seeds=1, epochs=1, sample_rate=0.25, audits=audits)
+    with pytest.raises(MemoryError) as caught:
+        run_protocol(cfg, tmp_path / "out", workers=1, progress=False)
+    assert needle in str(caught.value) and "fewer qubits" in str(caught.value)
+    assert not (tmp_path / "out").exists()  # no results.sqlite, no directory

@@ -155,6 +155,44 @@ def _check_mechanism_model(mechanism, model, shots, train_options):
     return train_options
 
 
+def _game(mechanism, threat_model):
+    """The threat model of an audit of ``mechanism`` (``None``: its default) and the game's defaults."""
+    if threat_model is None:  # the noise under test lives in the model: play the game on the model itself
+        threat_model = "white-box-model" if mechanism in ("device-noise", "shots") else "white-box"
+    threat_model = _check_choice("threat_model", threat_model, THREAT_MODELS)
+    if threat_model == "white-box-model" and mechanism == "shots":
+        return threat_model, SHOTS_MODEL_DEFAULTS
+    return threat_model, DEFAULTS[threat_model]
+
+
+def check_audit_memory(model, *, mechanism: str = "dpsgd", threat_model: str | None = None,
+                       canaries: int | None = None, max_physical_batch: int = 256, shots: int = 1000,
+                       n_data: int = 200, double: bool = False) -> None:
+    """Refuse, before any work, an audit whose training of ``model`` cannot fit in memory.
+
+    Applies the trainer's own check (:func:`dpqml.train.trainer.check_training_memory`) to the
+    largest training set the game of :func:`audit_pipeline` (same arguments, same defaults) gives the
+    trainer: the included canaries, at most ``canaries`` (white-box-model), or ``n_data`` data rows plus
+    the canaries (black-box); ``mechanism="shots"`` trains by parameter shift. The white-box game trains
+    no circuit (its adversary crafts the gradients) and always passes. Raises ``MemoryError``.
+    """
+    from dpqml.train.trainer import check_training_memory
+
+    mechanism = _check_choice("mechanism", mechanism, MECHANISMS)
+    threat_model, defaults = _game(mechanism, threat_model)
+    if threat_model == "white-box":
+        return
+    canaries = defaults["canaries"] if canaries is None else canaries
+    n_examples = canaries + (n_data if threat_model == "black-box" else 0)
+    cost = None
+    if mechanism == "shots":
+        from dpqml.engine.parameter_shift import parameter_shift_cost
+
+        cost = parameter_shift_cost(model, shots)
+    check_training_memory(model, max_physical_batch, n_examples, double=double, cost=cost,
+                          batch_setting="the audit's max_physical_batch")
+
+
 def required_canaries(epsilon: float, *, confidence: float = 0.95, delta: float = 1e-5,
                       method: str = "one-run") -> int:
     """The fewest canaries with which a perfect attacker could show ``ε_lower ≥ epsilon`` in this audit.
@@ -208,9 +246,7 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
         :class:`AuditResult`; ``result.to_dict()`` for JSON.
     """
     mechanism = _check_choice("mechanism", mechanism, MECHANISMS)
-    if threat_model is None:  # the noise under test lives in the model: play the game on the model itself
-        threat_model = "white-box-model" if mechanism in ("device-noise", "shots") else "white-box"
-    threat_model = _check_choice("threat_model", threat_model, THREAT_MODELS)
+    threat_model, defaults = _game(mechanism, threat_model)
     method = _check_choice("method", method, METHODS)
     fault = _check_choice("fault", fault, FAULTS)
     score = _check_choice("score", score, SCORES)
@@ -219,9 +255,6 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
     delta = check_delta(delta)
     if delta == 0.0:
         raise ValueError("delta must be > 0 for DP-SGD's (ε, δ) guarantee; got 0")
-    defaults = DEFAULTS[threat_model]
-    if threat_model == "white-box-model" and mechanism == "shots":
-        defaults = SHOTS_MODEL_DEFAULTS
     canaries = check_count("canaries", defaults["canaries"] if canaries is None else canaries, minimum=2)
     sample_rate = defaults["sample_rate"] if sample_rate is None else sample_rate
     steps = defaults["steps"] if steps is None else steps

@@ -18,6 +18,7 @@ import traceback
 import warnings
 from pathlib import Path
 
+from ..diagnostics import DIAGNOSTICS_NOTE, PUBLIC_EPOCH_FIELDS
 from .config import ProtocolConfig, canonical_json, dataset_label, digest
 from .families import MODEL_FAMILIES, applies, build_family
 
@@ -133,6 +134,7 @@ def run_job(spec: dict, work_dir: str | None = None, log_path: str | None = None
     from ..train.trainer import TrainConfig, train
 
     log = _Log(log_path)
+    log(log_header(spec))
     log(f"job {job_key(spec)} {job_label(spec)}")
     log("spec " + canonical_json(spec))
     if spec.get("kind") == "audit":
@@ -176,14 +178,20 @@ def run_job(spec: dict, work_dir: str | None = None, log_path: str | None = None
     return {"row": row, "log": log.lines}
 
 
+def audit_model(spec: dict):
+    """The quantum model an audit job trains: ``qubits``, ``layers`` and ``noise`` of its spec."""
+    from ..models import build_model
+
+    return build_model(qubits=spec["qubits"], layers=spec["layers"], noise=spec["noise"])
+
+
 def _run_audit(spec: dict, log) -> dict:
     """An audit job: the membership game of :func:`dpqml.audit.audit_pipeline` at its defaults, for
     the protocol's quantum model (noisy for ``device-noise``)."""
     from ..audit import audit_pipeline
-    from ..models import build_model
 
     t0 = time.perf_counter()
-    model = build_model(qubits=spec["qubits"], layers=spec["layers"], noise=spec["noise"])
+    model = audit_model(spec)
     result = audit_pipeline(model, mechanism=spec["mechanism"], epsilon=spec["epsilon"], delta=spec["delta"],
                             seed=spec["seed"])
     row = {"job": job_key(spec), "kind": "audit", **result.to_dict(), "seconds": time.perf_counter() - t0}
@@ -199,7 +207,15 @@ def run_job_safely(spec: dict, work_dir: str | None = None, log_path: str | None
     except Exception:  # noqa: BLE001 - reported per job, the sweep goes on
         tb = traceback.format_exc()
         _Log(log_path, append=True)("failed:\n" + tb)
-        return {"error": tb, "log": [f"job {job_key(spec)} {job_label(spec)}", "failed:", tb]}
+        return {"error": tb, "log": [log_header(spec), f"job {job_key(spec)} {job_label(spec)}", "failed:", tb]}
+
+
+def log_header(spec: dict) -> str:
+    """The first line of a job's log: which of its lines and fields ε does not cover."""
+    if spec.get("kind") == "audit":
+        return "diagnostics: none in this log (an audit trains on its own synthetic canaries, not on the data sets)"
+    return (f"{DIAGNOSTICS_NOTE}: in this log, every field of the 'epoch' lines except "
+            f"{', '.join(PUBLIC_EPOCH_FIELDS)}, and the 'warning' lines")
 
 
 OUTCOME_FILE = "outcome.json"

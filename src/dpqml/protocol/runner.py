@@ -1,8 +1,9 @@
 """``run_protocol``: the fixed-clip, fixed-budget comparison, end to end.
 
 1. Validate everything that can be checked before training: load every data set, build every
-   model (and its data-free gradient bound G), calibrate σ once per ε; σ is shared by every
-   model and data set (they share C, q, T and δ).
+   model (and its data-free gradient bound G), refuse one whose simulation cannot fit in memory
+   (the trainer's own estimate), calibrate σ once per ε; σ is shared by every model and data set
+   (they share C, q, T and δ). Nothing is written before this step has passed.
 2. Register one job per (data set, model, ε, seed) in ``DIR/results.sqlite``; jobs already done
    (by an earlier, maybe interrupted, run of the same protocol) are skipped; interrupted ones
    resume from their checkpoint in ``DIR/jobs/<key>/``.
@@ -20,10 +21,11 @@ import sys
 import time
 from pathlib import Path
 
+from ..train.trainer import check_training_memory
 from .config import ProtocolConfig, canonical_json, dataset_label
 from .executors import make_executor
 from .families import MODEL_FAMILIES
-from .jobs import OUTCOME_FILE, job_key, job_label, job_model, job_specs, load_job_dataset, read_outcome
+from .jobs import OUTCOME_FILE, audit_model, job_key, job_label, job_model, job_specs, load_job_dataset, read_outcome
 from .store import ResultStore
 
 
@@ -40,7 +42,9 @@ def calibrate_sigmas(config: ProtocolConfig, n_examples: int) -> dict[float, flo
 
 def _prepare(config: ProtocolConfig) -> tuple[list[dict], dict]:
     """Everything that can fail before training: load every data set, build every model once (and
-    its bound G), calibrate σ per ε. Returns the job specs and the protocol record of the report."""
+    its bound G), check that its simulation fits in memory (as ``train`` would, for the largest
+    physical batch; audits too), calibrate σ per ε. Returns the job specs and the protocol record of
+    the report."""
     datasets = []
     for i, spec in enumerate(config.datasets):
         try:
@@ -54,20 +58,52 @@ def _prepare(config: ProtocolConfig) -> tuple[list[dict], dict]:
     built = set()
     for spec in specs:
         if spec.get("kind") == "audit":
+            if ("audit", spec["mechanism"]) not in built:
+                built.add(("audit", spec["mechanism"]))
+                _check_audit_memory(spec)
             continue
         what = (canonical_json(spec["dataset"]), spec["model"])
         if what not in built:
             built.add(what)
+            ds = load_job_dataset(spec["dataset"], spec["data_seed"])
+            where = f"model {spec['model']} on {dataset_label(spec['dataset'])}"
             try:
-                job_model(spec, load_job_dataset(spec["dataset"], spec["data_seed"]))
+                model, _ = job_model(spec, ds)
             except ValueError as e:
-                raise ValueError(f"model {spec['model']} on {dataset_label(spec['dataset'])}: {e}") from None
+                raise ValueError(f"{where}: {e}") from None
+            try:
+                check_training_memory(model, config.max_physical_batch, len(ds.x_train), double=_double(model),
+                                      batch_setting="set in the protocol file")
+            except MemoryError as e:
+                raise MemoryError(f"{where} (qubits = {config.qubits}): {e}") from None
     protocol = {**config.to_dict(), "fingerprint": config.fingerprint(), "steps": config.steps,
                 "sigmas": {str(eps): s for eps, s in sigmas.items()},
                 "datasets": [{**spec, "label": dataset_label(spec), "n_classes": ds.n_classes,
                               "n_train": len(ds.x_train), "n_test": len(ds.x_test)}
                              for spec, ds in zip(config.datasets, datasets)]}
     return specs, protocol
+
+
+def _double(model) -> bool:
+    """Whether ``model`` trains in double precision (its parameters' dtype, as the trainer decides)."""
+    if getattr(model, "circuit", None) is None:
+        return False  # no circuit: no memory estimate to make
+    import jax
+    from jax.flatten_util import ravel_pytree
+
+    return ravel_pytree(model.init(jax.random.PRNGKey(0)))[0].dtype == jax.numpy.float64
+
+
+def _check_audit_memory(spec: dict) -> None:
+    """The audit job ``spec``'s training fits in memory (``MemoryError`` naming the audit if not)."""
+    from ..audit.pipeline import check_audit_memory
+
+    model = audit_model(spec)
+    try:
+        check_audit_memory(model, mechanism=spec["mechanism"], double=_double(model))
+    except MemoryError as e:
+        raise MemoryError(f"audits: {spec['mechanism']} trains the quantum model at qubits = {spec['qubits']}: {e}; "
+                          f"use fewer qubits or leave {spec['mechanism']} out of audits") from None
 
 
 def _lock(out: Path):

@@ -1,6 +1,7 @@
 """The results database: one SQLite file per output directory, one protocol per database.
 
-Table ``meta`` records the protocol (its fingerprint and settings); table ``jobs`` has one row
+Table ``meta`` records the protocol (its fingerprint and settings) and which fields of the results
+ε does not cover (``diagnostics``, ``diagnostics_note``); table ``jobs`` has one row
 per job, keyed by the hash of the job's full spec, with its status (``pending``, ``running``,
 ``done``, ``failed``), result and timing. Only the process that runs the sweep writes to it, and
 every change is committed at once, so killing the sweep loses nothing that had finished.
@@ -14,6 +15,7 @@ import sqlite3
 import time
 from pathlib import Path
 
+from ..diagnostics import DIAGNOSTIC_FIELDS, DIAGNOSTICS_NOTE
 from .config import canonical_json
 
 _SCHEMA = """
@@ -64,6 +66,10 @@ class ResultStore:
             raise ValueError(
                 f"{self.path} holds the results of a different protocol ({name!r}, fingerprint {row[0]}; this one is "
                 f"{fingerprint}); refusing to mix them: use another --out directory or remove that one")
+        with self.db:  # on every open: a database written before the label (or its wording) gets it too
+            self.db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                [("diagnostics", json.dumps(list(DIAGNOSTIC_FIELDS))),
+                                 ("diagnostics_note", DIAGNOSTICS_NOTE)])
 
     def close(self) -> None:
         self.db.close()

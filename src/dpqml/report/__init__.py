@@ -36,7 +36,8 @@ def write_report(rows: Sequence[Mapping[str, Any]], protocol: Mapping[str, Any],
     ``rows``: one dict per finished job (``dataset``, ``model``, ``family``, ``seed``, ``epsilon``,
     ``test_accuracy`` required; the other keys of :data:`dpqml.report.files.ROW_COLUMNS` and the per-epoch
     ``history`` are used where present); ``protocol``: the protocol's JSON-able
-    settings. Writes ``results.json``, ``results.csv``, ``summary.csv``, the plots
+    settings. Writes ``results.json``, ``results.csv``, ``summary.csv`` (each row labelled with the
+    names of its fields that ε does not cover, ``diagnostics``, and ``diagnostics_note``), the plots
     (``accuracy_vs_epsilon_<dataset>.png``, ``grad_norms_<dataset>.png``, ``epsilon_vs_steps.png``;
     a plot without data is skipped and the page says why) and ``report.html`` (self-contained).
     ``audits``: results of privacy audits (``dpqml.audit.AuditResult.to_dict()`` rows), written to
@@ -51,8 +52,8 @@ def write_report(rows: Sequence[Mapping[str, Any]], protocol: Mapping[str, Any],
         "results.csv": write_csv(rows, out / "results.csv"),
         "summary.csv": write_csv(summary, out / "summary.csv", SUMMARY_COLUMNS),
     }
-    if audits:
-        paths["audit.json"] = write_json(audits, out / "audit.json")
+    if audits:  # games on synthetic canaries: nothing in them comes from the private training data
+        paths["audit.json"] = write_json(audits, out / "audit.json", label=False)
     plots = draw_plots(rows, summary, protocol, out)
     paths.update({p.name: p.path for p in plots if p.path is not None})
     page = render_html(protocol, summary, compare_families(summary), plots, audits)

@@ -29,6 +29,7 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
+from ..diagnostics import DIAGNOSTICS_NOTE  # the wording every result file carries
 from ..engine import PER_EXAMPLE_METHODS, make_per_example_grads
 from ..engine.parameter_shift import check_shots, make_parameter_shift_grads, model_plan, parameter_shift_cost
 from ..privacy.config import PrivacyConfig, _check_number
@@ -52,10 +53,6 @@ HARDWARE_COST_NOTE = (
 )
 #: Quantiles of each epoch's per-example gradient norms kept in the history (for box plots).
 NORM_QUANTILES = (0, 0.05, 0.25, 0.5, 0.75, 0.95, 1)
-DIAGNOSTICS_NOTE = (
-    "diagnostics: computed from the private training data and NOT covered by epsilon "
-    "(per-epoch loss and accuracy, gradient-norm statistics, clipped fraction, train accuracy)"
-)
 
 
 @dataclass(frozen=True)
@@ -239,13 +236,19 @@ def _json_float(v):
 
 
 # -- validation ---------------------------------------------------------------------------------
-def _check_memory(model, config: TrainConfig, cost, n_examples: int, *, double: bool) -> None:
+def check_training_memory(model, max_physical_batch: int, n_examples: int, *, double: bool = False, cost=None,
+                          batch_setting: str = "--physical-batch-size on the command line") -> None:
     """Refuse, before any work, a circuit whose simulation for the largest physical batch cannot
-    fit in this machine's memory (:func:`dpqml.quantum.check_memory` says how much it would need)."""
+    fit in this machine's memory (:func:`dpqml.quantum.check_memory` says how much it would need).
+
+    The largest physical batch is ``padded_size(n_examples, max_physical_batch)``; ``cost`` (a
+    parameter-shift :class:`~dpqml.engine.ShotCost`) multiplies it by the shifted evaluations.
+    ``batch_setting`` says in the message where ``max_physical_batch`` is set. Models without a
+    ``circuit`` pass. Raises ``MemoryError`` with the estimate and how to shrink the batch."""
     circuit = getattr(model, "circuit", None)
     if circuit is None:
         return
-    batch = padded_size(n_examples, config.max_physical_batch)  # the largest physical batch
+    batch = padded_size(n_examples, max_physical_batch)  # the largest physical batch
     try:
         if cost is not None:  # parameter shift: every shifted evaluation of every example at once, no AD
             check_memory(circuit, batch * cost.circuit_evaluations, double=double,
@@ -253,8 +256,8 @@ def _check_memory(model, config: TrainConfig, cost, n_examples: int, *, double: 
         else:
             check_memory(circuit, batch, double=double, method=getattr(model, "method", "auto"))
     except MemoryError as exc:
-        raise MemoryError(f"{exc} (the physical batch is max_physical_batch={config.max_physical_batch}, "
-                          f"--physical-batch-size on the command line, or the training set size if smaller"
+        raise MemoryError(f"{exc} (the physical batch is max_physical_batch={max_physical_batch}, "
+                          f"{batch_setting}, or the training set size if smaller"
                           + (f", times {cost.circuit_evaluations} parameter-shift evaluations" if cost else "")
                           + ")") from None
 
@@ -464,7 +467,7 @@ def check_inputs(model, x_train, y_train, config: TrainConfig, *, x_test=None, y
         x_test, y_test = validate_data(x_test, y_test, n_classes=n_classes, input_dim=input_dim, name="test",
                                        dtype=dtype)
     _check_loss_on_one_example(model, params, x_train[0], y_train[0], config.loss)
-    _check_memory(model, config, cost, len(x_train), double=dtype == jnp.float64)
+    check_training_memory(model, config.max_physical_batch, len(x_train), double=dtype == jnp.float64, cost=cost)
     _check_finite_in(dtype, ("learning_rate", "learning_rate", config.learning_rate))
     return _Run(x_train, y_train, x_test, y_test, params, cost, key)
 
