@@ -43,6 +43,10 @@ def _fails(tmp_path, capsys, toml: str, *flags):
                                            "matrices)"),
     ('models = ["logistic"]\naudits = ["device-noise"]\nqubits = 40',
      "audits: device-noise trains the quantum model at qubits = 40: simulating 40 qubits"),
+    # moons has 400 training rows: δ = 0.01 >= 1/400 protects nobody
+    ('models = ["logistic"]\ndelta = 0.01', "delta: delta=0.01 >= 1/n_examples = 1/400"),
+    ('models = ["logistic"]\nrandomness = "seeded"', "randomness must be 'secure' or 'fast' (reproducible_noise"),
+    ('models = ["logistic"]\nreproducible_noise = 1', "reproducible_noise must be true or false"),
 ])
 def test_bad_configurations_are_refused_before_any_job(tmp_path, capsys, toml, needle):
     err = _fails(tmp_path, capsys, toml)

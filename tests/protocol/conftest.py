@@ -9,6 +9,7 @@ seeds = 2
 epochs = 2
 sample_rate = 0.25
 models = ["hea", "logistic"]
+reproducible_noise = true  # the tests compare runs; the default (secret noise) has its own test
 [[datasets]]
 name = "moons"
 n_train = 48

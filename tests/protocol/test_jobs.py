@@ -140,3 +140,28 @@ def test_chunks_group_by_dataset_and_model_and_hand_out_the_longest_first():
     order = [c[0][1].get("model") for c in chunks]
     assert max(i for i, m in enumerate(order) if m == "hea-noisy") < min(
         i for i, m in enumerate(order) if m == "logistic")
+
+
+def test_the_mechanisms_randomness_reaches_every_job_and_a_seed_only_on_request():
+    cfg = _config(models=("logistic",), datasets=({"name": "moons", "n_train": 40, "n_test": 20},))
+    specs = job_specs(cfg, {2.0: 1.5, math.inf: 0.0}, _datasets(cfg))
+    assert {s["randomness"] for s in specs} == {"secure"} and not any("noise_seed" in s for s in specs)
+    fast = job_specs(_config(models=("logistic",), randomness="fast"), {2.0: 1.5, math.inf: 0.0}, _datasets(cfg))
+    assert {s["randomness"] for s in fast} == {"fast"}
+    seeded = job_specs(_config(models=("logistic",), reproducible_noise=True), {2.0: 1.5, math.inf: 0.0},
+                       _datasets(cfg))
+    assert all(s["randomness"] == "seeded" and s["noise_seed"] == s["seed"] for s in seeded)
+
+
+def test_a_large_delta_runs_only_when_the_protocol_allows_it():
+    # 40 training rows: δ = 0.05 >= 1/40
+    cfg = _config(models=("logistic",), datasets=({"name": "moons", "n_train": 40, "n_test": 20},), delta=0.05,
+                  epsilons=(2.0,), seeds=1, allow_large_delta=True)
+    with pytest.warns(UserWarning, match="too weak"):
+        sigmas = calibrate_sigmas(cfg, 40)
+    (spec,) = job_specs(cfg, sigmas, _datasets(cfg))
+    out = run_job(spec)
+    assert out["row"]["delta"] == 0.05 and out["row"]["epsilon_spent"] <= 2.0
+    assert any("too weak" in line for line in out["log"])  # the job's log keeps the warning
+    with pytest.raises(ValueError, match="allow_large_delta"):
+        run_job(dict(spec, allow_large_delta=False))

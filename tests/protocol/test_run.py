@@ -1,5 +1,6 @@
 """run_protocol end to end: results, report, a rerun that skips, Ray, and refusals."""
 
+import csv
 import json
 import math
 from pathlib import Path
@@ -45,6 +46,41 @@ def test_every_job_runs_and_the_files_are_written(finished):
     assert all(r["epsilon_spent"] <= 2.0 for r in rows if r["epsilon"] == 2)
     assert len(list((out / "logs").glob("*.log"))) == 8
     assert summary["report"].endswith("report.html")
+
+
+def test_a_default_sweep_publishes_nothing_that_replays_its_noise(tmp_path):
+    # Before: every job's sampling and noise came from its seed, and results.json lists the seeds.
+    from dpqml.protocol import ProtocolConfig
+
+    cfg = ProtocolConfig(name="secret", datasets=({"name": "moons", "n_train": 32, "n_test": 16},),
+                         models=("logistic",), epsilons=(2.0,), seeds=(0,), epochs=2, sample_rate=0.25)
+    runs = []
+    for out in (tmp_path / "a", tmp_path / "b"):
+        run_protocol(cfg, out, workers=1, progress=False)
+        (row,) = json.loads((out / "results.json").read_text())
+        assert row["randomness"] == "secure" and row["seed"] == 0
+        runs.append([epoch["loss"] for epoch in row["history"]])
+        for name in ("results.json", "results.csv"):
+            text = (out / name).read_text()
+            assert "noise_seed" not in text and "reproducible" not in text.lower(), name
+        assert 'id="reproducible-noise"' not in (out / "report.html").read_text()
+        with (out / "summary.csv").open() as f:
+            (line,) = csv.DictReader(f)
+        assert line["randomness"] == "secure" and line["reproducible_noise_warning"] == ""
+        for log in (out / "logs").glob("*.log"):
+            assert "noise_seed" not in log.read_text()
+    assert runs[0] != runs[1]  # the same job, the same seed: other batches and noise
+
+
+def test_a_reproducible_sweep_says_so_in_every_file(finished):
+    _, out, _ = finished
+    rows = json.loads((out / "results.json").read_text())
+    assert all(r["randomness"] == "seeded" and r["noise_seed"] == r["seed"] for r in rows)
+    assert all("does NOT hold" in r["reproducible_noise_warning"] for r in rows)
+    for name in ("results.csv", "summary.csv"):
+        header, *lines = (out / name).read_text().splitlines()
+        assert "reproducible_noise_warning" in header and all("does NOT hold" in line for line in lines), name
+    assert 'id="reproducible-noise"' in (out / "report.html").read_text()
 
 
 def test_every_file_of_the_run_labels_what_epsilon_does_not_cover(finished):

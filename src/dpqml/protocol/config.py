@@ -52,7 +52,8 @@ class ProtocolConfig:
         max_grad_norm: the one clip threshold C of every model.
         sample_rate: the one Poisson sampling rate q (steps T = round(epochs / q)).
         epochs: passes over the data.
-        seeds: seeds of initialisation, sampling and noise; an integer ``k`` means ``0..k-1``.
+        seeds: seeds of the initialisation; an integer ``k`` means ``0..k-1``. They do not seed the
+            privacy mechanism: see ``randomness`` and ``reproducible_noise``.
         optimizer, learning_rate: shared by every model, fixed in advance (no tuning on private data).
         qubits, layers: the quantum models' size.
         noise: the device-noise preset of the ``*-noisy`` models (``dpqml.models.noise``), or the
@@ -66,6 +67,14 @@ class ProtocolConfig:
         audits: privacy audits to run beside the training jobs (``dpqml.audit``, white-box
             membership game against the trainer): ``dpsgd`` (one per finite ε of the grid),
             ``none``, ``device-noise``, ``shots``; their results become the report's audit section.
+        randomness: where every job's Poisson sampling and noise draw from (``secure``, the default:
+            the OS's CSPRNG; ``fast``: JAX's generator under a secret seed per job, kept in the job's
+            checkpoint); see ``docs/privacy.md``.
+        reproducible_noise: opt-in: each job draws its sampling and noise from its seed, so the
+            sweep can be replayed; the guarantee then does NOT hold against anyone who knows the
+            seeds (which results.json lists), and every result file and the report say so.
+        allow_large_delta: accept δ ≥ 1/N for a data set of N training examples (refused by default:
+            such a δ protects nobody).
     """
 
     name: str = "custom"
@@ -89,6 +98,9 @@ class ProtocolConfig:
     max_physical_batch: int = 256
     audits: tuple = ()
     noise_presets: dict = field(default_factory=dict)
+    randomness: str = "secure"
+    reproducible_noise: bool = False
+    allow_large_delta: bool = False
 
     def __post_init__(self):
         self._validate()
@@ -154,6 +166,12 @@ class ProtocolConfig:
         set_(self, "audits", audits)
         if self.accountant not in ACCOUNTANTS:
             raise ValueError(f"accountant must be one of {list(ACCOUNTANTS)}; got {self.accountant!r}")
+        if self.randomness not in ("secure", "fast"):
+            raise ValueError(f"randomness must be 'secure' or 'fast' (reproducible_noise = true for seeded noise); "
+                             f"got {self.randomness!r}")
+        for key in ("reproducible_noise", "allow_large_delta"):
+            if not isinstance(getattr(self, key), bool):
+                raise ValueError(f"{key} must be true or false; got {getattr(self, key)!r}")
 
     # -- derived -------------------------------------------------------------------------------
     @property

@@ -33,6 +33,10 @@ def job_specs(config: ProtocolConfig, sigmas: dict[float, float], datasets: list
                                               "learning_rate", "accountant", "data_seed", "max_physical_batch",
                                               "qubits", "layers")}
     shared["steps"] = config.steps
+    # the mechanism's randomness: secret (nothing in the spec can replay it) unless reproducible_noise asks
+    shared["randomness"] = "seeded" if config.reproducible_noise else config.randomness
+    if config.allow_large_delta:
+        shared["allow_large_delta"] = True
     specs = []
     for ds_spec, ds in zip(config.datasets, datasets):
         for model in config.models:
@@ -43,8 +47,11 @@ def job_specs(config: ProtocolConfig, sigmas: dict[float, float], datasets: list
                 model_opts["large_mlp_hidden"] = list(config.large_mlp_hidden)
             for eps in config.epsilons:
                 for seed in config.seeds:
-                    specs.append({"dataset": dict(ds_spec), "model": model, **model_opts, **shared,
-                                  "epsilon": eps, "noise_multiplier": sigmas[eps], "seed": seed})
+                    spec = {"dataset": dict(ds_spec), "model": model, **model_opts, **shared,
+                            "epsilon": eps, "noise_multiplier": sigmas[eps], "seed": seed}
+                    if config.reproducible_noise:
+                        spec["noise_seed"] = seed
+                    specs.append(spec)
     for mechanism in config.audits:
         for eps in _audit_epsilons(mechanism, config):
             specs.append({"kind": "audit", "mechanism": mechanism, "epsilon": eps, "delta": config.delta,
@@ -146,8 +153,10 @@ def run_job(spec: dict, work_dir: str | None = None, log_path: str | None = None
         model, info = job_model(spec, ds)
         n = len(ds.x_train)
         privacy = PrivacyConfig(spec["noise_multiplier"], spec["max_grad_norm"], spec["sample_rate"], spec["steps"],
-                                spec["delta"], n, spec["accountant"])
+                                spec["delta"], n, spec["accountant"],
+                                allow_large_delta=spec.get("allow_large_delta", False))
         config = TrainConfig(learning_rate=spec["learning_rate"], optimizer=spec["optimizer"], seed=spec["seed"],
+                             randomness=spec.get("randomness", "secure"), noise_seed=spec.get("noise_seed"),
                              checkpoint_dir=work_dir, max_physical_batch=spec["max_physical_batch"])
         result = train(model, ds.x_train, ds.y_train, privacy, config, x_test=ds.x_test, y_test=ds.y_test,
                        log=lambda rec: log("epoch " + json.dumps(rec)))
@@ -173,6 +182,10 @@ def run_job(spec: dict, work_dir: str | None = None, log_path: str | None = None
         "noise_to_signal": cost["noise_to_signal"], "seconds": time.perf_counter() - t0,
         "resumed_from": result.resumed_from, "history": result.history,
     }
+    published = result.to_dict()  # the mechanism's source; a seed only when reproducible noise was asked for
+    row.update({k: published[k] for k in ("randomness", "noise_seed", "reproducible_noise_warning") if k in published})
+    if result.steps_spent < spec["steps"]:  # the trainer's ledger never shrinks; never report such a row
+        raise RuntimeError(f"the ledger counts {result.steps_spent} steps for a job of {spec['steps']}")
     log(f"done: test accuracy {result.test_accuracy:.4f}, epsilon spent {result.epsilon:.4g}, "
         f"{row['seconds']:.1f} s" + (f", resumed from step {result.resumed_from}" if result.resumed_from else ""))
     return {"row": row, "log": log.lines}

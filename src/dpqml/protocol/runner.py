@@ -15,12 +15,12 @@
 
 from __future__ import annotations
 
-import fcntl
 import math
 import sys
 import time
 from pathlib import Path
 
+from ..train.checkpoint import directory_lock
 from ..train.trainer import check_training_memory
 from .config import ProtocolConfig, canonical_json, dataset_label
 from .executors import make_executor
@@ -35,8 +35,8 @@ def calibrate_sigmas(config: ProtocolConfig, n_examples: int) -> dict[float, flo
 
     return {eps: PrivacyConfig.from_target_epsilon(eps, delta=config.delta, sample_rate=config.sample_rate,
                                                    steps=config.steps, max_grad_norm=config.max_grad_norm,
-                                                   n_examples=n_examples, accountant=config.accountant
-                                                   ).noise_multiplier
+                                                   n_examples=n_examples, accountant=config.accountant,
+                                                   allow_large_delta=config.allow_large_delta).noise_multiplier
             for eps in config.epsilons}
 
 
@@ -53,6 +53,15 @@ def _prepare(config: ProtocolConfig) -> tuple[list[dict], dict]:
             raise ValueError(f"datasets[{i}] ({dataset_label(spec)}): {e}") from None
     if "cnn" in config.models and not any(d.meta.get("grid") for d in datasets):
         raise ValueError("models: cnn runs on image data sets only, and none of the datasets is one")
+    if any(not math.isinf(eps) for eps in config.epsilons):  # δ against every data set's size, not the first only
+        from ..privacy.accounting import check_delta
+
+        for spec, ds in zip(config.datasets, datasets):
+            try:
+                check_delta(config.delta, len(ds.x_train), allow_large=config.allow_large_delta)
+            except ValueError as e:
+                raise ValueError(f"delta: {e} (on {dataset_label(spec)}; in a configuration: "
+                                 "allow_large_delta = true)") from None
     sigmas = calibrate_sigmas(config, len(datasets[0].x_train))
     specs = job_specs(config, sigmas, datasets)
     built = set()
@@ -106,16 +115,6 @@ def _check_audit_memory(spec: dict) -> None:
                           f"use fewer qubits or leave {spec['mechanism']} out of audits") from None
 
 
-def _lock(out: Path):
-    handle = (out / ".lock").open("w")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        raise ValueError(f"another dpqml compare is running on {out}; wait for it or use another --out") from None
-    return handle
-
-
 def run_protocol(config: ProtocolConfig, out_dir, *, executor: str = "local", workers: int | None = None,
                  address: str | None = None, progress: bool = True, stream=None) -> dict:
     """Run (or resume) the protocol ``config`` into ``out_dir``; returns a summary dict with
@@ -128,9 +127,8 @@ def run_protocol(config: ProtocolConfig, out_dir, *, executor: str = "local", wo
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory")
     specs, protocol = _prepare(config)
-    out.mkdir(parents=True, exist_ok=True)
-    lock = _lock(out)
-    try:
+    busy = f"another dpqml compare is running on {out}; wait for it or use another --out"
+    with directory_lock(out, busy):
         store = ResultStore(out / "results.sqlite", config.fingerprint(), protocol)
         try:
             runner = make_executor(executor, workers, address)  # a dead Ray address fails here: nothing touched
@@ -140,8 +138,6 @@ def run_protocol(config: ProtocolConfig, out_dir, *, executor: str = "local", wo
                 runner.close()
         finally:
             store.close()
-    finally:
-        lock.close()
 
 
 #: Rough seconds per job on one core, measured on the quick preset (10 epochs, 2 cores): the first job of

@@ -30,6 +30,7 @@ tr.new-eps td{border-top:2px solid #aaa}tr.new-dataset td{border-top:3px solid #
 #summary{font-size:.8em}#summary th,#summary td{padding:.2em .35em}
 #summary td:nth-child(2),#findings td:nth-child(3),#findings td:nth-child(4){white-space:nowrap}
 .ci{color:#555;font-size:.92em}
+.warning{background:#fdf0ef;border-left:4px solid #b0302a;padding:.6em 1em}
 tr.quantum td:nth-child(3){color:#1f4e8c}tr.classical td:nth-child(3){color:#8c4a1f}
 """
 
@@ -199,6 +200,17 @@ def findings_section(comparisons: Sequence[Mapping[str, Any]]) -> str:
         "(positive: privacy costs accuracy).</p>")
 
 
+def _reproducible_noise_warning(protocol: Mapping[str, Any], summary: Sequence[Mapping[str, Any]]) -> str:
+    """A banner when the sweep drew its sampling and noise from public seeds (an opt-in for research)."""
+    if not (protocol.get("reproducible_noise") or any(s.get("reproducible_noise_warning") for s in summary)):
+        return ""
+    return ('<p class="warning" id="reproducible-noise"><strong>Reproducible noise.</strong> This sweep drew the '
+            "Poisson sampling and the Gaussian noise of every job from the job's seed (listed in results.json), so "
+            "that it can be replayed. The (ε, δ) guarantees below do <strong>not</strong> hold against anyone who "
+            "knows those seeds: use these results for research, never to release models trained on real private "
+            "data.</p>")
+
+
 def _protocol_paragraph(protocol: Mapping[str, Any]) -> str:
     def get(key: str, default: str = "?") -> str:
         return e(_value(protocol[key])) if key in protocol else default
@@ -265,6 +277,7 @@ def render_html(protocol: Mapping[str, Any], summary: Sequence[Mapping[str, Any]
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>dpqml comparison report: {name}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
         f"<h1>Quantum versus classical under differential privacy: protocol “{name}”</h1>",
+        _reproducible_noise_warning(protocol, summary),
         _protocol_paragraph(protocol),
         "<h2>Settings</h2>", settings_table(protocol),
         "<h2>Findings</h2>", findings_section(comparisons),

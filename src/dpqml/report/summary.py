@@ -21,7 +21,8 @@ REQUIRED_KEYS = ("dataset", "model", "family", "seed", "epsilon", "test_accuracy
 SUMMARY_COLUMNS = (
     "dataset", "model", "family", "noise", "epsilon", "n_params", "noise_multiplier", "max_grad_norm",
     "gradient_bound", "bound_ratio", "n_seeds", "test_accuracy_mean", "test_accuracy_std", "ci_half_width",
-    "ci_low", "ci_high", "clipped_fraction_mean", "noise_to_signal", "epsilon_spent_mean",
+    "ci_low", "ci_high", "clipped_fraction_mean", "noise_to_signal", "epsilon_spent_mean", "randomness",
+    "reproducible_noise_warning",
 )
 
 
@@ -105,6 +106,8 @@ def summarize(rows: Sequence[Mapping[str, Any]], level: float = 0.95) -> list[di
             "clipped_fraction_mean": _mean([r.get("clipped_fraction") for r in group]),
             "noise_to_signal": _mean([r.get("noise_to_signal") for r in group]),
             "epsilon_spent_mean": _mean([r.get("epsilon_spent") for r in group]),
+            "randomness": _first(group, "randomness"),
+            "reproducible_noise_warning": _first(group, "reproducible_noise_warning"),
         })
     return sorted(out, key=sort_key)
 
