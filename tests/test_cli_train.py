@@ -104,6 +104,7 @@ def test_overflowing_and_malformed_flags_are_refused_before_training(capsys, fla
     assert message in err and "Traceback" not in err and "done:" not in err
 
 
+@pytest.mark.filterwarnings("ignore:.*NaN or infinite; they were zeroed")
 def test_a_diverging_run_exits_non_zero(capsys):
     # Before: exit 0 and "test accuracy 50.0%" for a model of NaN parameters.
     err = _fails(capsys, "--dataset", "moons", "--epochs", "1", "--noise-multiplier", "1e37", "--learning-rate", "1e37",
