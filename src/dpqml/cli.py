@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 
 from . import __version__
@@ -228,13 +229,17 @@ _PRIVACY_FLAGS = ("sample_rate", "noise_multiplier", "steps", "delta", "target_e
 _FLAG_NAMES = {"max_physical_batch": "physical-batch-size"}
 
 
-def _privacy_error(exc: ValueError) -> ValueError:
-    """The library names Python parameters (``sample_rate``); name the flag (``--sample-rate``)."""
+def _privacy_error(exc: ValueError, *, accountant_flag: bool = True) -> ValueError:
+    """The library names Python parameters (``sample_rate``); name the flag (``--sample-rate``), and
+    (for commands with ``--accountant``) say ``--accountant rdp`` for the library's ``accountant='rdp'``
+    (likewise ``--neighboring``)."""
     msg = str(exc)
+    if accountant_flag:
+        msg = re.sub(r"\b(accountant|neighboring)='([\w-]+)'", r"--\1 \2", msg)
     for name in (*_PRIVACY_FLAGS, *_FLAG_NAMES):
         if msg.startswith(name + " "):
             return ValueError("--" + _FLAG_NAMES.get(name, name.replace("_", "-")) + msg[len(name):])
-    return exc
+    return exc if msg == str(exc) else ValueError(msg)
 
 
 def cmd_account(args) -> int:
@@ -247,6 +252,8 @@ def cmd_account(args) -> int:
         raise _privacy_error(exc) from None
     out = {"epsilon": eps, "delta": args.delta, "accountant": args.accountant, "neighboring": args.neighboring,
            "sample_rate": args.sample_rate, "noise_multiplier": args.noise_multiplier, "steps": args.steps}
+    if math.isinf(eps):
+        out["epsilon_note"] = _infinite_epsilon_note(args)
     if args.json:
         _write_json(out, args.json)
     else:
@@ -254,7 +261,26 @@ def cmd_account(args) -> int:
               f"{args.neighboring} neighbours)")
         print(f"  sample rate q = {args.sample_rate:g}, noise multiplier sigma = {args.noise_multiplier:g}, "
               f"steps T = {args.steps}")
+        if "epsilon_note" in out:
+            print(f"  epsilon is infinite: {out['epsilon_note']}")
     return 0
+
+
+def _infinite_epsilon_note(args) -> str:
+    """Why ``compute_epsilon`` gave ``inf``: no noise, or δ below what the accountant can certify."""
+    from .privacy.accounting import _ceil_sig, smallest_delta
+
+    if args.noise_multiplier == 0:
+        return "noise multiplier 0 adds no noise, so there is no privacy guarantee"
+    floor = smallest_delta(args.sample_rate, args.noise_multiplier, args.steps, accountant=args.accountant,
+                           neighboring=args.neighboring)
+    if args.delta <= floor:
+        return (f"delta = {args.delta:g} is below the smallest delta the {args.accountant} accountant can certify "
+                f"for this run, {floor:.2g} (its discretization treats that much privacy-loss mass, the truncated "
+                f"tail, as infinite loss); use --delta {_ceil_sig(floor):.2g} or more"
+                + (", or --accountant rdp (a finite, looser epsilon at any delta > 0)"
+                   if args.accountant == "pld" else ""))
+    return f"the {args.accountant} accountant found no finite epsilon at delta = {args.delta:g}"  # pragma: no cover
 
 
 def _round_up(x: float, digits: int = 6) -> float:
@@ -294,7 +320,7 @@ def _add_privacy_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--delta", type=float, required=True,
                    help="delta of the (epsilon, delta) guarantee, in (0, 1); keep it well below 1/N for N "
-                        "training examples (e.g. 1e-5)")
+                        "training examples (e.g. 1e-5). pld certifies no finite epsilon below about 1.5e-15")
     p.add_argument("--accountant", choices=tuple(ACCOUNTANTS), default="pld",
                    help="; ".join(f"{k}: {v}" for k, v in ACCOUNTANTS.items()).replace("%", "%%") + " (default pld)")
     p.add_argument("--neighboring", choices=tuple(NEIGHBORING_RELATIONS), default="add-remove",
@@ -390,9 +416,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Poisson sampling probability q of each example per step, in (0, 1] "
                         "(expected batch size / N)")
     a.add_argument("--noise-multiplier", type=float, required=True,
-                   help="sigma: noise standard deviation divided by the clip norm, >= 0")
+                   help="sigma: noise standard deviation divided by the clip norm, >= 0 (pld: >= 0.1, and "
+                        "runs whose epsilon the rdp accountant bounds above 1000 are refused: use rdp there)")
     a.add_argument("--steps", type=_nonnegative_int("--steps"), required=True,
-                   help="number of noisy steps T (epochs * N / expected batch size)")
+                   help="number of noisy steps T (epochs * N / expected batch size); at most 10^6 with pld "
+                        "(about 3 s at most), 10^9 with rdp")
     _add_privacy_args(a)
     a.set_defaults(func=cmd_account)
 
@@ -407,7 +435,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--target-epsilon", type=float, required=True, help="the epsilon to meet, > 0")
     k.add_argument("--sample-rate", type=float, required=True,
                    help="Poisson sampling probability q of each example per step, in (0, 1]")
-    k.add_argument("--steps", type=_nonnegative_int("--steps"), required=True, help="number of noisy steps T")
+    k.add_argument("--steps", type=_nonnegative_int("--steps"), required=True,
+                   help="number of noisy steps T; at most 10^6 with pld, 10^9 with rdp")
     _add_privacy_args(k)
     k.set_defaults(func=cmd_calibrate)
 
@@ -423,11 +452,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _privacy_wrapped(cmd, *args):
+def _privacy_wrapped(cmd, *args, accountant_flag: bool = True):
     try:
         return cmd(*args)
     except ValueError as exc:
-        raise _privacy_error(exc) from None
+        raise _privacy_error(exc, accountant_flag=accountant_flag) from None
 
 
 def main(argv=None) -> int:
