@@ -56,6 +56,48 @@ def test_bench_bad_input_is_a_clear_error(argv, match, capsys):
     assert "Traceback" not in err
 
 
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if a command gets as far as its long work (benchmark, training, audit, comparison)."""
+    import dpqml.audit.pipeline
+    import dpqml.bench.run
+    import dpqml.protocol.runner
+    import dpqml.train.trainer
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the command started its work before refusing a bad flag")
+
+    for module, name in ((dpqml.bench.run, "bench_one"), (dpqml.train.trainer, "train"),
+                         (dpqml.audit.pipeline, "audit_pipeline"), (dpqml.protocol.runner, "run_protocol")):
+        monkeypatch.setattr(module, name, refuse)
+
+
+SMALL = ["--qubits", "2", "--layers", "1", "--batch", "2"]
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["bench", *SMALL, "--min-seconds", "-5"], "--min-seconds must be a finite number > 0; got -5"),
+        (["bench", *SMALL, "--min-seconds", "nan"], "--min-seconds must be a finite number > 0; got nan"),
+        (["bench", *SMALL, "--min-seconds", "inf"], "--min-seconds must be a finite number > 0; got inf"),
+        (["bench", *SMALL, "--memory-budget", "0"], "--memory-budget must be a finite number > 0; got 0"),
+        (["bench", *SMALL, "--memory-budget", "-1"], "--memory-budget must be a finite number > 0; got -1"),
+        (["bench", *SMALL, "--memory-budget", "nan"], "--memory-budget must be a finite number > 0; got nan"),
+        (["bench", *SMALL, "--seed", "-1"], "--seed must be an integer >= 0; got -1"),
+        (["bound", "--clip", "nan"], "--clip must be a finite number > 0; got nan"),
+        (["bound", "--clip", "1", "--noise-multiplier", "nan", "--sample-rate", "0.1", "--n-examples", "10",
+          "--steps", "10"], "--noise-multiplier must be a finite number >= 0; got nan"),
+        (["bound", "--clip", "1", "--noise-multiplier", "1", "--sample-rate", "2", "--n-examples", "10",
+          "--steps", "10"], "--sample-rate must be a number in (0, 1]; got 2"),
+    ],
+)
+def test_bench_and_bound_numbers_are_checked_at_the_boundary(argv, match, capsys, no_work):
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+
+
 def test_bench_memory_budget_reduces_batch_for_twenty_qubits():
     from dpqml.bench.run import fit_batch
     from dpqml.models import ModelSpec

@@ -51,3 +51,33 @@ def positive_float(name: str):
         return v
 
     return parse
+
+
+def nonnegative_float(name: str):
+    """A finite number >= 0."""
+
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number >= 0; got {text!r}") from None
+        if not math.isfinite(v) or v < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0; got {text}")
+        return v
+
+    return parse
+
+
+def probability(name: str):
+    """A number in (0, 1], such as a sample rate."""
+
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 1]; got {text!r}") from None
+        if not 0 < v <= 1:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 1]; got {text}")
+        return v
+
+    return parse

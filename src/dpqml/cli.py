@@ -24,7 +24,13 @@ import re
 import sys
 
 from . import __version__
-from .argtypes import int_at_least, positive_float, positive_int
+from .argtypes import (
+    int_at_least,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    probability,
+)
 from .models import ENCODINGS, MODEL_ANSATZE, NOISE_PRESETS, READOUTS, ModelSpec, build_model
 from .protocol.cli import add_compare_parser, cmd_compare
 from .report.files import to_jsonable
@@ -165,8 +171,6 @@ def cmd_bound(args) -> int:
 
     from .bounds import gradient_bound
 
-    if not math.isfinite(args.clip) or args.clip <= 0:
-        raise ValueError(f"--clip must be a finite number > 0 (the clip norm C); got {args.clip:g}")
     spec = spec_from_args(args)
     model = build_model(ModelSpec(**{**spec.__dict__, "n_classes": args.classes}))
     try:
@@ -225,7 +229,8 @@ def cmd_bound(args) -> int:
 
 
 _PRIVACY_FLAGS = ("sample_rate", "noise_multiplier", "steps", "delta", "target_epsilon", "max_grad_norm",
-                  "learning_rate", "epochs", "expected_batch_size", "optimizer", "accountant", "seed", "shots")
+                  "learning_rate", "epochs", "expected_batch_size", "optimizer", "accountant", "seed", "shots",
+                  "epsilon", "confidence")
 _FLAG_NAMES = {"max_physical_batch": "physical-batch-size"}
 
 
@@ -360,10 +365,11 @@ def build_parser() -> argparse.ArgumentParser:
                    default="auto", help="circuit differentiation (default auto: chosen by an estimated cost)")
     b.add_argument("--compare", metavar="FRAMEWORKS",
                    help="also run pennylane,tensorcircuit on the same model and print the ratios")
-    b.add_argument("--min-seconds", type=float, default=1.0, help="time each configuration this long (default 1)")
-    b.add_argument("--memory-budget", type=float, default=8.0,
-                   help="GiB per configuration; larger batches are halved to fit (default 8)")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--min-seconds", type=positive_float("--min-seconds"), default=1.0,
+                   help="time each configuration at least this long, > 0 (default 1)")
+    b.add_argument("--memory-budget", type=positive_float("--memory-budget"), default=8.0,
+                   help="GiB per configuration, > 0; larger batches are halved to fit (default 8)")
+    b.add_argument("--seed", type=_nonnegative_int("--seed"), default=0, help="seed of the inputs (default 0)")
     b.add_argument("--json", nargs="?", const="-", metavar="PATH",
                    help="machine-readable output: to stdout, or to PATH")
     b.set_defaults(func=cmd_bench)
@@ -383,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     add_model_args(bd)
-    bd.add_argument("--clip", type=float, required=True, help="clip norm C (max_grad_norm), > 0")
+    bd.add_argument("--clip", type=positive_float("--clip"), required=True, help="clip norm C (max_grad_norm), > 0")
     bd.add_argument("--classes", type=int_at_least("--classes", 2), default=2,
                     help="number of classes K (default 2: binary head; K > 2: softmax over K readouts)")
     bd.add_argument("--feature-bound", type=positive_float("--feature-bound"), metavar="X",
@@ -393,8 +399,10 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--head-scale", type=positive_float("--head-scale"), default=1.0, metavar="A",
                     help="declared bound on the head's trainable scale |a| (default 1, its initial value)")
     ce = bd.add_argument_group("clipping-cost estimate (public quantities only)")
-    ce.add_argument("--noise-multiplier", type=float, help="σ of the planned run")
-    ce.add_argument("--sample-rate", type=float, help="Poisson sample rate q of the planned run")
+    ce.add_argument("--noise-multiplier", type=nonnegative_float("--noise-multiplier"),
+                    help="σ of the planned run, >= 0")
+    ce.add_argument("--sample-rate", type=probability("--sample-rate"),
+                    help="Poisson sample rate q of the planned run, in (0, 1]")
     ce.add_argument("--n-examples", type=positive_int("--n-examples"), help="training-set size N")
     ce.add_argument("--steps", type=positive_int("--steps"), help="DP-SGD steps T")
     ce.add_argument("--synthetic-norms", action="store_true",
@@ -448,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .audit.cli import add_audit_parser, cmd_audit
     add_audit_parser(sub, add_model_args).set_defaults(
-        func=lambda args: cmd_audit(args, _write_json, spec_from_args))
+        func=lambda args: _privacy_wrapped(cmd_audit, args, _write_json, spec_from_args, accountant_flag=False))
     return p
 
 
