@@ -25,6 +25,8 @@ import sys
 
 from . import __version__
 from .argtypes import (
+    check_output_dir,
+    check_output_file,
     int_at_least,
     nonnegative_float,
     positive_float,
@@ -467,6 +469,24 @@ def _privacy_wrapped(cmd, *args, accountant_flag: bool = True):
         raise _privacy_error(exc, accountant_flag=accountant_flag) from None
 
 
+#: Every output path a command writes (attribute of the parsed arguments, flag, file or directory),
+#: checked before any work so that a long run never fails at its last write.
+_OUTPUT_PATHS = (("checkpoint_dir", "--checkpoint-dir", "dir"), ("out", "--out", "dir"), ("json", "--json", "file"))
+
+
+def _check_output_paths(args) -> None:
+    created = []
+    for attr, flag, kind in _OUTPUT_PATHS:
+        path = getattr(args, attr, None)
+        if path is None or (kind == "file" and path == "-"):
+            continue
+        if kind == "dir":
+            check_output_dir(path, flag)
+            created.append(path)
+        else:
+            check_output_file(path, flag, created_dirs=tuple(created))
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -474,6 +494,7 @@ def main(argv=None) -> int:
         parser.print_help()
         return 0
     try:
+        _check_output_paths(args)
         return args.func(args)
     except (ValueError, MemoryError, OSError) as exc:
         print(f"dpqml {args.command}: error: {exc}", file=sys.stderr)
