@@ -334,7 +334,8 @@ def _add_privacy_args(p: argparse.ArgumentParser) -> None:
                    help="neighbouring datasets differ by adding/removing one example (default) or by "
                         "replacing one (pld only)")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                   help="machine-readable output: to stdout, or to PATH")
+                   help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
+                        "writable: checked before any work)")
 
 
 def _nonnegative_int(name):
@@ -373,7 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GiB per configuration, > 0; larger batches are halved to fit (default 8)")
     b.add_argument("--seed", type=_nonnegative_int("--seed"), default=0, help="seed of the inputs (default 0)")
     b.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                   help="machine-readable output: to stdout, or to PATH")
+                   help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
+                        "writable: checked before any work)")
     b.set_defaults(func=cmd_bench)
 
     c = sub.add_parser("circuit", help="print the circuit the model flags build",
@@ -410,7 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     ce.add_argument("--synthetic-norms", action="store_true",
                     help="also measure gradient norms on synthetic inputs (never private data) relative to G")
     bd.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                    help="machine-readable output: to stdout, or to PATH")
+                    help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
+                         "writable: checked before any work)")
     bd.set_defaults(func=cmd_bound)
 
     a = sub.add_parser(
