@@ -1,6 +1,7 @@
 """The command line: contract of `dpqml bench`, clear errors for bad input."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -54,6 +55,99 @@ def test_bench_bad_input_is_a_clear_error(argv, match, capsys):
     err = capsys.readouterr().err
     assert match in err
     assert "Traceback" not in err
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Fail the test if a command gets as far as its long work (benchmark, training, audit, comparison)."""
+    import dpqml.audit.pipeline
+    import dpqml.bench.run
+    import dpqml.protocol.runner
+    import dpqml.train.trainer
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the command started its work before refusing a bad flag")
+
+    for module, name in ((dpqml.bench.run, "bench_one"), (dpqml.train.trainer, "train"),
+                         (dpqml.audit.pipeline, "audit_pipeline"), (dpqml.protocol.runner, "run_protocol")):
+        monkeypatch.setattr(module, name, refuse)
+
+
+SMALL = ["--qubits", "2", "--layers", "1", "--batch", "2"]
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["bench", *SMALL, "--min-seconds", "-5"], "--min-seconds must be a finite number > 0; got -5"),
+        (["bench", *SMALL, "--min-seconds", "nan"], "--min-seconds must be a finite number > 0; got nan"),
+        (["bench", *SMALL, "--min-seconds", "inf"], "--min-seconds must be a finite number > 0; got inf"),
+        (["bench", *SMALL, "--memory-budget", "0"], "--memory-budget must be a finite number > 0; got 0"),
+        (["bench", *SMALL, "--memory-budget", "-1"], "--memory-budget must be a finite number > 0; got -1"),
+        (["bench", *SMALL, "--memory-budget", "nan"], "--memory-budget must be a finite number > 0; got nan"),
+        (["bench", *SMALL, "--seed", "-1"], "--seed must be an integer >= 0; got -1"),
+        (["bound", "--clip", "nan"], "--clip must be a finite number > 0; got nan"),
+        (["bound", "--clip", "1", "--noise-multiplier", "nan", "--sample-rate", "0.1", "--n-examples", "10",
+          "--steps", "10"], "--noise-multiplier must be a finite number >= 0; got nan"),
+        (["bound", "--clip", "1", "--noise-multiplier", "1", "--sample-rate", "2", "--n-examples", "10",
+          "--steps", "10"], "--sample-rate must be a number in (0, 1]; got 2"),
+    ],
+)
+def test_bench_and_bound_numbers_are_checked_at_the_boundary(argv, match, capsys, no_work):
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+
+
+ACCOUNT = ["account", "--sample-rate", "0.01", "--noise-multiplier", "1", "--steps", "10", "--delta", "1e-5"]
+CALIBRATE = ["calibrate", "--target-epsilon", "2", "--sample-rate", "0.01", "--steps", "10", "--delta", "1e-5"]
+OUTPUT_COMMANDS = {
+    "account": ACCOUNT, "calibrate": CALIBRATE, "bound": ["bound", "--clip", "1"], "bench": ["bench", *SMALL],
+    "train": ["train", "--no-progress"], "audit": ["audit"], "compare": ["compare", "--no-progress"],
+}
+
+
+@pytest.mark.parametrize("command", list(OUTPUT_COMMANDS))
+def test_json_path_that_cannot_be_written_is_refused_before_any_work(command, tmp_path, capsys, no_work):
+    # before: `train --json missing/dir/x.json` trained fully, then failed and lost the result
+    missing = tmp_path / "missing" / "result.json"
+    assert _exit_code([*OUTPUT_COMMANDS[command], "--json", str(missing)]) == 2
+    err = capsys.readouterr().err
+    assert f"--json {missing}: the directory {missing.parent} does not exist" in err
+    assert _exit_code([*OUTPUT_COMMANDS[command], "--json", str(tmp_path)]) == 2
+    assert f"--json {tmp_path}: is a directory" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing created
+
+
+@pytest.mark.parametrize("command,flag", [("train", "--checkpoint-dir"), ("compare", "--out")])
+def test_output_directory_that_cannot_be_created_is_refused_before_any_work(command, flag, tmp_path, capsys,
+                                                                            no_work):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert _exit_code([*OUTPUT_COMMANDS[command], flag, str(blocker / "sub")]) == 2
+    assert f"{flag} {blocker / 'sub'}: cannot be created: {blocker} is not a directory" in capsys.readouterr().err
+    assert _exit_code([*OUTPUT_COMMANDS[command], flag, str(blocker)]) == 2
+    assert f"{flag} {blocker}: exists and is not a directory" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
+def test_json_in_a_read_only_directory_is_refused_before_any_work(tmp_path, capsys, no_work):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert _exit_code(["train", "--no-progress", "--json", str(ro / "x.json")]) == 2
+        assert f"--json {ro / 'x.json'}: the directory {ro} is not writable" in capsys.readouterr().err
+    finally:
+        ro.chmod(0o755)
+
+
+def test_json_may_go_into_the_directory_the_command_creates(tmp_path, no_work):
+    # the checkpoint directory is created by the run: a result file inside it passes the check
+    ck = tmp_path / "run"
+    with pytest.raises(AssertionError, match="started its work"):
+        main(["train", "--no-progress", "--epochs", "1", "--checkpoint-dir", str(ck), "--json", str(ck / "r.json")])
 
 
 def test_bench_memory_budget_reduces_batch_for_twenty_qubits():

@@ -82,7 +82,7 @@ def test_calibrate_human_output_rounds_sigma_up(capsys):
         (["account", "--sample-rate", "0.1", "--noise-multiplier", "1", "--steps", "10", "--delta", "1e-5",
           "--accountant", "gdp"], "invalid choice: 'gdp'"),
         (["account", "--sample-rate", "0.1", "--noise-multiplier", "1", "--steps", "10", "--delta", "1e-5",
-          "--accountant", "rdp", "--neighboring", "replace-one"], "use accountant='pld'"),
+          "--accountant", "rdp", "--neighboring", "replace-one"], "use --accountant pld"),
         (["account", "--sample-rate", "0.1", "--steps", "10", "--delta", "1e-5"], "--noise-multiplier"),
         (["calibrate", "--target-epsilon", "0", "--sample-rate", "0.1", "--steps", "10", "--delta", "1e-5"],
          "--target-epsilon must be a finite number > 0; got 0.0"),
@@ -95,3 +95,46 @@ def test_bad_input_is_a_clear_error(argv, match, capsys):
     err = capsys.readouterr().err
     assert match in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["account", "--sample-rate", "0.01", "--noise-multiplier", "1", "--steps", "1000001", "--delta", "1e-5"],
+         "--steps must be at most 1,000,000 with the pld accountant; got 1,000,001"),
+        (["calibrate", "--target-epsilon", "1", "--sample-rate", "0.01", "--steps", "1000000001", "--delta", "1e-5",
+          "--accountant", "rdp"], "--steps must be at most 1,000,000,000 with the rdp accountant"),
+        (["account", "--sample-rate", "0.01", "--noise-multiplier", "1e-9", "--steps", "1000", "--delta", "1e-5"],
+         "--noise-multiplier must be at least 0.1 with the pld accountant; got 1e-09"),
+        (["account", "--sample-rate", "1", "--noise-multiplier", "1", "--steps", "100000", "--delta", "1e-5"],
+         "--noise-multiplier 1 is too small for the pld accountant"),
+        (["calibrate", "--target-epsilon", "1", "--sample-rate", "0.01", "--steps", "1000", "--delta", "1e-300"],
+         "--delta must be at least 1.5e-15 with the pld accountant; got 1e-300"),
+    ],
+)
+def test_requests_beyond_the_accountants_limits_name_the_flag(argv, match, capsys):
+    # before: minutes of work, or an allocation error deep in dp_accounting; now a refusal that says what to do
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert match in err and "Traceback" not in err
+    if "--accountant" not in argv:
+        assert "--accountant rdp" in err  # the way out, as a flag
+
+
+def test_account_says_why_epsilon_is_infinite(capsys):
+    argv = ["account", "--sample-rate", "0.01", "--noise-multiplier", "1", "--steps", "1000", "--delta", "1e-300"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    # dp_accounting's PLD counts truncated tail mass >= 1e-15 as infinite loss: no finite epsilon below it
+    assert out["epsilon"] == "inf"
+    assert "below the smallest delta the pld accountant can certify" in out["epsilon_note"]
+    assert "--delta 1.5e-15 or more" in out["epsilon_note"] and "--accountant rdp" in out["epsilon_note"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "epsilon = inf" in text and "epsilon is infinite: delta = 1e-300 is below the smallest delta" in text
+    assert main([*argv, "--accountant", "rdp", "--json"]) == 0  # rdp certifies a (looser) epsilon at any delta
+    out = json.loads(capsys.readouterr().out)
+    assert out["epsilon"] != "inf" and "epsilon_note" not in out
+    assert main(["account", "--sample-rate", "0.5", "--noise-multiplier", "0", "--steps", "3", "--delta", "1e-5",
+                 "--json"]) == 0
+    assert "no noise" in json.loads(capsys.readouterr().out)["epsilon_note"]

@@ -71,6 +71,21 @@ def test_bad_input_exits_2_with_a_named_error(tmp_path, capsys, flags, message):
     assert not ck.exists()  # nothing was written before the error
 
 
+@pytest.mark.parametrize(("flags", "message"), [
+    # digits 0 vs 1: 270 examples, q = 32/270; 1e9 epochs made calibration hang for minutes
+    (["--epochs", "1e9"], "--epochs 1e+09 at sample rate 0.1185 means 8,437,500,000 DP-SGD steps (epochs / sample "
+                          "rate), more than the pld accountant's limit of 1,000,000 steps"),
+    (["--noise-multiplier", "0.01"], "--noise-multiplier must be at least 0.1 with the pld accountant"),
+    (["--noise-multiplier", "1", "--delta", "1e-300"], "--delta must be at least 1.5e-15 with the pld accountant"),
+])
+def test_runs_the_accountant_cannot_account_for_are_refused_before_training(tmp_path, capsys, flags, message):
+    ck = tmp_path / "ck"
+    assert main(["train", *flags, "--no-progress", "--checkpoint-dir", str(ck)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "--accountant rdp" in err
+    assert not ck.exists()
+
+
 def test_not_an_idx_or_npz_file(tmp_path, capsys):
     bad = tmp_path / "junk.bin"
     bad.write_bytes(b"this is not an IDX file at all")

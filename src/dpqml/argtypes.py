@@ -1,9 +1,12 @@
-"""argparse types shared by every ``dpqml`` command: each error names the flag and the valid range."""
+"""argparse types shared by every ``dpqml`` command: each error names the flag and the valid range;
+and the checks of output paths that every command runs before any work."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+from pathlib import Path
 
 
 def number(name: str, *, inf_ok: bool = False):
@@ -51,3 +54,85 @@ def positive_float(name: str):
         return v
 
     return parse
+
+
+def nonnegative_float(name: str):
+    """A finite number >= 0."""
+
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number >= 0; got {text!r}") from None
+        if not math.isfinite(v) or v < 0:
+            raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0; got {text}")
+        return v
+
+    return parse
+
+
+def probability(name: str):
+    """A number in (0, 1], such as a sample rate."""
+
+    def parse(text):
+        try:
+            v = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 1]; got {text!r}") from None
+        if not 0 < v <= 1:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 1]; got {text}")
+        return v
+
+    return parse
+
+
+# --- output paths: checked before any work, so a long run never fails at its last write -------------
+def check_output_file(path: str, flag: str, *, created_dirs: tuple[str, ...] = ()) -> None:
+    """Raise ``ValueError`` naming ``flag`` unless ``path`` can be written as a file later.
+
+    The path must not be a directory; an existing file must be writable; otherwise its directory must
+    exist (or lie in one of ``created_dirs``, directories the command creates itself, already checked
+    with :func:`check_output_dir`) and be writable. Nothing is created.
+    """
+    p = Path(path)
+    if p.is_dir():
+        raise ValueError(f"{flag} {path}: is a directory; give a file path")
+    if p.exists():
+        if not os.access(p, os.W_OK):
+            raise ValueError(f"{flag} {path}: the file exists and is not writable")
+        return
+    parent = p.parent
+    if not parent.exists():
+        if any(_within(parent, d) for d in created_dirs):
+            return
+        raise ValueError(f"{flag} {path}: the directory {parent} does not exist; create it first or choose "
+                         f"another path")
+    if not parent.is_dir():
+        raise ValueError(f"{flag} {path}: {parent} is not a directory")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: the directory {parent} is not writable")
+
+
+def check_output_dir(path: str, flag: str) -> None:
+    """Raise ``ValueError`` naming ``flag`` unless ``path`` is a writable directory or can be created
+    (its nearest existing ancestor is a writable directory). Nothing is created."""
+    p = Path(path)
+    if p.exists():
+        if not p.is_dir():
+            raise ValueError(f"{flag} {path}: exists and is not a directory")
+        if not os.access(p, os.W_OK | os.X_OK):
+            raise ValueError(f"{flag} {path}: the directory is not writable")
+        return
+    ancestor = p.absolute().parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise ValueError(f"{flag} {path}: cannot be created: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"{flag} {path}: cannot be created: the directory {ancestor} is not writable")
+
+
+def _within(path: Path, directory: str) -> bool:
+    """Whether ``path`` is ``directory`` or inside it (lexically, after making both absolute)."""
+    a, d = Path(os.path.abspath(path)), Path(os.path.abspath(directory))
+    return a == d or d in a.parents

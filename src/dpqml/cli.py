@@ -20,10 +20,19 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import sys
 
 from . import __version__
-from .argtypes import int_at_least, positive_float, positive_int
+from .argtypes import (
+    check_output_dir,
+    check_output_file,
+    int_at_least,
+    nonnegative_float,
+    positive_float,
+    positive_int,
+    probability,
+)
 from .models import ENCODINGS, MODEL_ANSATZE, NOISE_PRESETS, READOUTS, ModelSpec, build_model
 from .protocol.cli import add_compare_parser, cmd_compare
 from .report.files import to_jsonable
@@ -164,8 +173,6 @@ def cmd_bound(args) -> int:
 
     from .bounds import gradient_bound
 
-    if not math.isfinite(args.clip) or args.clip <= 0:
-        raise ValueError(f"--clip must be a finite number > 0 (the clip norm C); got {args.clip:g}")
     spec = spec_from_args(args)
     model = build_model(ModelSpec(**{**spec.__dict__, "n_classes": args.classes}))
     try:
@@ -224,17 +231,22 @@ def cmd_bound(args) -> int:
 
 
 _PRIVACY_FLAGS = ("sample_rate", "noise_multiplier", "steps", "delta", "target_epsilon", "max_grad_norm",
-                  "learning_rate", "epochs", "expected_batch_size", "optimizer", "accountant", "seed", "shots")
+                  "learning_rate", "epochs", "expected_batch_size", "optimizer", "accountant", "seed", "shots",
+                  "epsilon", "confidence")
 _FLAG_NAMES = {"max_physical_batch": "physical-batch-size"}
 
 
-def _privacy_error(exc: ValueError) -> ValueError:
-    """The library names Python parameters (``sample_rate``); name the flag (``--sample-rate``)."""
+def _privacy_error(exc: ValueError, *, accountant_flag: bool = True) -> ValueError:
+    """The library names Python parameters (``sample_rate``); name the flag (``--sample-rate``), and
+    (for commands with ``--accountant``) say ``--accountant rdp`` for the library's ``accountant='rdp'``
+    (likewise ``--neighboring``)."""
     msg = str(exc)
+    if accountant_flag:
+        msg = re.sub(r"\b(accountant|neighboring)='([\w-]+)'", r"--\1 \2", msg)
     for name in (*_PRIVACY_FLAGS, *_FLAG_NAMES):
         if msg.startswith(name + " "):
             return ValueError("--" + _FLAG_NAMES.get(name, name.replace("_", "-")) + msg[len(name):])
-    return exc
+    return exc if msg == str(exc) else ValueError(msg)
 
 
 def cmd_account(args) -> int:
@@ -247,6 +259,8 @@ def cmd_account(args) -> int:
         raise _privacy_error(exc) from None
     out = {"epsilon": eps, "delta": args.delta, "accountant": args.accountant, "neighboring": args.neighboring,
            "sample_rate": args.sample_rate, "noise_multiplier": args.noise_multiplier, "steps": args.steps}
+    if math.isinf(eps):
+        out["epsilon_note"] = _infinite_epsilon_note(args)
     if args.json:
         _write_json(out, args.json)
     else:
@@ -254,7 +268,26 @@ def cmd_account(args) -> int:
               f"{args.neighboring} neighbours)")
         print(f"  sample rate q = {args.sample_rate:g}, noise multiplier sigma = {args.noise_multiplier:g}, "
               f"steps T = {args.steps}")
+        if "epsilon_note" in out:
+            print(f"  epsilon is infinite: {out['epsilon_note']}")
     return 0
+
+
+def _infinite_epsilon_note(args) -> str:
+    """Why ``compute_epsilon`` gave ``inf``: no noise, or δ below what the accountant can certify."""
+    from .privacy.accounting import _ceil_sig, smallest_delta
+
+    if args.noise_multiplier == 0:
+        return "noise multiplier 0 adds no noise, so there is no privacy guarantee"
+    floor = smallest_delta(args.sample_rate, args.noise_multiplier, args.steps, accountant=args.accountant,
+                           neighboring=args.neighboring)
+    if args.delta <= floor:
+        return (f"delta = {args.delta:g} is below the smallest delta the {args.accountant} accountant can certify "
+                f"for this run, {floor:.2g} (its discretization treats that much privacy-loss mass, the truncated "
+                f"tail, as infinite loss); use --delta {_ceil_sig(floor):.2g} or more"
+                + (", or --accountant rdp (a finite, looser epsilon at any delta > 0)"
+                   if args.accountant == "pld" else ""))
+    return f"the {args.accountant} accountant found no finite epsilon at delta = {args.delta:g}"  # pragma: no cover
 
 
 def _round_up(x: float, digits: int = 6) -> float:
@@ -294,14 +327,15 @@ def _add_privacy_args(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--delta", type=float, required=True,
                    help="delta of the (epsilon, delta) guarantee, in (0, 1); keep it well below 1/N for N "
-                        "training examples (e.g. 1e-5)")
+                        "training examples (e.g. 1e-5). pld certifies no finite epsilon below about 1.5e-15")
     p.add_argument("--accountant", choices=tuple(ACCOUNTANTS), default="pld",
                    help="; ".join(f"{k}: {v}" for k, v in ACCOUNTANTS.items()).replace("%", "%%") + " (default pld)")
     p.add_argument("--neighboring", choices=tuple(NEIGHBORING_RELATIONS), default="add-remove",
                    help="neighbouring datasets differ by adding/removing one example (default) or by "
                         "replacing one (pld only)")
     p.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                   help="machine-readable output: to stdout, or to PATH")
+                   help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
+                        "writable: checked before any work)")
 
 
 def _nonnegative_int(name):
@@ -334,12 +368,14 @@ def build_parser() -> argparse.ArgumentParser:
                    default="auto", help="circuit differentiation (default auto: chosen by an estimated cost)")
     b.add_argument("--compare", metavar="FRAMEWORKS",
                    help="also run pennylane,tensorcircuit on the same model and print the ratios")
-    b.add_argument("--min-seconds", type=float, default=1.0, help="time each configuration this long (default 1)")
-    b.add_argument("--memory-budget", type=float, default=8.0,
-                   help="GiB per configuration; larger batches are halved to fit (default 8)")
-    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--min-seconds", type=positive_float("--min-seconds"), default=1.0,
+                   help="time each configuration at least this long, > 0 (default 1)")
+    b.add_argument("--memory-budget", type=positive_float("--memory-budget"), default=8.0,
+                   help="GiB per configuration, > 0; larger batches are halved to fit (default 8)")
+    b.add_argument("--seed", type=_nonnegative_int("--seed"), default=0, help="seed of the inputs (default 0)")
     b.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                   help="machine-readable output: to stdout, or to PATH")
+                   help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
+                        "writable: checked before any work)")
     b.set_defaults(func=cmd_bench)
 
     c = sub.add_parser("circuit", help="print the circuit the model flags build",
@@ -357,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     add_model_args(bd)
-    bd.add_argument("--clip", type=float, required=True, help="clip norm C (max_grad_norm), > 0")
+    bd.add_argument("--clip", type=positive_float("--clip"), required=True, help="clip norm C (max_grad_norm), > 0")
     bd.add_argument("--classes", type=int_at_least("--classes", 2), default=2,
                     help="number of classes K (default 2: binary head; K > 2: softmax over K readouts)")
     bd.add_argument("--feature-bound", type=positive_float("--feature-bound"), metavar="X",
@@ -367,14 +403,17 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--head-scale", type=positive_float("--head-scale"), default=1.0, metavar="A",
                     help="declared bound on the head's trainable scale |a| (default 1, its initial value)")
     ce = bd.add_argument_group("clipping-cost estimate (public quantities only)")
-    ce.add_argument("--noise-multiplier", type=float, help="σ of the planned run")
-    ce.add_argument("--sample-rate", type=float, help="Poisson sample rate q of the planned run")
+    ce.add_argument("--noise-multiplier", type=nonnegative_float("--noise-multiplier"),
+                    help="σ of the planned run, >= 0")
+    ce.add_argument("--sample-rate", type=probability("--sample-rate"),
+                    help="Poisson sample rate q of the planned run, in (0, 1]")
     ce.add_argument("--n-examples", type=positive_int("--n-examples"), help="training-set size N")
     ce.add_argument("--steps", type=positive_int("--steps"), help="DP-SGD steps T")
     ce.add_argument("--synthetic-norms", action="store_true",
                     help="also measure gradient norms on synthetic inputs (never private data) relative to G")
     bd.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                    help="machine-readable output: to stdout, or to PATH")
+                    help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
+                         "writable: checked before any work)")
     bd.set_defaults(func=cmd_bound)
 
     a = sub.add_parser(
@@ -390,9 +429,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="Poisson sampling probability q of each example per step, in (0, 1] "
                         "(expected batch size / N)")
     a.add_argument("--noise-multiplier", type=float, required=True,
-                   help="sigma: noise standard deviation divided by the clip norm, >= 0")
+                   help="sigma: noise standard deviation divided by the clip norm, >= 0 (pld: >= 0.1, and "
+                        "runs whose epsilon the rdp accountant bounds above 1000 are refused: use rdp there)")
     a.add_argument("--steps", type=_nonnegative_int("--steps"), required=True,
-                   help="number of noisy steps T (epochs * N / expected batch size)")
+                   help="number of noisy steps T (epochs * N / expected batch size); at most 10^6 with pld "
+                        "(about 3 s at most), 10^9 with rdp")
     _add_privacy_args(a)
     a.set_defaults(func=cmd_account)
 
@@ -407,7 +448,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("--target-epsilon", type=float, required=True, help="the epsilon to meet, > 0")
     k.add_argument("--sample-rate", type=float, required=True,
                    help="Poisson sampling probability q of each example per step, in (0, 1]")
-    k.add_argument("--steps", type=_nonnegative_int("--steps"), required=True, help="number of noisy steps T")
+    k.add_argument("--steps", type=_nonnegative_int("--steps"), required=True,
+                   help="number of noisy steps T; at most 10^6 with pld, 10^9 with rdp")
     _add_privacy_args(k)
     k.set_defaults(func=cmd_calibrate)
 
@@ -419,15 +461,33 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .audit.cli import add_audit_parser, cmd_audit
     add_audit_parser(sub, add_model_args).set_defaults(
-        func=lambda args: cmd_audit(args, _write_json, spec_from_args))
+        func=lambda args: _privacy_wrapped(cmd_audit, args, _write_json, spec_from_args, accountant_flag=False))
     return p
 
 
-def _privacy_wrapped(cmd, *args):
+def _privacy_wrapped(cmd, *args, accountant_flag: bool = True):
     try:
         return cmd(*args)
     except ValueError as exc:
-        raise _privacy_error(exc) from None
+        raise _privacy_error(exc, accountant_flag=accountant_flag) from None
+
+
+#: Every output path a command writes (attribute of the parsed arguments, flag, file or directory),
+#: checked before any work so that a long run never fails at its last write.
+_OUTPUT_PATHS = (("checkpoint_dir", "--checkpoint-dir", "dir"), ("out", "--out", "dir"), ("json", "--json", "file"))
+
+
+def _check_output_paths(args) -> None:
+    created = []
+    for attr, flag, kind in _OUTPUT_PATHS:
+        path = getattr(args, attr, None)
+        if path is None or (kind == "file" and path == "-"):
+            continue
+        if kind == "dir":
+            check_output_dir(path, flag)
+            created.append(path)
+        else:
+            check_output_file(path, flag, created_dirs=tuple(created))
 
 
 def main(argv=None) -> int:
@@ -439,6 +499,7 @@ def main(argv=None) -> int:
     from .train.trainer import TrainingDivergedError
 
     try:
+        _check_output_paths(args)
         return args.func(args)
     except (ValueError, MemoryError, OSError) as exc:
         print(f"dpqml {args.command}: error: {exc}", file=sys.stderr)

@@ -50,6 +50,11 @@ def test_broken_guarantee_is_loud(capsys):
     (["--noise", "nisq:t1=10,t2=30"], r"T2 must be <= 2\*T1"),
     (["--noise", "nisq:readout=-0.1"], r"readout must be a probability in \[0, 1\]"),
     (["--mechanism", "device-noise"], "device-noise preset"),
+    # the flag, not the Python parameter, is named
+    (["--epsilon", "nan"], r"--epsilon must be a finite number > 0; got nan"),
+    (["--confidence", "2"], r"--confidence must be a number in the open interval \(0, 1\)"),
+    (["--max-grad-norm", "-1"], r"--max-grad-norm must be"),
+    (["--seed", "-1"], r"--seed must be an integer >= 0; got -1"),
 ])
 def test_bad_input(capsys, argv, match):
     code, out, err = _run(capsys, *argv)

@@ -19,6 +19,7 @@ from dpqml.privacy import (
     dp_sgd_event,
     make_accountant,
 )
+from dpqml.privacy.accounting import MAX_STEPS, check_accounting_limits, smallest_delta
 
 NR = dp_accounting.NeighboringRelation
 DELTA = 1e-5
@@ -141,6 +142,75 @@ def test_make_accountant_composes_like_compute_epsilon():
         assert isinstance(acc, dp_accounting.PrivacyAccountant)
         eps = acc.compose(dp_sgd_event(0.02, 1.2, 300)).get_epsilon(DELTA)
         assert eps == pytest.approx(compute_epsilon(0.02, 1.2, 300, DELTA, accountant=name), rel=1e-12)
+
+
+# --- limits: what would take minutes or run out of memory is refused at once, saying what to do ------
+def test_steps_beyond_each_accountants_limit_are_refused():
+    assert dict(MAX_STEPS) == {"pld": 10**6, "rdp": 10**9}
+    with pytest.raises(ValueError, match=r"steps must be at most 1,000,000 with the pld accountant; got 1,000,001: "
+                                         r".*use fewer steps, or accountant='rdp'"):
+        compute_epsilon(0.01, 1.0, 10**6 + 1, DELTA)
+    with pytest.raises(ValueError, match=r"steps must be at most 1,000,000,000 with the rdp accountant; got "
+                                         r"1,000,000,000,000"):
+        compute_delta(1.0, 0.01, 1.0, 10**12, accountant="rdp")
+    with pytest.raises(ValueError, match=r"steps must be at most 1,000,000,000 with the rdp accountant"):
+        calibrate_noise_multiplier(1.0, DELTA, 0.01, 10**9 + 1, accountant="rdp")
+    # rdp costs the same at any T: 10^7 full-batch steps are one Gaussian mechanism of std sigma / sqrt(T)
+    exact = dp_accounting.get_epsilon_gaussian(1e4 / math.sqrt(10**7), DELTA)
+    assert exact <= compute_epsilon(1.0, 1e4, 10**7, DELTA, accountant="rdp") <= 1.2 * exact
+
+
+def test_pld_refuses_noise_too_small_to_account_and_rdp_bounds_it():
+    # pld: 'Maximum allowed size exceeded' at sigma = 1e-9, a 3.8 GB allocation at 1e-3, minutes at 0.01
+    with pytest.raises(ValueError, match=r"noise_multiplier must be at least 0.1 with the pld accountant; got 1e-09: "
+                                         r".*use accountant='rdp'"):
+        compute_epsilon(0.01, 1e-9, 1_000, DELTA)
+    # rdp answers, an upper bound: one full-batch step at sigma = 0.01 is the Gaussian mechanism itself
+    exact = dp_accounting.get_epsilon_gaussian(0.01, DELTA)
+    assert exact <= compute_epsilon(1.0, 0.01, 1, DELTA, accountant="rdp") <= 1.2 * exact
+
+
+def test_pld_refuses_a_run_whose_epsilon_is_astronomical():
+    # q = 1: 10^5 steps at sigma = 1 are one Gaussian mechanism of std 1/sqrt(10^5): epsilon ~ 51,000, which
+    # pld took 3-14 s and 0.7 GB to confirm (sigma = 0.6: over 30 s)
+    exact = dp_accounting.get_epsilon_gaussian(1 / math.sqrt(100_000), DELTA)
+    with pytest.raises(ValueError, match=r"noise_multiplier 1 is too small for the pld accountant .* bounds epsilon by "
+                                         r"5\.5\d+e\+04 .*use accountant='rdp' for that bound"):
+        compute_epsilon(1.0, 1.0, 100_000, DELTA)
+    with pytest.raises(ValueError, match=r"too small for the pld accountant"):
+        check_accounting_limits(1.0, 1.0, 100_000)
+    assert exact <= compute_epsilon(1.0, 1.0, 100_000, DELTA, accountant="rdp") <= 1.1 * exact
+    check_accounting_limits(1.0, 1.0, 100_000, accountant="rdp")  # no refusal: rdp is fast at any epsilon
+
+
+def test_calibrate_passes_over_noise_levels_pld_refuses():
+    # q = 1, T = 10^5: the search tries sigma = 1 and 4 (rdp bounds above 1000) on its way up
+    steps, target = 100_000, 1.0
+    exact = dp_accounting.get_sigma_gaussian(target, DELTA) * math.sqrt(steps)
+    assert exact <= calibrate_noise_multiplier(target, DELTA, 1.0, steps) <= 1.01 * exact
+
+
+def test_delta_below_what_pld_can_certify_gives_infinity_or_a_clear_refusal():
+    # dp_accounting truncates tail mass 1e-15 at each self-composition and counts it as infinite loss
+    floor = smallest_delta(0.01, 1.0, 1_000)
+    assert 1e-15 <= floor < 2e-15
+    assert compute_epsilon(0.01, 1.0, 1_000, 1e-300) == math.inf  # honest: no finite epsilon is certified
+    assert math.isfinite(compute_epsilon(0.01, 1.0, 1_000, 2 * floor))
+    assert smallest_delta(0.01, 1.0, 1_000, accountant="rdp") == 0.0
+    assert compute_epsilon(0.01, 1.0, 1_000, 1e-300, accountant="rdp") > compute_epsilon(0.01, 1.0, 1_000, 2 * floor)
+    with pytest.raises(ValueError, match=r"delta must be at least 1.5e-15 with the pld accountant; got 1e-300: .*"
+                                         r"accountant='rdp'"):
+        calibrate_noise_multiplier(1.0, 1e-300, 0.01, 1_000)
+    with pytest.raises(ValueError, match=r"delta must be at least 1.5e-15"):
+        check_accounting_limits(0.01, 1.0, 1_000, delta=1e-300)
+    check_accounting_limits(0.01, 1.0, 1_000, delta=1e-300, accountant="rdp")
+
+
+def test_huge_noise_multiplier_is_accounted_without_overflow():
+    # sigma = 1e300 overflowed dp_accounting (sigma ** 2). The whole run's total variation distance is
+    # below q * T / (sigma * sqrt(2 pi)) << delta, so it is (0, delta)-DP: epsilon = 0 is exact
+    for name in ACCOUNTANTS:
+        assert compute_epsilon(0.01, 1e300, 1_000, DELTA, accountant=name) == 0.0
 
 
 @pytest.mark.parametrize(

@@ -308,3 +308,13 @@ def test_a_function_model_is_checked_on_the_data_before_calibration(monkeypatch)
     vector_loss = FunctionModel(lambda p, xi, yi: p["w"] * xi, params, logreg_predict)
     with pytest.raises(ValueError, match=r"must return a scalar for one example; it returned shape \(2,\)"):
         train_private(vector_loss, (x, y), target_epsilon=1.0, epochs=1)
+
+
+def test_a_run_the_accountant_cannot_account_for_is_refused_before_training(tmp_path):
+    # A bare PrivacyConfig reaches the trainer without privacy_config's checks: ε is computed only after
+    # training, so what the accountant would refuse then is refused first.
+    x, y, params = tiny_problem(8)
+    model = FunctionModel(logreg_loss, params, logreg_predict, input_dim=2)
+    with pytest.raises(ValueError, match="noise_multiplier must be at least 0.1 with the pld accountant"):
+        train(model, x, y, PrivacyConfig(0.01, 1.0, 0.5, 4, 1e-3, 8), TrainConfig(checkpoint_dir=str(tmp_path / "c")))
+    assert not (tmp_path / "c").exists()

@@ -61,7 +61,8 @@ def add_audit_parser(sub, add_model_args) -> argparse.ArgumentParser:
                    help="DP-SGD steps T (default 4 white-box, 60 white-box-model, 200 black-box)")
     d.add_argument("--max-grad-norm", type=number("--max-grad-norm"), default=1.0, help="clip norm C (default 1)")
     a.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                   help="machine-readable output: to stdout, or to PATH")
+                   help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
+                        "writable: checked before any work)")
     return a
 
 

@@ -52,8 +52,42 @@ NEIGHBORING_RELATIONS: Mapping[str, dp_accounting.NeighboringRelation] = Mapping
 #: Largest noise multiplier :func:`calibrate_noise_multiplier` will return; noise this large
 #: drowns any gradient signal, so a target that needs more is treated as unreachable.
 MAX_NOISE_MULTIPLIER = 1e4
-#: Smallest noise multiplier calibration searches (PLD below it is slow, and ε huge).
+#: Smallest noise multiplier calibration searches, and the smallest the ``"pld"`` accountant
+#: accounts for. At σ = 0.1 one step's privacy-loss distribution has ~3·10⁵ points and takes 0.6–1 s
+#: to build (whole runs up to 10⁶ steps that pass :data:`PLD_MAX_EPSILON`: at most 3 s); at σ = 0.03
+#: it took 20–35 s, at σ = 0.01 over a minute, and at σ <= 1e-3 dp_accounting ran out of memory or
+#: refused the array size. ε is large there anyway (one full-batch step at σ = 0.1: ε ≈ 92 at
+#: δ = 1e-5); the ``"rdp"`` accountant bounds it at any σ > 0 in well under a second.
 MIN_NOISE_MULTIPLIER = 0.1
+
+#: Most steps T each accountant accounts for. Measured on a 2-core machine (times about 3× longer
+#: when the machine is busy), δ = 1e-5, q in [1e-7, 1], σ in [0.1, 1e4], both neighbouring relations:
+#:
+#: * ``"pld"``: 10⁶. Every run within :data:`PLD_MAX_EPSILON` took at most 3 s and 0.4 GB at
+#:   T <= 10⁶ (worst: q = 1, σ = 25, T = 10⁶, ε = 969, 2.7 s; 45 random runs: at most 1.8 s).
+#:   The cost grows faster than T: dp_accounting decides whether a small one-step distribution stays
+#:   sparse by computing ``size ** T`` as an exact integer (T·log₂ size bits: 0.1 s at 10⁵ steps,
+#:   3–7 s at 10⁶, minutes at 10⁷, an allocation error at 10¹²), and otherwise convolves arrays whose
+#:   length grows with T (q = 1, σ = 10: 0.6 GB at 10⁶ steps, 3.7 GB and 28 s at 10⁷, 7.6 GB refused
+#:   at 10⁸).
+#: * ``"rdp"``: 10⁹. RDP costs the same at any T (0.1–0.5 s); the cap only catches mistakes (10⁹
+#:   DP-SGD steps is years of training).
+MAX_STEPS: Mapping[str, int] = MappingProxyType({"pld": 10**6, "rdp": 10**9})
+
+#: The ``"pld"`` accountant refuses a run whose ε at δ = min(δ, 1e-5), bounded by the (fast) ``"rdp"``
+#: accountant, exceeds this. PLD's cost grows with the spread of the composed privacy loss, hence
+#: with ε. Over 90 runs (q from 1e-4 to 1, σ from 0.1 to 1e4, T = 10⁵ and 10⁶) every run with an rdp
+#: bound up to 2,500 took at most 3 s (7 s on a busy machine); above 10⁴ they took 10 s to minutes or
+#: ran out of memory (q = 1, σ = 1, T = 10⁵: ε = 51,349 in 3–14 s; q = 1, σ = 0.6, T = 10⁵: over 30 s;
+#: q = 0.1, σ = 0.1, T = 10⁵: out of memory at 8 GB). An ε this large promises nothing, and the rdp
+#: accountant still bounds it.
+PLD_MAX_EPSILON = 1000.0
+
+#: Noise multipliers above this are accounted as this value. ε is non-increasing in σ, so the
+#: reported ε stays an upper bound (at σ = 1e8 it is below 3e-6 even for 10⁶ full-batch steps at
+#: δ = 1e-5); beyond it dp_accounting's RDP logs convergence failures, and its PLD overflows
+#: (σ² > 1.8e308) from σ ≈ 1.3e154.
+ACCOUNTED_NOISE_CEILING = 1e8
 
 #: RDP orders: dp_accounting's defaults plus more large orders, which small ε needs
 #: (ε ≈ rdp(α) + log(1/δ)/(α−1) wants α ≳ log(1/δ)/ε).
@@ -74,13 +108,26 @@ def _check_noise_multiplier(sigma) -> float:
     return float(sigma)
 
 
-def _check_steps(steps) -> int:
+def _check_steps(steps, accountant: str | None = None) -> int:
+    """``steps`` as an int >= 0; with ``accountant``, also at most :data:`MAX_STEPS` of it."""
     ok = isinstance(steps, numbers.Integral) and not isinstance(steps, bool)
     if isinstance(steps, float) and steps.is_integer():
         ok, steps = True, int(steps)
     if not ok or steps < 0:
         raise ValueError(f"steps must be an integer >= 0; got {steps!r}")
+    limit = MAX_STEPS.get(accountant)
+    if limit is not None and steps > limit:
+        raise ValueError(f"steps must be at most {limit:,} with the {accountant} accountant; got {steps:,}: "
+                         + _STEPS_HINT[accountant])
     return int(steps)
+
+
+_STEPS_HINT = {
+    "pld": ("its time and memory grow faster than the number of steps (about 3 s at 10^6 steps, minutes at "
+            "10^7, out of memory beyond); use fewer steps, or accountant='rdp' (up to 10^9 steps, a looser "
+            "bound)"),
+    "rdp": "no DP-SGD run takes that many steps; check the number of steps (epochs / sample rate)",
+}
 
 
 def _check_delta(delta) -> float:
@@ -182,9 +229,115 @@ def make_accountant(
 
 
 def _composed(accountant, neighboring, q, sigma, steps, interval):
+    sigma = min(sigma, ACCOUNTED_NOISE_CEILING)  # ε is non-increasing in σ: still an upper bound
     acc = make_accountant(accountant, sample_rate=q, noise_multiplier=sigma, neighboring=neighboring,
                           value_discretization_interval=interval)
     return acc.compose(dp_sgd_event(q, sigma, steps))
+
+
+# --- limits: what the accountants can account for in seconds ---------------------------------------
+#: Integer RDP orders for the quick size check of :func:`_pld_refusal` (about 3 ms, against 0.1–0.5 s
+#: for :data:`RDP_ORDERS`); fewer orders give a larger ε, so a run that passes with them passes.
+_QUICK_RDP_ORDERS = (2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 48, 64, 128, 256)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rdp_bound(q, sigma, steps, delta, neighboring, quick=False) -> float:
+    """ε by the rdp accountant (``quick``: with :data:`_QUICK_RDP_ORDERS`). dp_accounting's RDP does
+    not analyse Poisson sampling under replace-one; there an add-remove run at twice the sensitivity
+    (σ/2) stands in: this sizes the pld computation, it is not a guarantee."""
+    if neighboring == "replace-one":
+        sigma = sigma / 2
+    if not quick:
+        return _epsilon("rdp", "add-remove", q, sigma, steps, delta)
+    acc = RdpAccountant(_QUICK_RDP_ORDERS, neighboring_relation=_NR.ADD_OR_REMOVE_ONE)
+    return max(0.0, float(acc.compose(dp_sgd_event(q, sigma, steps)).get_epsilon(delta)))
+
+
+def _pld_refusal(q, sigma, steps, delta, neighboring) -> str | None:
+    """Why the pld accountant refuses this run (σ > 0, steps within :data:`MAX_STEPS`), or None."""
+    d = 1e-5 if delta is None else min(delta, 1e-5)
+    if neighboring == "replace-one":
+        bound_is, other = "for add-remove at twice the sensitivity ", "more noise (rdp does not support replace-one)"
+    else:
+        bound_is, other = "", "accountant='rdp'"
+    if sigma < MIN_NOISE_MULTIPLIER:
+        return (f"noise_multiplier must be at least {MIN_NOISE_MULTIPLIER:g} with the pld accountant; got "
+                f"{sigma:g}: below it pld needs minutes or runs out of memory (the rdp accountant bounds epsilon "
+                f"{bound_is}by {_rdp_bound(q, sigma, steps, d, neighboring):.4g} at delta = {d:g}); use {other}"
+                + (", or more noise" if neighboring != "replace-one" else ""))
+    if _rdp_bound(q, sigma, steps, d, neighboring, quick=True) <= PLD_MAX_EPSILON:
+        return None
+    bound = _rdp_bound(q, sigma, steps, d, neighboring)
+    if bound <= PLD_MAX_EPSILON:
+        return None
+    return (f"noise_multiplier {sigma:g} is too small for the pld accountant with this sample rate ({q:g}) and "
+            f"number of steps ({steps:,}): the rdp accountant bounds epsilon {bound_is}by {bound:.4g} at delta = "
+            f"{d:g}, far beyond any meaningful guarantee, and there pld needs minutes and gigabytes (it refuses "
+            f"runs whose rdp bound exceeds {PLD_MAX_EPSILON:g}); use "
+            + ("accountant='rdp' for that bound, or more noise" if neighboring != "replace-one" else "more noise")
+            + ", fewer steps or a lower sample rate")
+
+
+def _check_cost(accountant, neighboring, q, sigma, steps, delta) -> None:
+    """Refuse (ValueError) what ``accountant`` cannot account for in seconds; steps >= 1, σ > 0."""
+    _check_steps(steps, accountant)
+    if accountant == "pld":
+        reason = _pld_refusal(q, min(sigma, ACCOUNTED_NOISE_CEILING), steps, delta, neighboring)
+        if reason:
+            raise ValueError(reason)
+
+
+def _ceil_sig(x: float, digits: int = 2) -> float:
+    """``x`` rounded *up* to ``digits`` significant digits (a printed limit must not be too small)."""
+    if x <= 0 or not math.isfinite(x):
+        return x
+    scale = 10.0 ** (digits - 1 - math.floor(math.log10(x)))
+    return math.ceil(x * scale) / scale
+
+
+def check_accounting_limits(
+    sample_rate: float,
+    noise_multiplier: float,
+    steps: int,
+    *,
+    delta: float | None = None,
+    accountant: str = "pld",
+    neighboring: str = "add-remove",
+) -> None:
+    """Refuse, before any long work, a run the accountant cannot account for in seconds.
+
+    Raises ``ValueError`` naming the parameter, the limit and what to do when
+
+    * ``steps`` exceeds :data:`MAX_STEPS` of the accountant;
+    * (``"pld"``) σ is below :data:`MIN_NOISE_MULTIPLIER`, or the ``"rdp"`` accountant bounds ε
+      above :data:`PLD_MAX_EPSILON` (the cost of PLD grows with ε; see there);
+    * with ``delta``: δ is at most :func:`smallest_delta`, so ε would be ``inf`` (checked only for
+      δ < 1e-14 with ``"pld"``, the only place it binds).
+
+    :func:`compute_epsilon`, :func:`compute_delta` and :func:`calibrate_noise_multiplier` apply the
+    same limits; call this first where ε is needed only after long work (e.g. after training).
+    Costs at most one RDP evaluation (milliseconds) unless δ < 1e-14.
+    """
+    q, sigma = _check_sample_rate(sample_rate), _check_noise_multiplier(noise_multiplier)
+    steps = _check_steps(steps)
+    if delta is not None:
+        delta = _check_delta(delta)
+    _check_accountant(accountant, neighboring)
+    if steps == 0 or sigma == 0:
+        return
+    _check_cost(accountant, neighboring, q, sigma, steps, delta)
+    if delta is not None and accountant == "pld" and delta < 1e-14:
+        floor = smallest_delta(q, sigma, steps, accountant=accountant, neighboring=neighboring)
+        if delta <= floor:
+            raise ValueError(_delta_floor_message(delta, floor, accountant))
+
+
+def _delta_floor_message(delta: float, floor: float, accountant: str) -> str:
+    return (f"delta must be at least {_ceil_sig(floor):.2g} with the {accountant} accountant; got {delta:g}: "
+            f"below it no finite epsilon can be certified (the accountant's discretization treats privacy-loss "
+            f"mass {floor:.2g}, its truncated tail, as infinite loss, and that exceeds delta); use a larger "
+            f"delta, or accountant='rdp' (a finite, looser epsilon at any delta > 0)")
 
 
 # --- public API -------------------------------------------------------------------------------------
@@ -210,7 +363,14 @@ def compute_epsilon(
         value_discretization_interval: override the PLD interval (see :func:`pld_discretization`).
 
     Returns:
-        ε >= 0; ``0.0`` when ``steps == 0`` and ``inf`` when σ = 0 (no noise, no privacy).
+        ε >= 0; ``0.0`` when ``steps == 0``; ``inf`` when σ = 0 (no noise, no privacy) or when δ is
+        at most :func:`smallest_delta` (about 1.5e-15 for ``"pld"``: no finite ε can be certified).
+
+    Raises:
+        ValueError: for bad input, and for runs beyond the accountant's limits (see
+            :func:`check_accounting_limits`: :data:`MAX_STEPS`, and for ``"pld"``
+            :data:`MIN_NOISE_MULTIPLIER` and :data:`PLD_MAX_EPSILON`), which would take minutes or
+            run out of memory. σ above :data:`ACCOUNTED_NOISE_CEILING` is accounted as that value.
     """
     q, sigma = _check_sample_rate(sample_rate), _check_noise_multiplier(noise_multiplier)
     steps, delta = _check_steps(steps), _check_delta(delta)
@@ -219,6 +379,7 @@ def compute_epsilon(
         return 0.0
     if sigma == 0:
         return math.inf
+    _check_cost(accountant, neighboring, q, sigma, steps, delta)
     return _epsilon(accountant, neighboring, q, sigma, steps, delta, value_discretization_interval)
 
 
@@ -237,8 +398,8 @@ def compute_delta(
     neighboring: str = "add-remove",
     value_discretization_interval: float | None = None,
 ) -> float:
-    """δ of ``steps`` DP-SGD steps at the given ε >= 0 (an upper bound); arguments as in
-    :func:`compute_epsilon`. ``0.0`` when ``steps == 0``, ``1.0`` when σ = 0."""
+    """δ of ``steps`` DP-SGD steps at the given ε >= 0 (an upper bound); arguments, limits and
+    errors as in :func:`compute_epsilon`. ``0.0`` when ``steps == 0``, ``1.0`` when σ = 0."""
     epsilon = _check_epsilon(epsilon, "epsilon", zero_ok=True)
     q, sigma = _check_sample_rate(sample_rate), _check_noise_multiplier(noise_multiplier)
     steps = _check_steps(steps)
@@ -247,8 +408,38 @@ def compute_delta(
         return 0.0
     if sigma == 0:
         return 1.0
+    _check_cost(accountant, neighboring, q, sigma, steps, None)
     acc = _composed(accountant, neighboring, q, sigma, steps, value_discretization_interval)
     return min(1.0, max(0.0, float(acc.get_delta(epsilon))))
+
+
+def smallest_delta(
+    sample_rate: float,
+    noise_multiplier: float,
+    steps: int,
+    *,
+    accountant: str = "pld",
+    neighboring: str = "add-remove",
+    value_discretization_interval: float | None = None,
+) -> float:
+    """The δ below which the accountant reports ε = ``inf`` for this run: its δ at ε = ∞.
+
+    For ``"pld"`` this is the probability mass the privacy-loss distribution puts at infinite loss:
+    the tails dp_accounting truncates (1e-15 at each self-composition, plus each step's own truncated
+    tail), about 1.5e-15 for DP-SGD; no smaller δ can be certified with it. For ``"rdp"`` it is 0
+    (any δ > 0 gives a finite ε when σ > 0). ``1.0`` when σ = 0, ``0.0`` when ``steps == 0``.
+    Arguments, limits and errors as in :func:`compute_epsilon`; costs one composition.
+    """
+    q, sigma = _check_sample_rate(sample_rate), _check_noise_multiplier(noise_multiplier)
+    steps = _check_steps(steps)
+    _check_accountant(accountant, neighboring)
+    if steps == 0:
+        return 0.0
+    if sigma == 0:
+        return 1.0
+    _check_cost(accountant, neighboring, q, sigma, steps, None)
+    acc = _composed(accountant, neighboring, q, sigma, steps, value_discretization_interval)
+    return min(1.0, max(0.0, float(acc.get_delta(math.inf))))
 
 
 def calibrate_noise_multiplier(
@@ -272,7 +463,10 @@ def calibrate_noise_multiplier(
 
     Returns ``0.0`` for ``steps == 0`` (nothing is released) and :data:`MIN_NOISE_MULTIPLIER` if
     even that meets the target. Raises ``ValueError`` if σ would have to exceed
-    :data:`MAX_NOISE_MULTIPLIER`.
+    :data:`MAX_NOISE_MULTIPLIER`, if ``steps`` exceeds :data:`MAX_STEPS` of the accountant, or if δ
+    is at most :func:`smallest_delta` (no finite ε at all). With ``"pld"``, a σ whose ε the
+    ``"rdp"`` accountant bounds above :data:`PLD_MAX_EPSILON` counts as missing the target (its PLD
+    would take minutes); a target above that bound may therefore get a larger σ than needed.
     """
     target = _check_epsilon(target_epsilon, "target_epsilon", zero_ok=False)
     delta, q, steps = _check_delta(delta), _check_sample_rate(sample_rate), _check_steps(steps)
@@ -281,14 +475,20 @@ def calibrate_noise_multiplier(
         raise ValueError(f"rtol must be a number in (0, 0.1]; got {rtol!r}")
     if steps == 0:
         return 0.0
+    _check_steps(steps, accountant)  # before the search, which composes T steps up to ~20 times
 
     seen: dict[float, float] = {}
 
     def eps(sigma: float) -> float:
         if sigma not in seen:
-            seen[sigma] = _epsilon(accountant, neighboring, q, sigma, steps, delta)
+            too_costly = accountant == "pld" and _pld_refusal(q, sigma, steps, delta, neighboring)
+            seen[sigma] = math.inf if too_costly else _epsilon(accountant, neighboring, q, sigma, steps, delta)
         return seen[sigma]
 
+    if math.isinf(eps(MAX_NOISE_MULTIPLIER)):
+        floor = smallest_delta(q, MAX_NOISE_MULTIPLIER, steps, accountant=accountant, neighboring=neighboring)
+        if delta <= floor:
+            raise ValueError(_delta_floor_message(delta, floor, accountant))
     if eps(MAX_NOISE_MULTIPLIER) > target:
         raise ValueError(
             f"target_epsilon={target:g} is unreachable at delta={delta:g}: even noise_multiplier="

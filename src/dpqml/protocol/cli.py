@@ -38,7 +38,8 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
                                      "default: start a local Ray instance")
     c.add_argument("--show-config", action="store_true", help="print the protocol's settings as JSON and exit")
     c.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                   help="write the run's summary as JSON (to stdout if no PATH)")
+                   help="write the run's summary as JSON (to stdout if no PATH; its directory must exist and "
+                        "be writable: checked before any work)")
     c.add_argument("--no-progress", action="store_true", help="no progress bar")
     return c
 

@@ -10,6 +10,9 @@
 
 from __future__ import annotations
 
+import math
+
+from ..privacy.accounting import MAX_STEPS, check_accounting_limits
 from ..privacy.config import PrivacyConfig, _check_number
 from .trainer import TrainConfig, TrainResult, check_inputs, train
 
@@ -42,9 +45,20 @@ def privacy_config(n_examples: int, *, target_epsilon: float | None = None, nois
         raise ValueError("give exactly one of target_epsilon (σ is calibrated) and noise_multiplier")
     q = resolve_sample_rate(n_examples, sample_rate, expected_batch_size)
     steps = steps_for_epochs(epochs, q)
+    private = noise_multiplier != 0 if noise_multiplier is not None else not (
+        isinstance(target_epsilon, (int, float)) and math.isinf(target_epsilon) and target_epsilon > 0)
+    limit = MAX_STEPS.get(accountant)
+    if private and limit is not None and steps > limit:  # before the calibration or the training it would stall
+        raise ValueError(f"epochs {epochs:g} at sample rate {q:.4g} means {steps:,} DP-SGD steps (epochs / sample "
+                         f"rate), more than the {accountant} accountant's limit of {limit:,} steps; use fewer epochs "
+                         f"or a larger batch" + (" (or accountant='rdp', up to 10^9 steps)" if accountant == "pld"
+                                                 else ""))
     if noise_multiplier is not None:
-        return PrivacyConfig(noise_multiplier, max_grad_norm, q, steps, delta, n_examples, accountant,
-                             allow_large_delta=allow_large_delta)
+        config = PrivacyConfig(noise_multiplier, max_grad_norm, q, steps, delta, n_examples, accountant,
+                               allow_large_delta=allow_large_delta)
+        if config.private:  # ε is computed after training: refuse now what the accountant cannot do then
+            check_accounting_limits(q, config.noise_multiplier, steps, delta=config.delta, accountant=accountant)
+        return config
     return PrivacyConfig.from_target_epsilon(target_epsilon, delta=delta, sample_rate=q, steps=steps,
                                              max_grad_norm=max_grad_norm, n_examples=n_examples,
                                              accountant=accountant, allow_large_delta=allow_large_delta)

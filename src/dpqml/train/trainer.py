@@ -32,6 +32,7 @@ from jax.flatten_util import ravel_pytree
 from ..diagnostics import DIAGNOSTICS_NOTE  # the wording every result file carries
 from ..engine import PER_EXAMPLE_METHODS, make_per_example_grads
 from ..engine.parameter_shift import check_shots, make_parameter_shift_grads, model_plan, parameter_shift_cost
+from ..privacy.accounting import check_accounting_limits
 from ..privacy.config import PrivacyConfig, _check_number
 from ..privacy.dpsgd import clip_per_example, privatize
 from ..privacy.ledger import PrivacyLedger
@@ -477,6 +478,9 @@ def _prepare(model, x_train, y_train, privacy, config, x_test, y_test, params) -
     n = len(run.x_train)
     if privacy.n_examples != n:
         raise ValueError(f"privacy.n_examples={privacy.n_examples} but the training set has {n} examples")
+    if privacy.private:  # ε is computed after training: refuse now what the accountant could not do then
+        check_accounting_limits(privacy.sample_rate, privacy.noise_multiplier, privacy.steps, delta=privacy.delta,
+                                accountant=privacy.accountant, neighboring=privacy.neighboring)
     _check_finite_in(run.x_train.dtype,
                      ("max_grad_norm", "max_grad_norm * n_examples (the largest clipped sum)",
                       privacy.max_grad_norm * n),
