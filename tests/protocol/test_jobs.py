@@ -110,9 +110,9 @@ def test_store_refuses_another_protocol_and_keeps_inf(tmp_path):
 def test_quick_default_non_private_quantum_model_learns_moons():
     # The target, on the quick preset's own jobs: the non-private hea model on two moons
     # reaches >= 85% mean test accuracy over the preset's seeds (so the private columns mean something).
-    from dpqml.protocol import preset
-
     import dataclasses
+
+    from dpqml.protocol import preset
 
     cfg = dataclasses.replace(preset("quick"), reproducible_noise=True)  # a test: the same batches every run
     moons = [d for d in cfg.datasets if d["name"] == "moons"]
