@@ -167,3 +167,15 @@ def test_a_large_delta_runs_only_when_the_protocol_allows_it():
     assert any("too weak" in line for line in out["log"])  # the job's log keeps the warning
     with pytest.raises(ValueError, match="allow_large_delta"):
         run_job(dict(spec, allow_large_delta=False))
+
+
+def test_a_job_whose_ledger_was_lost_fails_instead_of_reporting_fewer_steps(tmp_path):
+    # Before: the job resumed with a fresh ledger and reported steps_spent below the planned steps.
+    cfg = _config(models=("logistic",), datasets=({"name": "moons", "n_train": 40, "n_test": 20},))
+    spec = job_specs(cfg, calibrate_sigmas(cfg, 40), _datasets(cfg))[0]
+    work = tmp_path / "job"
+    assert run_job(spec, str(work))["row"]["steps_spent"] == spec["steps"]
+    (work / "ledger.jsonl").unlink()
+    out = run_job_safely(spec, str(work), str(tmp_path / "job.log"))
+    assert "row" not in out and "ledger.jsonl is missing" in out["error"]
+    assert "ledger.jsonl is missing" in (tmp_path / "job.log").read_text()
