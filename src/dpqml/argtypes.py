@@ -41,49 +41,34 @@ def positive_int(name: str):
     return int_at_least(name, 1)
 
 
-def positive_float(name: str):
-    """A finite number > 0."""
+def _float_in(name: str, allowed: str, ok):
+    """A float for which ``ok(value)`` holds; the error says ``{name} must be {allowed}``."""
 
     def parse(text):
         try:
             v = float(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number > 0; got {text!r}") from None
-        if not math.isfinite(v) or v <= 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number > 0; got {text}")
+            raise argparse.ArgumentTypeError(f"{name} must be {allowed}; got {text!r}") from None
+        if not ok(v):  # comparisons with nan are false: nan is refused too
+            raise argparse.ArgumentTypeError(f"{name} must be {allowed}; got {text}")
         return v
 
     return parse
+
+
+def positive_float(name: str):
+    """A finite number > 0."""
+    return _float_in(name, "a finite number > 0", lambda v: 0 < v < math.inf)
 
 
 def nonnegative_float(name: str):
     """A finite number >= 0."""
-
-    def parse(text):
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number >= 0; got {text!r}") from None
-        if not math.isfinite(v) or v < 0:
-            raise argparse.ArgumentTypeError(f"{name} must be a finite number >= 0; got {text}")
-        return v
-
-    return parse
+    return _float_in(name, "a finite number >= 0", lambda v: 0 <= v < math.inf)
 
 
 def probability(name: str):
     """A number in (0, 1], such as a sample rate."""
-
-    def parse(text):
-        try:
-            v = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 1]; got {text!r}") from None
-        if not 0 < v <= 1:  # also refuses nan
-            raise argparse.ArgumentTypeError(f"{name} must be a number in (0, 1]; got {text}")
-        return v
-
-    return parse
+    return _float_in(name, "a number in (0, 1]", lambda v: 0 < v <= 1)
 
 
 # --- output paths: checked before any work, so a long run never fails at its last write -------------

@@ -401,16 +401,8 @@ def compute_delta(
     """δ of ``steps`` DP-SGD steps at the given ε >= 0 (an upper bound); arguments, limits and
     errors as in :func:`compute_epsilon`. ``0.0`` when ``steps == 0``, ``1.0`` when σ = 0."""
     epsilon = _check_epsilon(epsilon, "epsilon", zero_ok=True)
-    q, sigma = _check_sample_rate(sample_rate), _check_noise_multiplier(noise_multiplier)
-    steps = _check_steps(steps)
-    _check_accountant(accountant, neighboring)
-    if steps == 0:
-        return 0.0
-    if sigma == 0:
-        return 1.0
-    _check_cost(accountant, neighboring, q, sigma, steps, None)
-    acc = _composed(accountant, neighboring, q, sigma, steps, value_discretization_interval)
-    return min(1.0, max(0.0, float(acc.get_delta(epsilon))))
+    return _delta(epsilon, sample_rate, noise_multiplier, steps, accountant, neighboring,
+                  value_discretization_interval)
 
 
 def smallest_delta(
@@ -430,6 +422,12 @@ def smallest_delta(
     (any δ > 0 gives a finite ε when σ > 0). ``1.0`` when σ = 0, ``0.0`` when ``steps == 0``.
     Arguments, limits and errors as in :func:`compute_epsilon`; costs one composition.
     """
+    return _delta(math.inf, sample_rate, noise_multiplier, steps, accountant, neighboring,
+                  value_discretization_interval)
+
+
+def _delta(epsilon, sample_rate, noise_multiplier, steps, accountant, neighboring, interval) -> float:
+    """δ at ``epsilon`` (``inf`` allowed: the mass at infinite privacy loss), in [0, 1]."""
     q, sigma = _check_sample_rate(sample_rate), _check_noise_multiplier(noise_multiplier)
     steps = _check_steps(steps)
     _check_accountant(accountant, neighboring)
@@ -438,8 +436,8 @@ def smallest_delta(
     if sigma == 0:
         return 1.0
     _check_cost(accountant, neighboring, q, sigma, steps, None)
-    acc = _composed(accountant, neighboring, q, sigma, steps, value_discretization_interval)
-    return min(1.0, max(0.0, float(acc.get_delta(math.inf))))
+    acc = _composed(accountant, neighboring, q, sigma, steps, interval)
+    return min(1.0, max(0.0, float(acc.get_delta(epsilon))))
 
 
 def calibrate_noise_multiplier(
