@@ -239,4 +239,6 @@ def _describe(args, ds, model, privacy) -> str:
             f"{ds.n_features} features, {ds.n_classes} classes)\n"
             f"  DP-SGD: {target}, δ={privacy.delta:g}, C={privacy.max_grad_norm:g}, {sigma}, "
             f"q={privacy.sample_rate:.4g} (expected batch {privacy.expected_batch_size:.1f}), "
-            f"{privacy.steps} steps, accountant {privacy.accountant}{grads}")
+            f"{privacy.steps} steps, accountant {privacy.accountant}, sampling and noise "
+            f"{'seeded (reproducible)' if args.reproducible_noise is not None else args.randomness or 'secure'}"
+            f"{grads}")
