@@ -86,7 +86,7 @@ class TrainConfig:
         shots: measurement samples per circuit evaluation and Pauli term; required with
             ``method="parameter-shift"`` and refused otherwise. The samples of step ``t``, physical
             batch ``b`` draw from ``fold_in(fold_in(fold_in(PRNGKey(seed), SHOT_STREAM), t), b)``
-            (reproducible, also with ``secure_noise``: shot noise is not a privacy mechanism).
+            (reproducible whatever ``randomness`` is: shot noise is not a privacy mechanism).
     """
 
     learning_rate: float = 0.05
