@@ -19,7 +19,8 @@ from pathlib import Path
 from .config import PrivacyConfig
 
 LEDGER_FILE = "ledger.jsonl"
-_START_OVER = ("to start over, use a new checkpoint directory (the steps already taken still count against this "
+#: How to start over after a refusal; the checkpoint's errors say the same.
+START_OVER = ("to start over, use a new checkpoint directory (the steps already taken still count against this "
                "data's privacy budget)")
 
 
@@ -49,13 +50,13 @@ class PrivacyLedger:
             raise LedgerError(
                 f"{self.path} is missing, but the checkpoint beside it records {at_least} steps already spent: "
                 "the privacy ledger of this run is lost, and a fresh one would report an epsilon that leaves "
-                f"those steps out; {_START_OVER}")
+                f"those steps out; {START_OVER}")
         if self.path is not None and self.path.exists():
             self._load()
             if at_least is not None and self.steps_spent < at_least:
                 raise LedgerError(
                     f"{self.path} counts {self.steps_spent} steps, but the checkpoint beside it records {at_least} "
-                    f"steps already spent: the ledger was truncated or replaced; {_START_OVER}")
+                    f"steps already spent: the ledger was truncated or replaced; {START_OVER}")
         elif self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._append({"config": config.to_dict(), "created": time.time()})
@@ -68,7 +69,7 @@ class PrivacyLedger:
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            raise LedgerError(f"{path} cannot be read ({type(exc).__name__}: {exc}); {_START_OVER}") from None
+            raise LedgerError(f"{path} cannot be read ({type(exc).__name__}: {exc}); {START_OVER}") from None
         records = []
         for number, line in enumerate(text.splitlines(), 1):
             if not line.strip():
@@ -85,11 +86,11 @@ class PrivacyLedger:
                         raise ValueError(f"reserve must be an integer >= 1, got {steps!r}")
             except (ValueError, TypeError) as exc:
                 raise LedgerError(f"{path}, line {number}, is damaged ({exc}): {line[:80]!r}; the ledger cannot be "
-                                  f"trusted; {_START_OVER}") from None
+                                  f"trusted; {START_OVER}") from None
             records.append(rec)
         if not records:
             raise LedgerError(f"{path} is empty: it does not even hold the run's privacy configuration; "
-                              f"{_START_OVER}")
+                              f"{START_OVER}")
         return config, sum(int(rec["reserve"]) for rec in records[1:])
 
     def _load(self) -> None:

@@ -65,7 +65,6 @@ class SecureRandomness:
     """Sampling and noise straight from ``os.urandom`` at every step (nothing kept)."""
 
     name = "secure"
-    reproducible = False
 
     def sample(self, n_examples: int, sample_rate: float, step: int) -> np.ndarray:
         return poisson_sample(n_examples, sample_rate, secure=True)
@@ -82,12 +81,9 @@ class KeyedRandomness:
     public one (``"seeded"``). Step ``t`` samples with ``default_rng([seed, t])`` and adds
     ``noise_std · normal(fold_in(key, t))`` with ``key`` derived from ``seed``."""
 
-    reproducible: bool
-
     def __init__(self, seed: int, *, secret: bool):
         self.seed = int(seed)
         self.name = "fast" if secret else "seeded"
-        self.reproducible = not secret
         self._key = _noise_key(self.seed)
 
     def sample(self, n_examples: int, sample_rate: float, step: int) -> np.ndarray:

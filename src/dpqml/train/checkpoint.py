@@ -23,6 +23,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
+from ..privacy.ledger import START_OVER
+
 ARRAYS_FILE = "state.npz"
 META_FILE = "state.json"
 LOCK_FILE = ".lock"
@@ -58,11 +60,6 @@ def has_checkpoint(directory) -> bool:
     return directory is not None and any((Path(directory) / f).exists() for f in (META_FILE, ARRAYS_FILE))
 
 
-def _start_over(d: Path) -> str:
-    return (f"to start over, use a new checkpoint directory (or delete {d}); the steps already taken still count "
-            "against this data's privacy budget")
-
-
 def read_meta(directory) -> dict:
     """``state.json`` of the checkpoint in ``directory``; a missing, unreadable or malformed file
     raises :class:`CheckpointError` naming it."""
@@ -72,14 +69,14 @@ def read_meta(directory) -> dict:
         meta = json.loads(path.read_text())
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing but {d / ARRAYS_FILE} exists: the checkpoint is damaged; "
-                              f"{_start_over(d)}") from None
+                              f"{START_OVER}") from None
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}: {exc}); the checkpoint is damaged; "
-                              f"{_start_over(d)}") from None
+                              f"{START_OVER}") from None
     missing = [k for k in META_KEYS if not isinstance(meta, dict) or k not in meta]
     if missing:
         raise CheckpointError(f"{path} lacks {missing}: it is not a dpqml checkpoint, or it is damaged; "
-                              f"{_start_over(d)}")
+                              f"{START_OVER}")
     return meta
 
 
@@ -97,10 +94,10 @@ def load_checkpoint(directory, template):
             leaves = [z[f"arr_{i}"] for i in range(len(z.files))]
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing but {d / META_FILE} exists: the checkpoint is damaged; "
-                              f"{_start_over(d)}") from None
+                              f"{START_OVER}") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise CheckpointError(f"{path} cannot be read ({type(exc).__name__}: {exc}); the checkpoint is damaged; "
-                              f"{_start_over(d)}") from None
+                              f"{START_OVER}") from None
     t_leaves, treedef = jax.tree_util.tree_flatten(template)
     if len(leaves) != len(t_leaves) or any(a.shape != np.shape(b) for a, b in zip(leaves, t_leaves)):
         raise CheckpointError(f"the checkpoint in {d} does not match this model's parameters; "
