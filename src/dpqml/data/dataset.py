@@ -137,25 +137,38 @@ class Dataset:
         )
 
 
-def public_split(ds: Dataset, n_public: int, *, seed: int = 0) -> tuple[Dataset, Dataset]:
+def public_indices(n_train: int, n_public: int, *, seed: int | None = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Which of ``n_train`` training rows are declared public: ``(public, private)`` row indices.
+
+    ``seed``: an integer chooses the ``n_public`` public rows by a permutation seeded with it;
+    ``None`` takes the first ``n_public`` rows (for a training set that is already in a random
+    order, such as the training part of a shuffled train/test split). Both index arrays are
+    sorted, disjoint and cover ``0..n_train-1``. ``n_public`` must be in ``1..n_train-1``: at
+    least one example stays private.
+    """
+    if isinstance(n_public, bool) or not isinstance(n_public, (int, np.integer)):
+        raise ValueError(f"n_public must be an integer in 1..{n_train - 1}; got {n_public!r}")
+    if not 1 <= n_public <= n_train - 1:
+        raise ValueError(
+            f"n_public must be in 1..{n_train - 1} (n_train={n_train}, and at least one example "
+            f"must stay private); got {n_public}"
+        )
+    order = np.arange(n_train) if seed is None else np.random.default_rng(seed).permutation(n_train)
+    return np.sort(order[:n_public]), np.sort(order[n_public:])
+
+
+def public_split(ds: Dataset, n_public: int, *, seed: int | None = 0) -> tuple[Dataset, Dataset]:
     """Declare ``n_public`` training examples public; return ``(public, private)``.
 
     Use this only when those examples really are public (released data, a consenting
     subset, a different source): whatever is fitted on ``public`` (a scaler, a PCA) is then
     free under DP, while ``private`` (the remaining ``n_train - n_public`` examples) is what a
-    DP run trains on. The examples are chosen by a permutation seeded with ``seed``; both
+    DP run trains on. The examples are chosen by a permutation seeded with ``seed``
+    (``None``: the first ``n_public`` training examples; see :func:`public_indices`); both
     results keep ``ds``'s test set. ``public.meta["split"] == "public"``,
     ``private.meta["split"] == "private"``, and both record ``n_public``.
     """
-    if isinstance(n_public, bool) or not isinstance(n_public, (int, np.integer)):
-        raise ValueError(f"n_public must be an integer in 1..{ds.n_train - 1}; got {n_public!r}")
-    if not 1 <= n_public <= ds.n_train - 1:
-        raise ValueError(
-            f"n_public must be in 1..{ds.n_train - 1} (n_train={ds.n_train}, and at least one example "
-            f"must stay private); got {n_public}"
-        )
-    perm = np.random.default_rng(seed).permutation(ds.n_train)
-    pub, priv = np.sort(perm[:n_public]), np.sort(perm[n_public:])
+    pub, priv = public_indices(ds.n_train, n_public, seed=seed)
     common = {"n_public": int(n_public), "public_split_seed": seed}
     public = replace(ds, x_train=ds.x_train[pub], y_train=ds.y_train[pub],
                      meta={**ds.meta, **common, "split": "public"})
