@@ -1,4 +1,10 @@
-"""``load_dataset(name, ...)``: the one entry point, with a registry of data-set names."""
+"""``load_dataset(name, ...)``: the one entry point, with a registry of data-set names.
+
+Tabular sets (:data:`TABULAR_DATASETS`: ``classification``) are registered by name but loaded
+with :func:`dpqml.data.load_tabular`: they have a validation split and unbounded features,
+which a :class:`Dataset` (train and test, a declared bounded feature range) does not hold, so
+``load_dataset`` answers their names with a pointer there.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from functools import partial
 
 import numpy as np
 
+from .classification import load_tabular
 from .dataset import Dataset
 from .images import load_digits_dataset, load_mnist_dataset
 from .synthetic import load_blobs, load_circles, load_linear, load_moons, load_teacher, load_xor
@@ -25,6 +32,10 @@ _REGISTRY = {
 }
 #: The names :func:`load_dataset` accepts.
 DATASETS = tuple(_REGISTRY)
+# Tabular sets: name -> loader, returning a TabularSplits (train, validation, test).
+_TABULAR = {"classification": load_tabular}
+#: The tabular data sets, loaded with :func:`dpqml.data.load_tabular`, not :func:`load_dataset`.
+TABULAR_DATASETS = tuple(_TABULAR)
 _COMMON = ("n_features", "n_train", "n_test", "seed", "angle_range", "classes", "path")
 
 
@@ -43,8 +54,15 @@ def _normalize(name) -> str:
     if not isinstance(name, str):
         raise ValueError(f"name must be a string, one of {list(DATASETS)}; got {name!r}")
     key = name.strip().lower().replace("_", "-")
+    if key in _TABULAR:
+        raise ValueError(
+            f"{name!r} is a tabular data set (training, validation and test splits, unbounded features), "
+            f"which load_dataset's Dataset does not hold; load it with "
+            f"dpqml.data.{_TABULAR[key].__name__}(options=None, scaler='public-split', n_public=128)"
+        )
     if key not in _REGISTRY:
-        raise ValueError(f"unknown data set {name!r}; valid names are {list(DATASETS)}")
+        raise ValueError(f"unknown data set {name!r}; valid names are {list(DATASETS)} "
+                         f"(tabular, with load_tabular: {list(TABULAR_DATASETS)})")
     return key
 
 
