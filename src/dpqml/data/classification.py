@@ -316,6 +316,13 @@ def _fixed_map(options: dict | None):
     return float(shift), float(scale)
 
 
+def _check_split_args(scaler, split_random_state) -> None:
+    if scaler not in SCALERS:
+        raise ValueError(f"scaler must be one of {list(SCALERS)}; got {scaler!r}")
+    if not _is_int(split_random_state) or not 0 <= split_random_state <= 2**32 - 1:
+        raise ValueError(f"split_random_state must be an integer in 0..{2**32 - 1}; got {split_random_state!r}")
+
+
 def split_and_scale(x, y, options: dict | None = None, *, scaler: str = "public-split", n_public: int = 128,
                     split_random_state: int = PAPER_SPLIT_RANDOM_STATE) -> TabularSplits:
     """Split ``(x, y)`` as the paper did (:func:`paper_split`) and preprocess with ``scaler``.
@@ -332,8 +339,7 @@ def split_and_scale(x, y, options: dict | None = None, *, scaler: str = "public-
     Returns:
         a :class:`TabularSplits`.
     """
-    if scaler not in SCALERS:
-        raise ValueError(f"scaler must be one of {list(SCALERS)}; got {scaler!r}")
+    _check_split_args(scaler, split_random_state)
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y)
     if scaler == "all-rows-as-published":
@@ -391,8 +397,7 @@ def load_tabular(options: dict | None = None, *, scaler: str = "public-split", n
     Raises:
         ValueError: an unknown or invalid option, scaler or ``n_public`` (the message names it).
     """
-    if scaler not in SCALERS:
-        raise ValueError(f"scaler must be one of {list(SCALERS)}; got {scaler!r}")
+    _check_split_args(scaler, split_random_state)
     opts = check_classification_options(options)
     x, y = make_classification_data(**opts)
     return split_and_scale(x, y, opts, scaler=scaler, n_public=n_public, split_random_state=split_random_state)
