@@ -142,6 +142,10 @@ def test_findings_follow_the_data():
             row["best_val_accuracy"] += 0.1
     assert headline(tie, "best_val_accuracy")[0] == "holds" and headline(tie, "test_accuracy")[0] == "not shown"
 
+    uncovered = headline(make_tabular_rows(uncovered=("classical",)))[1]
+    assert "in 4 of these cells the preprocessing is not covered by ε" in uncovered
+    assert "not covered" not in headline(make_tabular_rows(uncovered=("lipschitz",)))[1]
+
     only_clipping = make_tabular_rows(grids=("clipping",))
     assert headline(only_clipping)[0] == "not checked"
 

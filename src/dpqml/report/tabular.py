@@ -216,6 +216,9 @@ def headline(rows: Sequence[Mapping[str, Any]], metric: str = CLEAN_METRIC) -> t
     q, k, n = c["a higher"], c["b higher"], c["cells"]
     counts = (f"quantum is higher in {q} and classical in {k} of the {n} finite-ε cells (paired 95% interval "
               f"excluding 0)")
+    uncovered = sum(not d["preprocessing_covered_by_epsilon"] for d in private)
+    if uncovered:
+        counts += f", and in {uncovered} of these cells the preprocessing is not covered by ε"
     if q > n / 2 and k == 0:
         return "holds", f"Under the {label} the headline {claim} holds: {counts}."
     if k > n / 2 and q == 0:
