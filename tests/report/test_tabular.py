@@ -160,6 +160,8 @@ def test_missing_or_bad_keys_raise(tmp_path):
     assert not (tmp_path / "report.html").exists()
     with pytest.raises(ValueError, match="grid"):
         summarize_cells([{**make_tabular_rows()[0], "grid": "other"}], "test_accuracy")
+    with pytest.raises(ValueError, match=r"rows\[0\]\['best_val_accuracy'\] must be an accuracy in \[0, 1\]"):
+        summarize_cells([{**make_tabular_rows()[0], "best_val_accuracy": None}], "test_accuracy")
     with pytest.raises(ValueError, match="metric"):
         summarize_cells(make_tabular_rows(), "accuracy")
     twice = make_tabular_rows()

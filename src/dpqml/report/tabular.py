@@ -93,6 +93,10 @@ def validate_rows(rows: Sequence[Mapping[str, Any]]) -> None:
             raise ValueError(f"rows[{i}]['grid'] must be one of {tuple(GRIDS)}; got {row['grid']!r}")
         if row["family"] not in FAMILIES:
             raise ValueError(f"rows[{i}]['family'] must be one of {FAMILIES}; got {row['family']!r}")
+        for metric in METRICS:
+            value = row[metric]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise ValueError(f"rows[{i}][{metric!r}] must be an accuracy in [0, 1]; got {value!r}")
         key = (*cell_of(row), row["family"], row["seed"])
         if key in seen:
             raise ValueError(f"rows[{seen[key]}] and rows[{i}] are both seed {row['seed']!r} of family "

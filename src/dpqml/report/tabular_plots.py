@@ -41,8 +41,16 @@ def _layout(entries: Sequence[Mapping[str, Any]], grid: str) -> tuple[list[float
     return sorted({e[axes.x] for e in entries}), sorted({e[axes.y] for e in entries})
 
 
-def _draw_map(fig, ax, entries, grid, xs, ys, cmap, norm, text) -> Any:
-    # one heatmap: entries placed at their (x, y) cell; empty cells stay blank (masked)
+def _dark_viridis(shade: float) -> bool:
+    return shade < 0.55  # viridis is dark at its low end
+
+
+def _dark_rdbu(shade: float) -> bool:
+    return shade < 0.3 or shade > 0.8  # RdBu is dark at both ends
+
+
+def _draw_map(ax, entries, grid, xs, ys, cmap, norm, text, dark) -> Any:
+    # one heatmap: entries placed at their (x, y) cell; empty cells stay blank (masked); white text on dark cells
     import numpy as np
 
     axes = GRIDS[grid]
@@ -50,9 +58,8 @@ def _draw_map(fig, ax, entries, grid, xs, ys, cmap, norm, text) -> Any:
     for e in entries:
         i, j = ys.index(e[axes.y]), xs.index(e[axes.x])
         data[i, j] = e["mean"]
-        shade = norm(e["mean"])
-        dark = shade < 0.3 or shade > 0.8 if cmap == "RdBu" else shade < 0.55
-        ax.text(j, i, text(e), ha="center", va="center", fontsize=7.5, color="white" if dark else "black")
+        ax.text(j, i, text(e), ha="center", va="center", fontsize=7.5,
+                color="white" if dark(norm(e["mean"])) else "black")
     image = ax.imshow(np.ma.masked_invalid(data), cmap=cmap, norm=norm, origin="lower", aspect="auto")
     ax.set_xticks(range(len(xs)), [axis_text(axes.x, x) for x in xs])
     ax.set_yticks(range(len(ys)), [axis_text(axes.y, y) for y in ys])
@@ -100,7 +107,7 @@ def plot_accuracy_heatmaps(summary: Sequence[Mapping[str, Any]], grid: str, metr
         panels = fig.subplots(1, len(families), squeeze=False)[0]
         for ax, family in zip(panels, families):
             mine = [e for e in entries if e["family"] == family]
-            image = _draw_map(fig, ax, mine, grid, xs, ys, "viridis", norm, _accuracy_text)
+            image = _draw_map(ax, mine, grid, xs, ys, "viridis", norm, _accuracy_text, _dark_viridis)
             ax.set_title(f"{family} ({_plain(mine[0]['model'])})", fontsize="medium")
         fig.colorbar(image, ax=list(panels), label="mean accuracy", shrink=0.9)
         fig.suptitle(_plain(METRICS[metric]), fontsize="medium")
@@ -133,7 +140,7 @@ def plot_difference_heatmaps(differences: Sequence[Mapping[str, Any]], grid: str
         panels = fig.subplots(1, len(pairs), squeeze=False)[0]
         for ax, (a, b) in zip(panels, pairs):
             mine = [d for d in entries if (d["a"], d["b"]) == (a, b)]
-            image = _draw_map(fig, ax, mine, grid, xs, ys, "RdBu", norm, _difference_text)
+            image = _draw_map(ax, mine, grid, xs, ys, "RdBu", norm, _difference_text, _dark_rdbu)
             ax.set_title(f"{a} − {b}", fontsize="medium")
         fig.colorbar(image, ax=list(panels), label="mean paired difference", shrink=0.9)
         fig.suptitle(_plain(METRICS[metric]), fontsize="medium")
@@ -189,22 +196,31 @@ def plot_clipping_diagnostics(rows: Sequence[Mapping[str, Any]], grid: str, path
     bounds = sorted({as_float(r["gradient_bound"]) for r in rows if r["grid"] == grid and r["family"] == family
                      and r.get("gradient_bound") is not None})
     with _style():
-        fig = _figure(9.0, 3.8)
+        fig = _figure(10.5, 3.8)
         fraction, norm = fig.subplots(1, 2)
         for i, (line, points) in enumerate(stats.items()):
             clips = sorted(points)
             label = f"{'ε' if other == 'epsilon' else 'B'} = {axis_text(other, line)}"
             for ax, key in ((fraction, "clipped_fraction"), (norm, "mean_grad_norm")):
                 ax.plot(clips, [points[c][key] for c in clips], marker="o", color=f"C{i % 10}", label=label)
+        clips = sorted({c for points in stats.values() for c in points})
+        norm.plot(clips, clips, color="0.5", ls=":", label="norm = C (clipped above)")
         for g in bounds:
             norm.axhline(g, color="#d62728", ls="--", lw=1.2, label=f"bound G = {g:.4g}")
         fraction.set_ylabel("clipped fraction")
         fraction.set_ylim(-0.02, 1.02)
         norm.set_ylabel("mean per-example gradient norm")
+        values = [p["mean_grad_norm"] for points in stats.values() for p in points.values()] + clips + bounds
+        if min(values) > 0 and max(values) / min(values) > 30:  # G may lie far above the observed norms
+            norm.set_yscale("log")
         for ax in (fraction, norm):
+            if clips[0] > 0 and clips[-1] / clips[0] > 10:
+                ax.set_xscale("log")
+                ax.minorticks_off()
+            ax.set_xticks(clips, [f"{c:g}" for c in clips])
             ax.set_xlabel("clip threshold C")
             ax.grid(alpha=0.3)
-        norm.legend(fontsize="small", loc="best")
+        fig.legend(*norm.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
         fig.suptitle(f"{family} family, {GRIDS[grid].title} (diagnostics, not covered by ε)", fontsize="medium")
         return Plot(**{**plot.__dict__, "path": _save(fig, path)})
 
