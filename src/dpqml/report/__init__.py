@@ -10,8 +10,11 @@ rows (one dict per job) into files::
 Parts: :func:`summarize` (mean test accuracy and Student t interval over seeds per dataset, model
 and ε), :func:`compare_families` (best quantum versus best classical model), the plots
 (:mod:`dpqml.report.plots`), the page (:mod:`dpqml.report.html`) and the JSON/CSV writers
-(:mod:`dpqml.report.files`, ε = ∞ written as ``"inf"``). Importing this package loads neither JAX
-nor matplotlib nor scipy; they are imported when a report is written.
+(:mod:`dpqml.report.files`, ε = ∞ written as ``"inf"``).
+
+The report of the paper's tabular study (grids of C, B and ε; quantum, classical and Lipschitz
+families; two accuracy metrics) is :func:`dpqml.report.tabular.write_tabular_report`. Importing
+this package loads neither JAX nor matplotlib nor scipy; they are imported when a report is written.
 """
 
 from __future__ import annotations
@@ -22,11 +25,14 @@ from typing import Any
 
 from dpqml.report.files import as_float, to_jsonable, write_csv, write_json
 from dpqml.report.html import render_html
+from dpqml.report.intervals import Interval, t_interval
 from dpqml.report.plots import Plot, draw_plots
 from dpqml.report.summary import SUMMARY_COLUMNS, compare_families, mean_confidence_interval, summarize
+from dpqml.report.tabular import paired_differences, summarize_cells, write_tabular_report
 
 __all__ = ["write_report", "summarize", "compare_families", "mean_confidence_interval", "render_html",
-           "draw_plots", "Plot", "SUMMARY_COLUMNS", "as_float", "to_jsonable"]
+           "draw_plots", "Plot", "SUMMARY_COLUMNS", "as_float", "to_jsonable", "write_tabular_report",
+           "summarize_cells", "paired_differences", "t_interval", "Interval"]
 
 
 def write_report(rows: Sequence[Mapping[str, Any]], protocol: Mapping[str, Any],
