@@ -23,12 +23,17 @@ DESCRIPTION = (
 def add_compare_parser(sub) -> argparse.ArgumentParser:
     from .config import PRESETS
     from .executors import EXECUTORS
+    from .tabular import TABULAR_PRESETS
 
     c = sub.add_parser("compare", help="the fixed-clip, fixed-budget comparison of quantum and classical models",
                        description=DESCRIPTION)
     which = c.add_mutually_exclusive_group()
     which.add_argument("--config", metavar="FILE", help="protocol file (.toml, .yaml or .yml); see docs/compare.md")
-    which.add_argument("--preset", choices=tuple(PRESETS), help="a named protocol (default quick)")
+    which.add_argument("--preset", choices=(*PRESETS, *TABULAR_PRESETS),
+                       help="a named protocol (default quick); paper-tabular: the paper's own tabular study as "
+                            "published (C x B and eps x C grids, quantum, MLP and Lipschitz families, 10 seeds); "
+                            "paper-tabular-clean: the same grids with no preprocessing fitted on private data and "
+                            "the last epoch's test accuracy as the metric (docs/tabular.md)")
     c.add_argument("--out", metavar="DIR", help="output directory (default ./dpqml-compare-<protocol name>)")
     c.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local process pool (default) or ray")
@@ -50,13 +55,17 @@ def cmd_compare(args, write_json) -> int:
 
     if args.address and args.executor != "ray":
         raise ValueError("--address is for --executor ray")
+    from .tabular import TabularConfig, describe_plan, run_tabular
+
     config = load_config(args.config) if args.config else preset(args.preset or "quick")
+    tabular = isinstance(config, TabularConfig)
     if args.show_config:
-        write_json(config.to_dict(), "-")
+        write_json(describe_plan(config) if tabular else config.to_dict(), "-")
         return 0
     out = args.out or f"dpqml-compare-{config.name}"
-    summary = run_protocol(config, out, executor=args.executor, workers=args.workers, address=args.address,
-                           progress=not args.no_progress)
+    run = run_tabular if tabular else run_protocol
+    summary = run(config, out, executor=args.executor, workers=args.workers, address=args.address,
+                  progress=not args.no_progress)
     if args.json:
         write_json(summary, args.json)
     failed = summary["failed"]

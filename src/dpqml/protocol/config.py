@@ -293,10 +293,15 @@ PRESETS = {"quick": _QUICK, "paper": _PAPER}
 CONFIG_KEYS = tuple(f.name for f in fields(ProtocolConfig))
 
 
-def preset(name: str) -> ProtocolConfig:
-    """The named preset's :class:`ProtocolConfig`."""
+def preset(name: str):
+    """The named preset's :class:`ProtocolConfig` (a :class:`~dpqml.protocol.tabular.TabularConfig`
+    for the paper's tabular study, ``paper-tabular`` and ``paper-tabular-clean``)."""
+    from .tabular import TABULAR_PRESETS, tabular_preset
+
+    if name in TABULAR_PRESETS:
+        return tabular_preset(name)
     if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; valid presets are {list(PRESETS)}")
+        raise ValueError(f"unknown preset {name!r}; valid presets are {[*PRESETS, *TABULAR_PRESETS]}")
     return ProtocolConfig(**PRESETS[name])
 
 
@@ -307,10 +312,15 @@ def config_from_dict(raw: dict, source: str = "configuration") -> ProtocolConfig
         raise ValueError(f"{source}: the top level must be a table of settings; got {type(raw).__name__}")
     raw = dict(raw)
     base = {}
+    from .tabular import TABULAR_PRESETS, tabular_config_from_dict
+
+    if raw.get("preset") in TABULAR_PRESETS:  # the paper's tabular study: its own settings
+        return tabular_config_from_dict(raw, source)
     if "preset" in raw:
         name = raw.pop("preset")
         if name not in PRESETS:
-            raise ValueError(f"{source}: preset: unknown preset {name!r}; valid presets are {list(PRESETS)}")
+            raise ValueError(f"{source}: preset: unknown preset {name!r}; valid presets are "
+                             f"{[*PRESETS, *TABULAR_PRESETS]}")
         base = dict(PRESETS[name])
     unknown = sorted(set(raw) - set(CONFIG_KEYS))
     if unknown:

@@ -86,6 +86,10 @@ def job_key(spec: dict) -> str:
 
 def job_label(spec: dict) -> str:
     """``moons-hea-eps1-seed0`` (``audit-dpsgd-eps1``): a readable name for logs and progress."""
+    if spec.get("kind") == "tabular":
+        from .tabular import tabular_job_label
+
+        return tabular_job_label(spec)
     eps = "inf" if math.isinf(spec["epsilon"]) else f"{spec['epsilon']:g}"
     if spec.get("kind") == "audit":
         return f"audit-{spec['mechanism']}-eps{eps}"
@@ -146,6 +150,10 @@ def run_job(spec: dict, work_dir: str | None = None, log_path: str | None = None
     log("spec " + canonical_json(spec))
     if spec.get("kind") == "audit":
         return _run_audit(spec, log)
+    if spec.get("kind") == "tabular":
+        from .tabular import run_tabular_job
+
+        return run_tabular_job(spec, work_dir, log)
     t0 = time.perf_counter()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
