@@ -62,9 +62,9 @@ def test_quantum_closed_form_matches_generic_simulator():
     model = PaperQuantumModel(layers=3)
     params = model.init(jax.random.PRNGKey(3), jnp.float64)
     x = np.random.default_rng(3).normal(size=16)
-    generic = expectations(model.circuit(), params["theta"], jnp.asarray(x))
+    generic = expectations(model.circuit, params["theta"], jnp.asarray(x))
     np.testing.assert_allclose(model.apply(params, x), generic, atol=1e-10)
-    assert model.circuit().count_ops() == {"RZ": 24, "RY": 12, "CNOT": 12}
+    assert model.circuit.count_ops() == {"RZ": 24, "RY": 12, "CNOT": 12}
 
 
 def test_observable_matrices_are_real_symmetric_with_unit_norm():
@@ -96,11 +96,12 @@ def test_quantum_loss_gradient_matches_pennylane():
     np.testing.assert_allclose(ours, ref, atol=1e-8)
 
 
-def test_quantum_per_example_grads_and_batch_match_vmap():
-    model = PaperQuantumModel(layers=3)
+@pytest.mark.parametrize("kw", [{"layers": 3}, {"layers": 2, "n_classes": 3, "n_features": 10}])
+def test_quantum_per_example_grads_and_batch_match_vmap(kw):
+    model = PaperQuantumModel(**kw)
     params = model.init(jax.random.PRNGKey(1), jnp.float64)
     rng = np.random.default_rng(1)
-    xs, ys = rng.normal(size=(5, 16)), rng.integers(0, 4, size=5)
+    xs, ys = rng.normal(size=(5, model.n_features)), rng.integers(0, model.n_classes, size=5)
     xs[2] = 0.0  # a zero example: no state to encode, zero logits, finite gradient
     np.testing.assert_allclose(model.apply_batch(params, xs), jax.vmap(model.apply, (None, 0))(params, xs),
                                atol=1e-12)
@@ -110,6 +111,7 @@ def test_quantum_per_example_grads_and_batch_match_vmap():
     np.testing.assert_allclose(grads["theta"], ref_g["theta"], atol=1e-10)
     assert grads["theta"].shape == (5, model.n_theta)
     np.testing.assert_allclose(model.apply(params, xs[2]), 0.0)
+    assert np.all(np.isfinite(jax.grad(model.loss)(params, xs[2], 0)["theta"]))
     assert np.all(np.isfinite(grads["theta"]))
 
 

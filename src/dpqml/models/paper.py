@@ -186,6 +186,7 @@ class PaperQuantumModel(Classifier):
         return {"theta": jax.random.uniform(key, (self.n_theta,), dtype, 0.0, 2 * np.pi)}
 
     # -- the circuit as data ------------------------------------------------------------
+    @functools.cached_property
     def circuit(self) -> Circuit:
         """The same circuit as a :class:`~dpqml.quantum.Circuit` (amplitude state preparation,
         ``RZ RY RZ`` per qubit, CNOT ring, ``<Z_k>``), for printing, counting and the generic
