@@ -233,6 +233,7 @@ def test_lipschitz_gradients_finite_at_init():
 
 @pytest.mark.parametrize("kw, match", [
     ({"lipschitz_k": 0.0}, "lipschitz_k"), ({"lipschitz_k": float("nan")}, "lipschitz_k"),
+    ({"lipschitz_k": float("inf")}, "lipschitz_k"), ({"lipschitz_k": "1"}, "lipschitz_k"),
     ({"weight_norm": "frobenius"}, "weight_norm"), ({"hidden": (3, 4, 4)}, "even"),
 ])
 def test_lipschitz_bad_settings(kw, match):
@@ -257,5 +258,6 @@ def test_build_paper_model_families_and_describe():
 def test_build_paper_model_bad_family_and_option():
     with pytest.raises(ValueError, match=r"family 'hybrid'.*\['quantum', 'classical', 'lipschitz'\]"):
         build_paper_model("hybrid")
-    with pytest.raises(ValueError, match="family 'classical'.*depth"):
+    with pytest.raises(ValueError, match=r"\['depth'\] for family 'classical'.*'init_scheme'"):
         build_paper_model("classical", depth=3)
+    assert build_paper_model("lipschitz", lipschitz_k=np.float32(0.5)).lipschitz_k == 0.5

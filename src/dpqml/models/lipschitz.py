@@ -30,6 +30,8 @@ carried between calls such as a power-iteration vector), so per-example gradient
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass, field
 from typing import ClassVar
 
@@ -94,7 +96,7 @@ class LipschitzMLP(_ClassicalBase):
         if self.hidden[0] % 2:
             raise ValueError(f"GroupSort2 sorts pairs: hidden[0] must be even; got hidden={self.hidden}")
         k = self.lipschitz_k
-        if isinstance(k, bool) or not isinstance(k, (int, float)) or not k > 0 or k != k or k == float("inf"):
+        if isinstance(k, bool) or not isinstance(k, numbers.Real) or not 0 < k < math.inf:
             raise ValueError(f"lipschitz_k must be a finite number > 0; got {k!r}")
         object.__setattr__(self, "lipschitz_k", float(k))
         if self.weight_norm not in WEIGHT_NORMS:

@@ -48,6 +48,7 @@ Lipschitz model: :class:`~dpqml.models.lipschitz.LipschitzMLP` (see :mod:`dpqml.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 import numbers
 from dataclasses import dataclass, field
@@ -365,7 +366,9 @@ def build_paper_model(family: str, **kw):
     """
     if family not in PAPER_MODELS:
         raise ValueError(f"unknown family {family!r}; valid families are {list(PAPER_FAMILIES)}")
-    try:
-        return PAPER_MODELS[family](**kw)
-    except TypeError as err:  # an unknown keyword: name it with the family
-        raise ValueError(f"bad option for family {family!r}: {err}") from None
+    builder = PAPER_MODELS[family]
+    options = [name for name in inspect.signature(builder).parameters if name != "meta"]
+    unknown = sorted(set(kw) - set(options))
+    if unknown:
+        raise ValueError(f"unknown option(s) {unknown} for family {family!r}; valid options are {options}")
+    return builder(**kw)
