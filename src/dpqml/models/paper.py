@@ -32,8 +32,9 @@ Closed form. The circuit is a fixed unitary ``U(θ)`` applied to the real vector
 imaginary part of the Hermitian ``U† Z_k U`` is antisymmetric and drops out of a real quadratic
 form). :meth:`~PaperQuantumModel.observable_matrices` builds each layer's ``D × D`` unitary (one
 Kronecker product of ``n`` rotations, then the CNOT ring as a row permutation), multiplies the
-``L`` of them (pairwise, ``log₂ L`` rounds) and returns ``M`` ``(n_classes, D, D)``; a forward pass is then one quadratic form per class, and a
-batch shares ``M`` (:meth:`~PaperQuantumModel.apply_batch`). For DP-SGD,
+``L`` of them (pairwise, ``log₂ L`` rounds) and returns ``M`` ``(n_classes, D, D)``; a forward
+pass is then one quadratic form per class, and a batch shares ``M``
+(:meth:`~PaperQuantumModel.apply_batch`). For DP-SGD,
 :meth:`~PaperQuantumModel.per_example_grads` gives exact per-example gradients of a batch by the
 adjoint method (one forward and one backward sweep of the batch's states), about 5 times faster
 than ``jax.vmap(jax.grad(model.loss))`` (0.7 ms against 3.5 ms for 64 examples, float32, CPU).
