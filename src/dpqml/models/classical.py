@@ -42,6 +42,10 @@ from .task import LOSS_TASKS, Classifier, per_example_loss  # noqa: F401 (re-exp
 
 CLASSICAL_MODELS = ("logistic", "mlp", "cnn")
 ACTIVATIONS = ("tanh", "relu")
+#: Weight initialisations of :class:`MLP`: ``"lecun"`` (the default: LeCun-normal weights, zero
+#: biases) and ``"torch-default"`` (PyTorch's ``nn.Linear`` reset: weights and biases uniform in
+#: ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]``, as the paper's PyTorch baselines start).
+INIT_SCHEMES = ("lecun", "torch-default")
 PARAM_MATCH_RULE = "closest parameter count; ties go to the smaller width"
 
 _ACTIVATION_FNS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
@@ -67,6 +71,12 @@ def _check_ints(name: str, values, minimum: int) -> tuple[int, ...]:
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
             raise ValueError(f"{name} must be a tuple of integers >= {minimum}; got {values!r}")
     return tuple(int(v) for v in values)
+
+
+def _check_init_scheme(init_scheme: str) -> str:
+    if init_scheme not in INIT_SCHEMES:
+        raise ValueError(f"unknown init_scheme {init_scheme!r}; valid schemes are {list(INIT_SCHEMES)}")
+    return init_scheme
 
 
 def _check_activation(activation: str) -> str:
@@ -102,6 +112,20 @@ def _lecun_sampler(specs, dtype):
         ]
 
     return jax.jit(sample)
+
+
+def torch_default_dense(key, sizes, dtype=jnp.float32) -> list[dict]:
+    """PyTorch ``nn.Linear`` default initialisation of the dense layers ``sizes[0] -> sizes[1]
+    -> ...``: every weight and bias uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]`` (Kaiming
+    uniform with ``a = sqrt(5)`` reduces to this bound). Returns ``[{"w": (n_out, n_in), "b":
+    (n_out,)}, ...]``."""
+    layers = []
+    for k, (m, n) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes[:-1], sizes[1:])):
+        kw, kb = jax.random.split(k)
+        bound = float(1.0 / np.sqrt(m))
+        layers.append({"w": jax.random.uniform(kw, (n, m), dtype, -bound, bound),
+                       "b": jax.random.uniform(kb, (n,), dtype, -bound, bound)})
+    return layers
 
 
 def _dense(w, dtype) -> dict:
@@ -208,7 +232,8 @@ class MLP(_ClassicalBase):
     logit(s).
 
     ``params = {"layers": [{"w": (n_out, n_in), "b": (n_out,)}, ...]}``, one entry per hidden
-    layer and one for the output layer. :meth:`matched` picks the width that brings the
+    layer and one for the output layer. ``init_scheme`` (one of :data:`INIT_SCHEMES`) picks the
+    initialisation; the default, ``"lecun"``, is the module's rule. :meth:`matched` picks the width that brings the
     parameter count closest to a target (a quantum model's).
     """
 
@@ -217,6 +242,7 @@ class MLP(_ClassicalBase):
     hidden: tuple[int, ...] = (16,)
     activation: str = "tanh"
     meta: dict = field(default_factory=dict)
+    init_scheme: str = "lecun"
     name: ClassVar[str] = "mlp"
 
     def __post_init__(self):
@@ -224,6 +250,7 @@ class MLP(_ClassicalBase):
         object.__setattr__(self, "n_classes", _check_int("n_classes", self.n_classes, 2))
         object.__setattr__(self, "hidden", _check_ints("hidden", self.hidden, 1))
         _check_activation(self.activation)
+        _check_init_scheme(self.init_scheme)
         self._record_spec()
 
     @classmethod
@@ -286,8 +313,11 @@ class MLP(_ClassicalBase):
                    meta={"param_match": match})
 
     def init(self, key, dtype=jnp.float32) -> dict:
-        """LeCun-normal weights, zero biases."""
+        """LeCun-normal weights and zero biases; with ``init_scheme="torch-default"``, weights
+        and biases uniform in ``[-1/sqrt(fan_in), 1/sqrt(fan_in)]`` (:func:`torch_default_dense`)."""
         sizes = (self.input_dim, *self.hidden, self.n_outputs)
+        if self.init_scheme == "torch-default":
+            return {"layers": torch_default_dense(key, sizes, dtype)}
         weights = lecun_normal_weights(key, [((n, m), m) for m, n in zip(sizes[:-1], sizes[1:])], dtype)
         return {"layers": [_dense(w, dtype) for w in weights]}
 
@@ -302,7 +332,10 @@ class MLP(_ClassicalBase):
         return self._output(layers[-1]["w"] @ h + layers[-1]["b"])
 
     def _sizes(self) -> dict:
-        return {"hidden": list(self.hidden), "activation": self.activation}
+        sizes = {"hidden": list(self.hidden), "activation": self.activation}
+        if self.init_scheme != "lecun":  # the default stays out, so existing reports are unchanged
+            sizes["init_scheme"] = self.init_scheme
+        return sizes
 
 
 # -- convolutional network ------------------------------------------------------------------
