@@ -23,7 +23,7 @@ DIAGNOSTICS_NOTE = (
 
 #: Fields of a training result (a ``dpqml compare`` row) computed from the private training data.
 #: An aggregate of one, named ``<field>_<statistic>`` (``clipped_fraction_mean``), is one too.
-DIAGNOSTIC_FIELDS = ("train_accuracy", "clipped_fraction", "history")
+DIAGNOSTIC_FIELDS = ("train_accuracy", "clipped_fraction", "history", "diagnostics_by_epoch")
 
 #: The keys of a per-epoch record (``history``, the ``epoch`` lines of a log) that are public: every
 #: other key (loss, accuracy, examples_seen, grad_norm_*, clipped_fraction, ...) is a diagnostic.

@@ -261,3 +261,20 @@ def test_build_paper_model_bad_family_and_option():
     with pytest.raises(ValueError, match=r"\['depth'\] for family 'classical'.*'init_scheme'"):
         build_paper_model("classical", depth=3)
     assert build_paper_model("lipschitz", lipschitz_k=np.float32(0.5)).lipschitz_k == 0.5
+
+
+def test_the_data_free_gradient_bound_holds_and_is_not_vacuous():
+    from dpqml.models.paper import PaperQuantumModel
+
+    model = PaperQuantumModel()
+    g = model.gradient_bound()
+    assert g == pytest.approx(2 * (1 - 1 / (1 + 3 * np.e**2)) * np.sqrt(132))
+    rng = np.random.default_rng(0)
+    worst = 0.0
+    for k in range(4):
+        params = model.init(jax.random.PRNGKey(k))
+        xs = rng.normal(size=(64, 16)).astype(np.float32)
+        ys = rng.integers(0, 4, 64)
+        _, grads = model.per_example_grads(params, xs, ys)
+        worst = max(worst, float(np.max(np.linalg.norm(np.asarray(grads["theta"]), axis=1))))
+    assert 0.05 * g < worst <= g

@@ -171,3 +171,23 @@ def test_bad_run_settings_name_the_field(field, value):
     kw = dict(max_grad_norm=1.0, noise_multiplier=0.0, learning_rate=0.1, seed=0) | {field: value}
     with pytest.raises(ValueError, match=f"runs\\[0\\].{field}"):
         train_runs(LogisticRegression(input_dim=3), [RunSettings(**kw)], x, y, batch_size=8, epochs=1, delta=1e-5)
+
+
+def test_a_models_own_per_example_gradients_give_the_same_runs_as_vmap_of_grad():
+    from dpqml.models.paper import PaperQuantumModel
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(24, 16)).astype(np.float32)
+    y = rng.integers(0, 4, 24).astype(np.int32)
+    model = PaperQuantumModel(layers=2)
+
+    class Plain:  # the same model without per_example_grads: train_runs falls back to vmap(grad)
+        init, apply, task, default_loss = model.init, model.apply, model.task, model.default_loss
+
+    runs = [RunSettings(0.5, 1.0, 0.1, seed=s, noise_seed=s) for s in range(2)]
+    kw = dict(batch_size=8, epochs=2, delta=1e-5, randomness="seeded")
+    fast = train_runs(model, runs, x, y, **kw)
+    plain = train_runs(Plain(), runs, x, y, **kw)
+    np.testing.assert_allclose(fast.params, plain.params, rtol=1e-4, atol=1e-5)
+    for key in ("clipped_fraction", "mean_grad_norm"):
+        np.testing.assert_allclose(fast.diagnostics[key], plain.diagnostics[key], rtol=1e-4, atol=1e-6)

@@ -313,6 +313,20 @@ class PaperQuantumModel(Classifier):
         # (B, n, L, 3) -> the θ order 3(i·L + l) + j.
         return losses, {"theta": jnp.stack(per_qubit, axis=1).reshape(-1, self.n_theta)}
 
+    def gradient_bound(self) -> float:
+        """A data-free bound G on every per-example gradient norm of the cross-entropy loss, for
+        every input, label and parameter vector (choosing C ≥ G costs no privacy and never clips).
+
+        Each logit is an expectation ``z_k = <Z_k>`` in ``[-1, 1]``; by the parameter-shift rule,
+        ``|∂z_k/∂θ_p| = |z_k(θ_p + π/2) - z_k(θ_p - π/2)| / 2 ≤ 1`` for every rotation angle. The
+        loss's derivative in the logits is ``r = softmax(z) - e_y`` with ``‖r‖₁ = 2(1 - p_y)``, and
+        ``p_y ≥ 1 / (1 + (K-1) e²)`` because the logits lie in ``[-1, 1]``. So
+        ``|∂ℓ/∂θ_p| ≤ ‖r‖₁ max_k |∂z_k/∂θ_p| ≤ 2(1 - p_min)`` and ``G = 2(1 - p_min) √P``
+        (21.99 for the paper's 132 angles and 4 classes).
+        """
+        p_min = 1.0 / (1.0 + (self.n_classes - 1) * float(np.e) ** 2)
+        return 2.0 * (1.0 - p_min) * float(np.sqrt(self.n_theta))
+
     def describe(self) -> dict:
         """A JSON-friendly summary: name, family, sizes, circuit and parameter count."""
         return {

@@ -152,6 +152,7 @@ def _per_example_grads(model, unravel):
     if hasattr(model, "per_example_grads"):
         def grads(theta, xs, ys, arg):
             g = model.per_example_grads(unravel(theta), xs, ys)
+            g = g[1] if isinstance(g, tuple) else g  # (losses, grads) or grads
             return jax.vmap(lambda gi: ravel_pytree(gi)[0])(g)
     else:
         grads = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0, None))
