@@ -173,8 +173,15 @@ def cmd_bound(args) -> int:
 
     from .bounds import gradient_bound
 
-    spec = spec_from_args(args)
-    model = build_model(ModelSpec(**{**spec.__dict__, "n_classes": args.classes}))
+    if args.model == "paper-quantum":  # the paper's tabular model: amplitude encoding, <Z_k> logits, no head
+        from .models.paper import PaperQuantumModel
+
+        if args.synthetic_norms:
+            raise ValueError("--synthetic-norms is for the standard model the flags build, not --model paper-quantum")
+        model = PaperQuantumModel()
+    else:
+        spec = spec_from_args(args)
+        model = build_model(ModelSpec(**{**spec.__dict__, "n_classes": args.classes}))
     try:
         b = gradient_bound(model, feature_bound=args.feature_bound, loss=args.loss, head_scale=args.head_scale)
     except ValueError as exc:
@@ -394,6 +401,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_model_args(bd)
     bd.add_argument("--clip", type=positive_float("--clip"), required=True, help="clip norm C (max_grad_norm), > 0")
+    bd.add_argument("--model", choices=("flags", "paper-quantum"), default="flags",
+                    help="flags: the model the model flags build (default); paper-quantum: the paper's tabular "
+                         "model (amplitude encoding of 16 features on 4 qubits, 11 RZ RY RZ layers with a CNOT "
+                         "ring, the four <Z_k> as logits; the model flags are ignored)")
     bd.add_argument("--classes", type=int_at_least("--classes", 2), default=2,
                     help="number of classes K (default 2: binary head; K > 2: softmax over K readouts)")
     bd.add_argument("--feature-bound", type=positive_float("--feature-bound"), metavar="X",

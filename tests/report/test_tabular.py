@@ -20,7 +20,7 @@ from dpqml.report.tabular import (
     write_tabular_report,
 )
 from dpqml.report.tabular_html import preprocessing_banner
-from dpqml.report.tabular_plots import clipping_statistics, curve_cells
+from dpqml.report.tabular_plots import DIAGNOSTIC_CELLS, _nearest_cell, clipping_statistics, curve_cells
 
 from .tabular_rows import VAL_GAIN, make_tabular_protocol, make_tabular_rows
 from .test_html import PNG_MAGIC, Page
@@ -80,11 +80,13 @@ def test_summarize_cells_on_hand_checked_numbers():
     assert quantum["low"] == pytest.approx(0.80 - half, abs=1e-4)
     assert quantum["high"] == pytest.approx(0.80 + half, abs=1e-4)
     assert quantum["n_seeds"] == 3 and quantum["seeds"] == [0, 1, 2] and quantum["noise_multiplier"] == 0.0
+    assert quantum["std"] == pytest.approx(0.02)  # the heatmaps print mean ± std, as the paper does
     best = _cell(summarize_cells(make_tabular_rows(), "best_val_accuracy"), "privacy", 1.0, 1.5, 64,
                  family="classical")
     assert best["mean"] == pytest.approx(0.75 + VAL_GAIN) and best["noise_multiplier"] == 3.1
     one_seed = summarize_cells(make_tabular_rows(seeds=(0,)), "test_accuracy")[0]
     assert one_seed["n_seeds"] == 1 and one_seed["low"] is None and one_seed["half_width"] is None
+    assert one_seed["std"] is None
 
 
 def test_paired_differences_pair_by_seed():
@@ -190,6 +192,9 @@ def test_clipping_statistics_and_curve_cells():
     assert set(clipping_statistics(rows, "privacy")) == {1.0, 8.0}
     assert curve_cells(rows, "privacy") == [("privacy", 1.0, 1.5, 64), ("privacy", 8.0, 1.5, 64)]
     assert curve_cells(rows, "clipping") == [("clipping", math.inf, 1.5, 64)]
+    # the per-epoch diagnostics are drawn for C = 1.5, B = 64 without noise and at the ε nearest 10
+    assert _nearest_cell(rows, "clipping", DIAGNOSTIC_CELLS[0][1]) == ("clipping", math.inf, 1.5, 64)
+    assert _nearest_cell(rows, "privacy", DIAGNOSTIC_CELLS[1][1]) == ("privacy", 8.0, 1.5, 64)
 
 
 def test_report_writes_a_self_contained_page(report):
@@ -198,9 +203,10 @@ def test_report_writes_a_self_contained_page(report):
     text = path.read_text(encoding="utf-8")
     page = Page(text)
     pngs = sorted(p.name for p in out.glob("*.png"))
-    assert len(pngs) == 12  # per grid: 2 accuracy maps, 2 difference maps, clipping diagnostics, learning curves
+    # per grid: 2 accuracy maps, 2 difference maps, clipping diagnostics, learning curves; and the epoch diagnostics
+    assert len(pngs) == 13 and "diagnostics_by_epoch.png" in pngs
     images = [a for tag, a in page.tags if tag == "img"]
-    assert len(images) == 12 and not any(tag in ("script", "link", "iframe") for tag, _ in page.tags)
+    assert len(images) == 13 and not any(tag in ("script", "link", "iframe") for tag, _ in page.tags)
     assert all(base64.b64decode(i["src"].split(",", 1)[1]).startswith(PNG_MAGIC) for i in images)
     assert not re.search(r"(src|href)=\"\s*(https?:)?//", text)
     unescaped = html.unescape(text)

@@ -86,6 +86,19 @@ def _dloss(loss: str, logit_bound: float | None) -> float:
     return logit_bound + 1.0  # squared: |s - t| ≤ |s| + 1
 
 
+def _own_bound(model, loss: str | None) -> Bound:
+    """The bound of a model that derives its own (the paper's tabular quantum model: amplitude
+    encoding, ``<Z_k>`` as logits without a head, cross-entropy; ``PaperQuantumModel.gradient_bound``)."""
+    if loss not in (None, model.default_loss):
+        raise ValueError(f"the bound of {type(model).__name__} is for its loss {model.default_loss!r}; got {loss!r}")
+    g = float(model.gradient_bound())
+    return Bound(total=g, groups={"theta": g}, parameter_free=True, loss=model.default_loss, feature_bound=None,
+                 head_scale=None, assumptions=(
+                     "any input (amplitude encoding normalises it)",
+                     "logits are the expectations <Z_k> in [-1, 1], no trainable head",
+                     "|d<Z_k>/d theta_p| <= 1 for every rotation angle (parameter-shift rule)"))
+
+
 def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, params=None,
                    loss: str | None = None, head_scale: float | None = None,
                    refine: bool = True) -> Bound:
@@ -104,6 +117,8 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
     Holds for every input in the domain, every label, every value of the circuit angles, exact
     or finite-shot circuits and noisy or noiseless simulation alike.
     """
+    if not isinstance(model, QuantumModel) and hasattr(model, "gradient_bound"):
+        return _own_bound(model, loss)
     if not isinstance(model, QuantumModel):
         raise ValueError(f"gradient_bound takes a dpqml QuantumModel; got {type(model).__name__}")
     loss = loss or model.default_loss

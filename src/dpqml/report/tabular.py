@@ -65,7 +65,7 @@ REQUIRED_KEYS = (
 )
 SUMMARY_COLUMNS = (
     "grid", "family", "model", "epsilon", "max_grad_norm", "expected_batch_size", "noise_multiplier", "metric",
-    "n_seeds", "mean", "low", "high", "half_width", "preprocessing_covered_by_epsilon",
+    "n_seeds", "mean", "std", "low", "high", "half_width", "preprocessing_covered_by_epsilon",
 )
 DIFFERENCE_COLUMNS = (
     "grid", "a", "b", "epsilon", "max_grad_norm", "expected_batch_size", "metric", "n_pairs", "mean", "low",
@@ -129,7 +129,8 @@ def summarize_cells(rows: Sequence[Mapping[str, Any]], metric: str, confidence: 
     Each dict: the cell keys (:data:`CELL_KEYS`, ε a float), ``family``, ``model``, ``noise_multiplier``
     (σ of the first seed), ``metric``, ``seeds`` (sorted), ``n_seeds``, ``interval`` (an
     :class:`~dpqml.report.intervals.Interval` of ``metric`` clipped to [0, 1]), its ``mean``, ``low``,
-    ``high``, ``half_width`` (``None`` with one seed), and ``preprocessing_covered_by_epsilon`` (false if
+    ``high``, ``half_width`` and the standard deviation over seeds ``std`` (``None`` with one seed),
+    and ``preprocessing_covered_by_epsilon`` (false if
     any seed's preprocessing is not covered). Raises ``ValueError`` on invalid rows or an unknown metric.
     """
     _check_metric(metric)
@@ -144,9 +145,18 @@ def summarize_cells(rows: Sequence[Mapping[str, Any]], metric: str, confidence: 
                     "noise_multiplier": group[0]["noise_multiplier"], "metric": metric,
                     "seeds": sorted(r["seed"] for r in group), "n_seeds": len(group), "interval": interval,
                     "mean": interval.mean, "low": interval.low, "high": interval.high,
-                    "half_width": interval.half_width, "preprocessing_covered_by_epsilon": _covered(group)})
+                    "half_width": interval.half_width, "std": _std([as_float(r[metric]) for r in group]),
+                    "preprocessing_covered_by_epsilon": _covered(group)})
     return sorted(out, key=lambda s: (s["grid"], FAMILIES.index(s["family"]), s["epsilon"], s["max_grad_norm"],
                                       s["expected_batch_size"]))
+
+
+def _std(values: Sequence[float]) -> float | None:
+    """The sample standard deviation over seeds (``None`` with one seed)."""
+    if len(values) < 2:
+        return None
+    mean = math.fsum(values) / len(values)
+    return math.sqrt(math.fsum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 def _verdict(interval: Interval) -> str:

@@ -73,7 +73,7 @@ def _mark(entry: Mapping[str, Any]) -> str:
 
 
 def _accuracy_text(entry: Mapping[str, Any]) -> str:
-    spread = "n=1" if entry["half_width"] is None else f"±{entry['half_width']:.2f}"
+    spread = "n=1" if entry.get("std") is None else f"±{entry['std']:.2f}"
     return f"{entry['mean']:.2f}{_mark(entry)}\n{spread}"
 
 
@@ -84,14 +84,16 @@ def _difference_text(entry: Mapping[str, Any]) -> str:
 
 
 def plot_accuracy_heatmaps(summary: Sequence[Mapping[str, Any]], grid: str, metric: str, path: Path) -> Plot:
-    """Mean ``metric`` over seeds per cell of ``grid``, one panel per family, ``±`` the t-interval's half width.
+    """Mean ``metric`` over seeds per cell of ``grid``, one panel per family, ``±`` the standard deviation
+    over seeds (as the paper draws them; the intervals are in the tables and the difference maps).
 
     Takes :func:`~dpqml.report.tabular.summarize_cells` output; one colour scale for all panels.
     """
     entries = [e for e in summary if e["grid"] == grid]
     plot = Plot(path.name, f"{GRIDS[grid].title}: {METRICS[metric]}",
                 f"Mean over seeds of the {METRICS[metric]}, per cell of the {GRIDS[grid].title}, one panel per "
-                f"family; below each mean, the half width of its 95% t-interval (n=1: one seed, no interval). "
+                f"family; below each mean, the standard deviation over seeds (n=1: one seed). One colour scale for the "
+                f"whole figure. "
                 f"{UNCOVERED_MARK}: preprocessing not covered by ε.",
                 f"Heatmaps of {metric} over the {grid} grid, one per family")
     if not entries:
@@ -301,5 +303,68 @@ def draw_tabular_plots(rows: Sequence[Mapping[str, Any]], summaries: Mapping[str
                                                                  out_dir / f"differences_{grid}_{metric}.png"))
         plots["clipping"].append(plot_clipping_diagnostics(rows, grid, out_dir / f"clipping_{grid}.png"))
         plots["curves"].append(plot_learning_curves(rows, grid, out_dir / f"curves_{grid}.png"))
+    plots["clipping"].append(plot_epoch_diagnostics(rows, out_dir / "diagnostics_by_epoch.png"))
     return plots
+
+
+#: The cells whose per-epoch clipping diagnostics are drawn (as the paper's clipped.ipynb and private.ipynb):
+#: C = 1.5 and B = 64, without noise and at ε = 10; the nearest run cell where one was not run.
+DIAGNOSTIC_CELLS = (("clipping", {"expected_batch_size": 64.0, "max_grad_norm": 1.5}),
+                    ("privacy", {"epsilon": 10.0, "max_grad_norm": 1.5}))
+EPOCH_DIAGNOSTICS = (("clipped_fraction", "clipped fraction"), ("mean_grad_norm", "mean gradient norm"),
+                     ("max_grad_norm_observed", "max gradient norm"),
+                     ("clipping_bias_norm", "‖mean clipped − mean unclipped‖"),
+                     ("clipping_cosine", "cosine(clipped, unclipped)"),
+                     ("loss_gap", "loss gap, clipped − unclipped step"))
+
+
+def _nearest_cell(rows, grid: str, target: Mapping[str, float]):
+    cells = sorted({cell_of(r) for r in rows if r["grid"] == grid and r.get("diagnostics_by_epoch")})
+    index = {"epsilon": 1, "max_grad_norm": 2, "expected_batch_size": 3}
+
+    def distance(cell):
+        return sum(abs(math.log(cell[index[k]] / v)) if 0 < cell[index[k]] < math.inf else 1e9
+                   for k, v in target.items())
+
+    return min(cells, key=distance) if cells else None
+
+
+def plot_epoch_diagnostics(rows: Sequence[Mapping[str, Any]], path: Path,
+                           cells: Sequence[tuple[str, Mapping[str, float]]] = DIAGNOSTIC_CELLS) -> Plot:
+    """Per-epoch clipping diagnostics, mean over seeds, quantum vs classical vs Lipschitz, for the
+    chosen cells (one row of panels per cell, one panel per diagnostic)."""
+    plot = Plot(path.name, "Clipping diagnostics by epoch",
+                "Per epoch, mean over seeds: the fraction of per-example gradients clipped, the mean and largest "
+                "per-example gradient norm, the norm of the clipping bias (mean clipped minus mean unclipped "
+                "gradient), the cosine between the two, and the loss change of a clipped step minus that of an "
+                "unclipped one (at the epoch's first step), per family, in the cells C = 1.5, B = 64 without "
+                "noise and at ε = 10 (or the nearest cells run). Diagnostics: computed on the private training "
+                "data, not covered by ε.",
+                "Line plots of clipping diagnostics by epoch per family")
+    chosen = [(grid, c) for grid, target in cells if (c := _nearest_cell(rows, grid, target)) is not None]
+    if not chosen:
+        return Plot(**{**plot.__dict__, "reason": "no run recorded diagnostics_by_epoch"})
+    with _style():
+        fig = _figure(2.9 * len(EPOCH_DIAGNOSTICS), 2.7 * len(chosen) + 0.6)
+        panels = fig.subplots(len(chosen), len(EPOCH_DIAGNOSTICS), squeeze=False)
+        for r, (_, cell) in enumerate(chosen):
+            for family in FAMILIES:
+                runs = [row["diagnostics_by_epoch"] for row in rows
+                        if cell_of(row) == cell and row["family"] == family and row.get("diagnostics_by_epoch")]
+                if not runs:
+                    continue
+                length = min(len(x) for x in runs)
+                epochs = list(range(1, length + 1))
+                for ax, (key, _) in zip(panels[r], EPOCH_DIAGNOSTICS):
+                    means = [_epoch_mean([x[e] for x in runs], key) for e in range(length)]
+                    ax.plot(epochs, [math.nan if m is None else m for m in means], color=FAMILY_COLOR[family],
+                            label=family)
+            for ax, (_, label) in zip(panels[r], EPOCH_DIAGNOSTICS):
+                ax.set_title(f"{label}\nε = {format_epsilon(cell[1])}, C = {cell[2]:g}, B = {cell[3]:g}",
+                             fontsize="small")
+                ax.set_xlabel("epoch")
+                ax.grid(alpha=0.3)
+        panels[0][0].legend(fontsize="small")
+        fig.suptitle("Clipping diagnostics by epoch (computed on private data, not covered by ε)", fontsize="medium")
+        return Plot(**{**plot.__dict__, "path": _save(fig, path)})
 
