@@ -115,6 +115,30 @@ def _check_audit_memory(spec: dict) -> None:
                           f"use fewer qubits or leave {spec['mechanism']} out of audits") from None
 
 
+def output_directory(out_dir) -> Path:
+    """``--out`` as a path, refused if it exists and is not a directory."""
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a directory")
+    return out
+
+
+def harvest_outcomes(store, tasks) -> int:
+    """Mark done the jobs of ``tasks`` (``(key, spec, work_dir, log_path)``) that finished in a worker
+    before an earlier sweep was killed (their ``outcome.json``); a recorded failure is removed so that
+    the job runs again. Returns how many were harvested."""
+    harvested = 0
+    for key, _, work_dir, _ in tasks:
+        if store.status(key) != "done":
+            outcome = read_outcome(work_dir)
+            if outcome is not None and "row" in outcome:
+                store.mark_done(key, outcome["row"])
+                harvested += 1
+            elif outcome is not None:
+                Path(work_dir, OUTCOME_FILE).unlink()  # a failure: the job runs again
+    return harvested
+
+
 def run_protocol(config: ProtocolConfig, out_dir, *, executor: str = "local", workers: int | None = None,
                  address: str | None = None, progress: bool = True, stream=None) -> dict:
     """Run (or resume) the protocol ``config`` into ``out_dir``; returns a summary dict with
@@ -123,9 +147,7 @@ def run_protocol(config: ProtocolConfig, out_dir, *, executor: str = "local", wo
     """
     stream = stream or sys.stderr
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a directory")
+    out = output_directory(out_dir)
     specs, protocol = _prepare(config)
     busy = f"another dpqml compare is running on {out}; wait for it or use another --out"
     with directory_lock(out, busy):
@@ -185,15 +207,7 @@ def _sweep(config, specs, store, protocol, out, runner, progress, stream, t0) ->
     store.add_jobs([(k, job_label(s), s) for k, s in zip(keys, specs)])
     tasks = [(k, s, str((out / "jobs" / k).resolve()), str((out / "logs" / f"{job_label(s)}-{k[:8]}.log").resolve()))
              for k, s in zip(keys, specs)]
-    harvested = 0
-    for key, _, work_dir, _ in tasks:  # finished in a worker before an earlier sweep was killed
-        if store.status(key) != "done":
-            outcome = read_outcome(work_dir)
-            if outcome is not None and "row" in outcome:
-                store.mark_done(key, outcome["row"])
-                harvested += 1
-            elif outcome is not None:
-                Path(work_dir, OUTCOME_FILE).unlink()  # a failure: the job runs again
+    harvested = harvest_outcomes(store, tasks)
     todo = [t for t in tasks if store.status(t[0]) != "done"]
     skipped = len(specs) - len(todo)
     sigmas = ", ".join(f"ε={'∞' if math.isinf(float(e)) else f'{float(e):g}'}: {s:.3f}"

@@ -34,8 +34,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
+from dataclasses import asdict, dataclass, field, fields
 
 from ..train.lr_rules import check_learning_rate
 from .config import digest
@@ -459,14 +458,12 @@ def run_tabular(config: TabularConfig, out_dir, *, executor: str = "local", work
     from ..report.tabular import write_tabular_report
     from ..train.checkpoint import directory_lock
     from .executors import make_executor
-    from .jobs import OUTCOME_FILE, read_outcome
+    from .runner import harvest_outcomes, output_directory
     from .store import ResultStore
 
     stream = stream or sys.stderr
     t0 = time.perf_counter()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out} exists and is not a directory")
+    out = output_directory(out_dir)
     specs, protocol = plan(config)
     keys = [tabular_job_key(s) for s in specs]
     busy = f"another dpqml compare is running on {out}; wait for it or use another --out"
@@ -477,13 +474,7 @@ def run_tabular(config: TabularConfig, out_dir, *, executor: str = "local", work
             tasks = [(k, s, str((out / "jobs" / k).resolve()),
                       str((out / "logs" / f"{tabular_job_label(s)}-{k[:8]}.log").resolve()))
                      for k, s in zip(keys, specs)]
-            for key, _, work_dir, _ in tasks:  # finished in a worker before an earlier sweep was killed
-                if store.status(key) != "done":
-                    outcome = read_outcome(work_dir)
-                    if outcome is not None and "row" in outcome:
-                        store.mark_done(key, outcome["row"])
-                    elif outcome is not None:
-                        Path(work_dir, OUTCOME_FILE).unlink()
+            harvest_outcomes(store, tasks)  # jobs that finished before an earlier sweep was killed
             todo = [t for t in tasks if store.status(t[0]) != "done"]
             n_runs = sum(len(s["runs"]) for s in specs)
             sig = ", ".join(f"ε={s['epsilon']:g}: {s['noise_multiplier']:.3f} (RDP {s['noise_multiplier_rdp']:.3f})"
@@ -582,6 +573,3 @@ def describe_plan(config: TabularConfig) -> dict:
     d["training_runs"] = cells * len(config.families) * len(config.seeds)
     return d
 
-
-def with_overrides(config: TabularConfig, **kw) -> TabularConfig:
-    return replace(config, **kw)
