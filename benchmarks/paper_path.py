@@ -111,12 +111,14 @@ def main(argv=None) -> int:
     parser.add_argument("--atol", type=float, default=1e-4)
     parser.add_argument("--loop-examples", type=int, default=8,
                         help="examples timed for the one-at-a-time PennyLane loop (its rate is per example)")
+    parser.add_argument("--layers", default="auto",
+                        help="circuit layers (default auto: 11, the paper's; fewer for a quick check)")
     parser.add_argument("--json", metavar="PATH")
     args = parser.parse_args(argv)
 
     from dpqml.models.paper import PaperQuantumModel
 
-    model = PaperQuantumModel()
+    model = PaperQuantumModel(layers=args.layers if args.layers == "auto" else int(args.layers))
     rng = np.random.default_rng(0)
     params = model.init(jax.random.PRNGKey(0))
     xs = jnp.asarray(rng.normal(size=(args.batch, model.n_features)), jnp.float32)

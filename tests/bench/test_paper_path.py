@@ -1,0 +1,24 @@
+"""benchmarks/paper_path.py: the paper's model's per-example gradients agree across dpqml and PennyLane."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pennylane")
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_path.py"
+
+
+def test_every_approach_agrees_with_dpqml_and_the_script_reports_rates(tmp_path):
+    spec = importlib.util.spec_from_file_location("paper_path", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    out = tmp_path / "r.json"
+    assert module.main(["--batch", "4", "--repeats", "1", "--loop-examples", "2", "--layers", "2",
+                        "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    ran = {r["approach"]: r for r in rows if "skipped" not in r}
+    assert {"dpqml adjoint", "dpqml vmap(grad)", "pennylane jax loop", "pennylane autograd loop"} <= set(ran)
+    for r in ran.values():
+        assert r["agrees"] and r["max_abs_diff_vs_adjoint"] < 1e-4 and r["examples_per_second"] > 0
