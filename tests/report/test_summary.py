@@ -33,6 +33,15 @@ def test_summary_interval_over_three_seeds():
     assert entry["ci_high"] == pytest.approx(0.80 + half, rel=1e-3)
 
 
+def test_intervals_on_accuracies_stay_inside_0_1():
+    rows = [r for r in make_rows() if r["dataset"] == make_rows()[0]["dataset"]]
+    for r, acc in zip(rows, (0.97, 1.0, 1.0, 0.0, 0.03, 0.0) * 10):
+        r["test_accuracy"] = acc
+    for entry in summarize(rows):
+        assert 0.0 <= entry["ci_low"] <= entry["test_accuracy_mean"] <= entry["ci_high"] <= 1.0
+    assert any(e["ci_high"] == 1.0 and e["test_accuracy_mean"] + e["ci_half_width"] > 1.0 for e in summarize(rows))
+
+
 def test_one_seed_gives_no_interval():
     entry = summarize(make_rows(seeds=(0,)))[0]
     assert entry["n_seeds"] == 1

@@ -430,6 +430,7 @@ def run_tabular_job(spec: dict, work_dir: str | None, log) -> dict:
             "epsilon_spent": res.epsilon[i], "n_train": len(splits.x_train), "n_val": len(splits.x_val),
             "n_test": len(splits.x_test), "n_params": res.n_params, "seconds": seconds / len(runs),
             "randomness": spec["randomness"], "gradient_bound": bound, "diagnostics_by_epoch": diag,
+            "resumed_from_epoch": res.resumed_from_epoch,
         })
     best_val = np.mean([x["best_val_accuracy"] for x in rows])
     last_test = np.mean([x["test_accuracy"] for x in rows])

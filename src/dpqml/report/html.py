@@ -241,8 +241,8 @@ rate, N the training-set size and G = ∞ for classical models: the norm of the 
 mean gradient over the largest possible norm of its signal, per step. It is a lower bound on how noisy a step
 is, computed from public quantities only.</li>
 <li>The 95% intervals are Student t intervals over seeds, mean ± t<sub>0.975, n−1</sub>·s/√n; with one seed
-there is no interval. With few seeds they are wide and may reach past 1 (or below 0); they are reported as
-computed, not cut to [0, 1].</li>
+there is no interval. With few seeds they are wide; an accuracy lies in [0, 1], so its interval is cut to
+[0, 1] (the ± half width is the uncut one).</li>
 </ul>"""
 
 

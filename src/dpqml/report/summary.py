@@ -102,7 +102,9 @@ def summarize(rows: Sequence[Mapping[str, Any]], level: float = 0.95) -> list[di
             "bound_ratio": as_float(bound) / as_float(clip) if bound is not None and clip else None,
             "n_seeds": len(group), "seeds": sorted(r["seed"] for r in group),
             "test_accuracy_mean": mean, "test_accuracy_std": std, "ci_half_width": half,
-            "ci_low": None if half is None else mean - half, "ci_high": None if half is None else mean + half,
+            # an accuracy lies in [0, 1], and so does every interval of one (the t interval cut to it)
+            "ci_low": None if half is None else max(0.0, mean - half),
+            "ci_high": None if half is None else min(1.0, mean + half),
             "clipped_fraction_mean": _mean([r.get("clipped_fraction") for r in group]),
             "noise_to_signal": _mean([r.get("noise_to_signal") for r in group]),
             "epsilon_spent_mean": _mean([r.get("epsilon_spent") for r in group]),
