@@ -111,6 +111,10 @@ def test_interrupted_runs_resume_and_the_ledger_covers_every_step(tmp_path):
     assert res.resumed_from_epoch == 2
     np.testing.assert_allclose(res.params, whole.params, rtol=1e-6, atol=1e-7)
     assert res.steps_spent == [16, 16] and res.epsilon == whole.epsilon
+    # done: the checkpoint (it holds the secret keys) is gone, the ledgers stay and go on counting
+    assert not (tmp_path / "runs_state.npz").exists() and (tmp_path / "runs" / "0" / "ledger.jsonl").exists()
+    again = train_runs(model, runs, x, y, checkpoint_dir=tmp_path, **kw)
+    assert again.resumed_from_epoch == 0 and again.steps_spent == [32, 32]
     for name in res.accuracy:
         np.testing.assert_allclose(res.accuracy[name], whole.accuracy[name])
 
@@ -131,10 +135,10 @@ def test_a_lost_block_still_counts_and_other_data_is_refused(tmp_path):
     from dpqml.privacy.ledger import PrivacyLedger
     cfg = PrivacyConfig(1.0, 1.0, 8 / 32, 16, 1e-5, 32, "pld")
     PrivacyLedger(cfg, tmp_path / "runs" / "0").reserve(8, 8)
+    with pytest.raises(CheckpointError, match="other data"):  # the checkpoint never resumes on other data
+        train_runs(model, runs, x + 1, y, checkpoint_dir=tmp_path, **kw)
     res = train_runs(model, runs, x, y, checkpoint_dir=tmp_path, **kw)
     assert res.steps_spent == [24]  # 16 steps run + the 8 of the lost block
-    with pytest.raises(CheckpointError, match="other data"):
-        train_runs(model, runs, x + 1, y, checkpoint_dir=tmp_path, **kw)
 
 
 def test_eval_sets_are_measured_before_each_epoch_and_after_the_last():

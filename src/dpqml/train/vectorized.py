@@ -27,7 +27,9 @@ derives it from an explicit ``noise_seed`` per run (reproducible, labelled, neve
 Nothing is lost: with ``checkpoint_dir``, the runs checkpoint every ``checkpoint_every`` epochs,
 and each run has a privacy ledger (``runs/<i>/ledger.jsonl``) that reserves a block of steps
 *before* the block runs; an interrupted call resumes from the last checkpoint and every run's ε
-covers every step ever taken (the lost block included).
+covers every step ever taken (the lost block included). When the call completes, the checkpoint
+(which holds the runs' secret keys) is deleted and the ledgers stay: calling again with the same
+directory trains anew, and the ledgers go on counting.
 
 Evaluation: at the start of every epoch (so the untrained model counts, as in the paper's
 notebook) and after the last one, each run's accuracy on the given evaluation sets.
@@ -374,6 +376,9 @@ def train_runs(model, runs: list[RunSettings], x_train, y_train, *, batch_size: 
         if progress is not None:
             progress(e, epochs)
     evaluate(th, epochs)
+    if checkpoint_dir is not None:  # done: the runs' secret keys go with their checkpoint; the ledgers stay
+        for name in (STATE_FILE, META_FILE):
+            Path(checkpoint_dir, name).unlink(missing_ok=True)
     steps_spent = [ledger.steps_spent for ledger in ledgers] if ledgers else [total_steps] * r_count
     epsilon = _epsilons(configs, steps_spent)
     diagnostics = _diagnostics(stats_all)
