@@ -45,6 +45,7 @@ def test_every_run_becomes_a_row_and_the_report_is_written(tiny_run):
             assert r["noise_multiplier"] == 0 and r["epsilon_spent"] == "inf"
         assert (r["gradient_bound"] is not None) == (r["family"] == "quantum")
         assert len(r["diagnostics_by_epoch"]) == 2 and "diagnostics_by_epoch" in r["diagnostics"]
+        assert r["randomness"] == "fast" and "noise_seed" not in r  # the default's keys are secret
     quantum_small_c = [r for r in rows if r["family"] == "quantum" and r["max_grad_norm"] == 0.5]
     assert all(d["clipped_fraction"] > 0.5 for r in quantum_small_c for d in r["diagnostics_by_epoch"])
     html = (out / "report.html").read_text()
@@ -67,3 +68,16 @@ def test_the_clean_preset_trains_without_private_preprocessing(tmp_path):
     assert [r["preprocessing_covered_by_epsilon"] for r in rows] == [True]
     assert rows[0]["n_train"] == 1638 - 128 and rows[0]["scaler"] == "public-split"
     assert np.isfinite(rows[0]["test_accuracy"])
+
+
+def test_seeded_noise_is_a_labelled_opt_in_that_repeats(tmp_path):
+    cfg = tabular_preset("paper-tabular-clean", seeds=(0, 1), epochs=2, families=("classical",),
+                         randomness="seeded", clipping_grid=None,
+                         privacy_grid={"epsilon": [4.0], "max_grad_norm": [0.5, 1.0], "batch_size": 64})
+    run_tabular(cfg, tmp_path / "a", workers=1, progress=False)
+    run_tabular(cfg, tmp_path / "b", workers=1, progress=False)
+    a = json.loads((tmp_path / "a" / "results.json").read_text())
+    b = json.loads((tmp_path / "b" / "results.json").read_text())
+    assert [r["val_accuracy_by_epoch"] for r in a] == [r["val_accuracy_by_epoch"] for r in b]
+    assert all(r["randomness"] == "seeded" for r in a)
+    assert len({r["noise_seed"] for r in a}) == 4  # no two runs share a noise stream

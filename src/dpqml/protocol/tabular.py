@@ -363,6 +363,13 @@ def _val_weights(n_val: int, batch_size: int, weighting: str):
     return w
 
 
+def _noise_seed(spec: dict, run: dict) -> int:
+    """The reproducible noise seed of a run (``randomness = "seeded"``, an opt-in): derived from the
+    run's family, grid, B and settings, so that no two runs of a study share a noise stream."""
+    what = {"family": spec["family"], "grid": spec["grid"], "batch_size": spec["batch_size"], **run}
+    return int(digest(what), 16) % (2**63)
+
+
 def job_model(spec: dict, n_features: int, n_classes: int):
     from ..models.paper import build_paper_model
 
@@ -389,8 +396,7 @@ def run_tabular_job(spec: dict, work_dir: str | None, log) -> dict:
     runs = [RunSettings(max_grad_norm=r["max_grad_norm"], noise_multiplier=r["noise_multiplier"],
                         learning_rate=r["learning_rate"], seed=r["seed"],
                         model_arg=r["lipschitz_k"] if r["lipschitz_k"] is not None else 1.0,
-                        noise_seed=(r["seed"] * 1_000_003 + int(spec["part"])) if spec["randomness"] == "seeded"
-                        else None)
+                        noise_seed=_noise_seed(spec, r) if spec["randomness"] == "seeded" else None)
             for r in spec["runs"]]
     weights = _val_weights(len(splits.x_val), b, spec["val_weighting"])
     log(f"training {len(runs)} run(s) of {spec['family']} at B={b} ({spec['grid']} grid), {spec['epochs']} epochs")
@@ -431,6 +437,7 @@ def run_tabular_job(spec: dict, work_dir: str | None, log) -> dict:
             "n_test": len(splits.x_test), "n_params": res.n_params, "seconds": seconds / len(runs),
             "randomness": spec["randomness"], "gradient_bound": bound, "diagnostics_by_epoch": diag,
             "resumed_from_epoch": res.resumed_from_epoch,
+            **({"noise_seed": runs[i].noise_seed} if spec["randomness"] == "seeded" else {}),
         })
     best_val = np.mean([x["best_val_accuracy"] for x in rows])
     last_test = np.mean([x["test_accuracy"] for x in rows])
