@@ -231,6 +231,10 @@ def test_page_tables_banner_and_marks(report, tmp_path):
     d = differences[("privacy", "8", "0.5", "64", "quantum − classical")]
     assert d[6].startswith("+0.050 [") and d[7] == "quantum higher" and d[9] == "quantum higher"
     assert "holds" in page_text(text, "headline-test_accuracy")
+    # the answer comes first, one verdict per metric
+    assert text.index('class="answer"') < text.index('id="preprocessing-not-covered"')
+    answer = html.unescape(re.search(r'class="answer">(.*?)</div>', text, re.S).group(1))
+    assert "best validation epoch" in answer and "last-epoch test accuracy" in answer and answer.count(": holds.") == 2
 
     plain = write_tabular_report(make_tabular_rows(grids=("privacy",)), make_tabular_protocol(name="<b>x</b>"),
                                  tmp_path)

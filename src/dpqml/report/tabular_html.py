@@ -11,7 +11,7 @@ from typing import Any
 
 from dpqml.report.html import CSS, _figure, _table, e, num, settings_table
 from dpqml.report.plots import Plot, format_epsilon
-from dpqml.report.tabular import CLEAN_METRIC, GRIDS, METRICS
+from dpqml.report.tabular import CLEAN_METRIC, GRIDS, METRICS, headline
 from dpqml.report.tabular_plots import UNCOVERED_MARK
 
 _SHOWN_ELSEWHERE = ("sigmas", "metric_notes")
@@ -107,6 +107,15 @@ def _notes(value: Any) -> str:
     return f"<p>{e(value)}</p>"
 
 
+def answer_html(rows: Sequence[Mapping[str, Any]]) -> str:
+    """The answer first: does the headline hold under the paper's metric, under the clean one, or under
+    neither (one sentence per metric, computed from the paired intervals)."""
+    items = "".join(f"<li><strong>{e(METRICS[m])}: {e(headline(rows, m)[0])}.</strong> {e(headline(rows, m)[1])}</li>"
+                    for m in METRICS)
+    return f'<div class="answer"><p>Does the quantum model keep more accuracy than the classical one under the ' \
+           f'same DP-SGD budget?</p><ul>{items}</ul></div>'
+
+
 def findings_html(findings: Mapping[str, Sequence[str]]) -> str:
     """The findings: per metric, a list of sentences; the last (the headline) is set apart."""
     parts = []
@@ -152,6 +161,7 @@ def render_tabular_html(protocol: Mapping[str, Any], rows: Sequence[Mapping[str,
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>dpqml tabular study: {name}</title>", f"<style>{CSS}</style>", "</head>", "<body>",
         f"<h1>The paper's tabular study: protocol “{name}”</h1>",
+        answer_html(rows),
         preprocessing_banner(rows, uncovered_notes),
         INTRO, f"<p>Grids in this report: {e(grids)}.</p>", _notes(protocol.get("metric_notes")),
         "<h2>Settings</h2>", settings_table(settings),
