@@ -102,7 +102,10 @@ def cmd_bench(args) -> int:
             raise ValueError(f"--compare: unknown framework(s) {bad}; valid frameworks are {list(cmp.FRAMEWORKS)}")
         if not _is_standard(base, noise_ok=True):
             raise ValueError("--compare runs the standard model only (--ansatz hea --encoding angle-y "
-                             "--readout z0, noiseless); drop the other model flags")
+                             "--readout z0, noiseless or with one channel after every gate); drop the other "
+                             "model flags")
+        if len(specs) == 1:
+            cmp.parse_peer_noise(base.noise)  # a noise the other frameworks are not built with: refused now
     # choose every batch before the first measurement, so bad sizes fail fast
     plan = []
     for spec, cap in specs:
@@ -120,11 +123,17 @@ def cmd_bench(args) -> int:
             row["batch_note"] = (f"batch reduced from {args.batch} (large circuits use batch "
                                  f"<= 16 in the full grid; others halve to fit {args.memory_budget:g} GiB)")
         rows.append(row)
-        if frameworks and not _is_standard(spec):
-            row["compare"] = [{"approach": "all", "skipped": "the frameworks run the noiseless standard model only"}]
-        elif frameworks:
-            row["compare"] = cmp.compare(spec.qubits, spec.layers, b, frameworks=frameworks,
-                                         min_seconds=args.min_seconds, seed=args.seed)
+        if frameworks:
+            try:
+                if not _is_standard(spec, noise_ok=True):
+                    raise ValueError("the frameworks run the standard model only")
+                cmp.parse_peer_noise(spec.noise)
+            except ValueError as exc:
+                row["compare"] = [{"approach": "all", "skipped": str(exc)}]
+            else:
+                row["compare"] = cmp.compare(spec.qubits, spec.layers, b, frameworks=frameworks,
+                                             min_seconds=args.min_seconds, seed=args.seed,
+                                             noise=None if spec.noise == "none" else spec.noise)
         if not quiet:
             _print_row(row)
     if args.json:

@@ -85,3 +85,32 @@ def test_unknown_framework():
         cmp.compare(N, L, B, frameworks=("qiskit",))
     with pytest.raises(ValueError, match="valid frameworks"):
         cmp.available("qiskit")
+
+
+@pytest.mark.parametrize("noise", ["depolarizing:0.05", "amplitude-damping:0.1"])
+def test_noisy_circuits_agree_across_frameworks(noise):
+    frameworks = [fw for fw in FRAMEWORK_MODULE if cmp.available(fw)]
+    if not frameworks:
+        pytest.skip("no other framework installed")
+    rows = cmp.compare(2, 1, 3, frameworks=frameworks, min_seconds=0.01, noise=noise)
+    ran = [r for r in rows if "skipped" not in r]
+    assert len(ran) >= 2 and all(r["noise"] == noise for r in rows)
+    assert all(r["agrees"] and r["max_abs_diff_vs_dpqml"] < 1e-5 for r in ran), ran
+    clean = cmp.make_dpqml(2, 1, 3)(*cmp._inputs(2, 1, 3, seed=0))
+    noisy = cmp.make_dpqml(2, 1, 3, noise)(*cmp._inputs(2, 1, 3, seed=0))
+    assert not np.allclose(noisy, clean)  # the channel is really applied
+
+
+@pytest.mark.parametrize("noise, needle", [("nisq", "one channel after every gate"),
+                                           ("depolarizing:2", "must be in \\[0, 1\\]"),
+                                           ("depolarizing+readout", "one channel")])
+def test_noise_the_other_frameworks_are_not_built_with_is_refused(noise, needle):
+    with pytest.raises(ValueError, match=needle):
+        cmp.parse_peer_noise(noise)
+
+
+def test_cli_refuses_such_noise_before_measuring(capsys):
+    from dpqml.cli import main
+
+    assert main(["bench", "--qubits", "2", "--layers", "1", "--noise", "nisq", "--compare", "pennylane"]) == 2
+    assert "--compare with --noise runs one channel after every gate" in capsys.readouterr().err

@@ -59,6 +59,30 @@ FRAMEWORKS = ("dpqml", "pennylane", "tensorcircuit")
 
 GradFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
+#: Device noise the other frameworks are built with: one single-qubit channel after every gate, on
+#: each of its wires (dpqml's ``apply_noise`` convention), as ``name[:strength]``.
+PEER_NOISE = ("depolarizing", "amplitude-damping")
+_PEER_NOISE_DEFAULT = 0.01
+
+
+def parse_peer_noise(noise: str | None) -> tuple[str, float] | None:
+    """``None``/``"none"`` -> ``None``; ``"depolarizing:0.01"`` -> ``("depolarizing", 0.01)``.
+
+    Raises ``ValueError`` naming the valid forms for anything the other frameworks are not built with."""
+    if noise is None or noise in ("none", "ideal"):
+        return None
+    name, _, value = str(noise).partition(":")
+    if name not in PEER_NOISE or "+" in str(noise):
+        raise ValueError(f"--compare with --noise runs one channel after every gate: {list(PEER_NOISE)} "
+                         f"(as name or name:strength); got {noise!r}")
+    try:
+        strength = float(value) if value else _PEER_NOISE_DEFAULT
+    except ValueError:
+        raise ValueError(f"--noise {noise!r}: the strength must be a number in [0, 1]") from None
+    if not 0.0 <= strength <= 1.0:
+        raise ValueError(f"--noise {noise!r}: the strength must be in [0, 1]")
+    return name, strength
+
 
 def _check_sizes(n_qubits: int, n_layers: int, batch: int) -> int:
     for name, value in (("n_qubits", n_qubits), ("n_layers", n_layers), ("batch", batch)):
@@ -151,15 +175,19 @@ class _CompiledOnFirstCall:
 # --------------------------------------------------------------------------- builders
 
 
-def make_dpqml(n_qubits: int, n_layers: int, batch: int) -> GradFn:
-    """dpqml: ``jit(vmap(grad(expectations(circuit, theta, x)[0])))`` over examples."""
+def make_dpqml(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
+    """dpqml: ``jit(vmap(grad(expectations(circuit, theta, x)[0])))`` over examples (density
+    matrices when ``noise`` is given)."""
     _check_sizes(n_qubits, n_layers, batch)
     import jax
 
-    from ..models import standard_circuit
+    from ..models import apply_noise, standard_circuit
     from ..quantum import expectations
 
     circuit = standard_circuit(int(n_qubits), int(n_layers))
+    channel = parse_peer_noise(noise)
+    if channel is not None:
+        circuit = apply_noise(circuit, f"{channel[0]}:{channel[1]!r}")
 
     def f(theta, x):
         return expectations(circuit, theta, x)[0]
@@ -168,32 +196,45 @@ def make_dpqml(n_qubits: int, n_layers: int, batch: int) -> GradFn:
                                 lambda: _jax_x64(False))
 
 
-def _pennylane_qnode(n_qubits: int, n_layers: int):
+def _pennylane_qnode(n_qubits: int, n_layers: int, noise: str | None = None):
     """The standard model as a PennyLane QNode (JAX interface, backprop); ``...`` indexing
-    makes it work for one example (``w: (p,), x: (n,)``) and broadcast (``(B, p), (B, n)``)."""
+    makes it work for one example (``w: (p,), x: (n,)``) and broadcast (``(B, p), (B, n)``).
+    With ``noise``: ``default.mixed``, the channel after every gate on each of its wires."""
     import pennylane as qml
 
     n = n_qubits
-    dev = qml.device("default.qubit", wires=n)
+    channel = parse_peer_noise(noise)
+    dev = qml.device("default.mixed" if channel else "default.qubit", wires=n)
+    kind = {"depolarizing": qml.DepolarizingChannel, "amplitude-damping": qml.AmplitudeDamping}.get(
+        channel[0] if channel else None)
+
+    def noisy(*wires):
+        if kind is not None:
+            for w in wires:
+                kind(channel[1], wires=w)
 
     @qml.qnode(dev, interface="jax", diff_method="backprop")
     def circuit(w, x):
         for i in range(n):
             qml.RY(x[..., i], wires=i)
+            noisy(i)
         for layer in range(n_layers):
             for i in range(n):
                 k = 2 * (layer * n + i)
                 qml.RY(w[..., k], wires=i)
+                noisy(i)
                 qml.RZ(w[..., k + 1], wires=i)
+                noisy(i)
             if n > 1:
                 for i in range(n):
                     qml.CNOT(wires=[i, (i + 1) % n])
+                    noisy(i, (i + 1) % n)
         return qml.expval(qml.PauliZ(0))
 
     return circuit
 
 
-def make_pennylane_broadcast(n_qubits: int, n_layers: int, batch: int) -> GradFn:
+def make_pennylane_broadcast(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
     """PennyLane ``default.qubit``, parameter broadcasting over weights repeated per example.
 
     ``W = (theta, ..., theta)`` of shape ``(B, p)``; ``d/dW sum_b f(W_b, x_b)`` has row ``b``
@@ -204,7 +245,7 @@ def make_pennylane_broadcast(n_qubits: int, n_layers: int, batch: int) -> GradFn
     import jax
     import jax.numpy as jnp
 
-    circuit = _pennylane_qnode(int(n_qubits), int(n_layers))
+    circuit = _pennylane_qnode(int(n_qubits), int(n_layers), noise)
 
     def loss(W, X):
         return jnp.sum(circuit(W, X))
@@ -216,7 +257,7 @@ def make_pennylane_broadcast(n_qubits: int, n_layers: int, batch: int) -> GradFn
     return _CompiledOnFirstCall(jax.jit(grads), _quiet_pennylane_jax)
 
 
-def make_pennylane_loop(n_qubits: int, n_layers: int, batch: int) -> GradFn:
+def make_pennylane_loop(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
     """PennyLane ``default.qubit``, a Python loop over examples: one gradient per example.
 
     The single-example gradient is JAX-interface and ``jax.jit``-compiled once (the fastest loop
@@ -224,7 +265,7 @@ def make_pennylane_loop(n_qubits: int, n_layers: int, batch: int) -> GradFn:
     _check_sizes(n_qubits, n_layers, batch)
     import jax
 
-    one = _CompiledOnFirstCall(jax.jit(jax.grad(_pennylane_qnode(int(n_qubits), int(n_layers)))),
+    one = _CompiledOnFirstCall(jax.jit(jax.grad(_pennylane_qnode(int(n_qubits), int(n_layers), noise))),
                                _quiet_pennylane_jax)
 
     def grads(theta, X) -> np.ndarray:
@@ -233,30 +274,44 @@ def make_pennylane_loop(n_qubits: int, n_layers: int, batch: int) -> GradFn:
     return grads
 
 
-def make_tensorcircuit(n_qubits: int, n_layers: int, batch: int) -> GradFn:
-    """TensorCircuit-NG, JAX backend, complex64: ``jit(vmap(grad))`` over examples.
+def make_tensorcircuit(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
+    """TensorCircuit-NG, JAX backend, complex64: ``jit(vmap(grad))`` over examples (``DMCircuit``,
+    the channel after every gate on each of its wires, when ``noise`` is given).
 
     The backend and dtype are TensorCircuit globals read while tracing, so they are set only
     around tracing (first call per shape) and restored afterwards."""
     _check_sizes(n_qubits, n_layers, batch)
     tc = _import_tensorcircuit()
     n, L = int(n_qubits), int(n_layers)
+    channel = parse_peer_noise(noise)
+
+    def noisy(c, *wires):
+        for w in wires if channel else ():
+            if channel[0] == "depolarizing":
+                p = channel[1] / 3
+                c.depolarizing(w, px=p, py=p, pz=p)
+            else:
+                c.amplitudedamping(w, gamma=channel[1], p=1.0)
 
     with _tensorcircuit_jax_complex64(tc):
         K = tc.backend  # the JAX backend object; its jit/vmap/grad are JAX's
 
         def f(theta, x):
-            c = tc.Circuit(n)
+            c = tc.DMCircuit(n) if channel else tc.Circuit(n)
             for i in range(n):
                 c.ry(i, theta=x[i])
+                noisy(c, i)
             for layer in range(L):
                 for i in range(n):
                     k = 2 * (layer * n + i)
                     c.ry(i, theta=theta[k])
+                    noisy(c, i)
                     c.rz(i, theta=theta[k + 1])
+                    noisy(c, i)
                 if n > 1:
                     for i in range(n):
                         c.cnot(i, (i + 1) % n)
+                        noisy(c, i, (i + 1) % n)
             return K.real(c.expectation_ps(z=[0]))
 
         jitted = K.jit(K.vmap(K.grad(f), vectorized_argnums=1))
@@ -266,7 +321,7 @@ def make_tensorcircuit(n_qubits: int, n_layers: int, batch: int) -> GradFn:
 
 class Approach(NamedTuple):
     framework: str
-    builder: Callable[[int, int, int], GradFn]
+    builder: Callable[..., GradFn]  # (n_qubits, n_layers, batch, noise=None)
     loop: bool = False  # a Python loop over examples: timed with one steady-state call
 
 
@@ -322,7 +377,7 @@ class Measurement:
 
 
 def measure(approach: str, n_qubits: int, n_layers: int, batch: int, *, min_seconds: float = 1.0,
-            seed: int = 0, loop_batch: int | None = None) -> Measurement:
+            seed: int = 0, loop_batch: int | None = None, noise: str | None = None) -> Measurement:
     """Build ``approach``, time it with :func:`~dpqml.bench.timing.time_call`, keep its gradients.
 
     Loop approaches get one steady-state call (after the compiling first call), on the first
@@ -338,7 +393,7 @@ def measure(approach: str, n_qubits: int, n_layers: int, batch: int, *, min_seco
         note = "Python loop; one steady-state call"
         if used < batch:
             note += f" on {used} of {batch} examples"
-    fn = spec.builder(n_qubits, n_layers, batch)
+    fn = spec.builder(n_qubits, n_layers, batch, noise)
     out: dict[str, np.ndarray] = {}
 
     def run():
@@ -388,7 +443,7 @@ def _measure_with_timeout(timeout: float, *args, **kwargs) -> Measurement | None
 
 def compare(n_qubits: int, n_layers: int, batch: int, frameworks=("pennylane", "tensorcircuit"),
             min_seconds: float = 1.0, seed: int = 0, *, loop_batch: int | None = None,
-            timeout: float | None = None) -> list[dict]:
+            timeout: float | None = None, noise: str | None = None) -> list[dict]:
     """Time every approach of ``frameworks`` against dpqml on the same seeded ``theta``/``X``.
 
     Returns one row per approach, dpqml's first: ``framework, approach, qubits, layers, batch``
@@ -397,16 +452,20 @@ def compare(n_qubits: int, n_layers: int, batch: int, frameworks=("pennylane", "
     ``ratio_dpqml_over_this`` (dpqml's examples/s over this one's: > 1 means dpqml is faster),
     and ``note``. A framework that is not installed gives rows with ``skipped`` instead.
     ``timeout`` (seconds): run each non-dpqml approach in a subprocess and skip it when it
-    does not finish in time (the subprocess's imports count towards it).
+    does not finish in time (the subprocess's imports count towards it). ``noise``: one channel
+    after every gate (:data:`PEER_NOISE`; ``name:strength``): density matrices everywhere (PennyLane
+    ``default.mixed``, TensorCircuit ``DMCircuit``); an approach that fails gives a ``skipped`` row
+    with its error.
     """
     if isinstance(frameworks, str):
         frameworks = (frameworks,)
     for fw in frameworks:
         _check_framework(fw)
     _check_sizes(n_qubits, n_layers, batch)
-    kwargs = {"min_seconds": min_seconds, "seed": seed, "loop_batch": loop_batch}
+    parse_peer_noise(noise)
+    kwargs = {"min_seconds": min_seconds, "seed": seed, "loop_batch": loop_batch, "noise": noise}
     ref = measure("dpqml", n_qubits, n_layers, batch, **kwargs)
-    base = {"qubits": n_qubits, "layers": n_layers}
+    base = {"qubits": n_qubits, "layers": n_layers, "noise": noise or "none"}
 
     def row(m: Measurement) -> dict:
         diff = float(np.max(np.abs(m.grads - ref.grads[: m.batch_used]))) if m.grads.size else 0.0
@@ -425,10 +484,15 @@ def compare(n_qubits: int, n_layers: int, batch: int, frameworks=("pennylane", "
         if not available(spec.framework):
             rows.append({**skipped, "skipped": INSTALL_HINT})
             continue
-        if timeout is None:
-            m = measure(name, n_qubits, n_layers, batch, **kwargs)
-        else:
-            m = _measure_with_timeout(timeout, name, n_qubits, n_layers, batch, **kwargs)
+        try:
+            if timeout is None:
+                m = measure(name, n_qubits, n_layers, batch, **kwargs)
+            else:
+                m = _measure_with_timeout(timeout, name, n_qubits, n_layers, batch, **kwargs)
+        except Exception as e:  # noqa: BLE001 - a framework that cannot run this circuit is reported, not fatal
+            last = (str(e).strip().splitlines() or [""])[-1][:200]
+            rows.append({**skipped, "skipped": f"failed: {type(e).__name__}: {last}"})
+            continue
         if m is None:
             rows.append({**skipped, "skipped": f"timed out: not done after {timeout:g} s (incl. compile)"})
         else:
