@@ -139,6 +139,69 @@ def harvest_outcomes(store, tasks) -> int:
     return harvested
 
 
+def register_jobs(store, out: Path, specs: list[dict]) -> tuple[list[str], list[tuple]]:
+    """Register ``specs`` as jobs in ``store`` (ones already known are left as they are); returns their
+    keys and tasks ``(key, spec, work_dir, log_path)``: ``out/jobs/<key>`` and ``out/logs/<label>-<key>.log``."""
+    keys = [job_key(s) for s in specs]
+    store.add_jobs([(k, job_label(s), s) for k, s in zip(keys, specs)])
+    tasks = [(k, s, str((out / "jobs" / k).resolve()), str((out / "logs" / f"{job_label(s)}-{k[:8]}.log").resolve()))
+             for k, s in zip(keys, specs)]
+    return keys, tasks
+
+
+def dispatch(runner, store, chunks: list[list[tuple]], commit, bar, stream, n_jobs: int) -> None:
+    """Run ``chunks`` of tasks ``(key, spec, work_dir, log_path)`` on ``runner``, at most one chunk per
+    worker at a time, and call ``commit(key, outcome)`` once per job the moment its outcome is known
+    (a chunk's result, a job finished inside a chunk still running, or what a dead worker left). A
+    worker that ran on another machine leaves no log here: its outcome's log is written to the task's
+    log path first. Interrupted, it kills the workers (their jobs resume from their checkpoints), says
+    so and re-raises; done, it closes ``runner``."""
+    reported = set()
+    log_of = {task[0]: Path(task[3]) for chunk in chunks for task in chunk}
+
+    def report(key, outcome):
+        reported.add(key)
+        log = log_of[key]
+        if not log.exists():  # the worker ran on another machine: keep its log here
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text("\n".join(outcome.get("log", [])) + "\n")
+        commit(key, outcome)
+
+    pending = list(chunks)
+    running = {}
+    try:
+        while pending or running:
+            while pending and len(running) < runner.workers:
+                chunk = pending.pop(0)
+                for key, *_ in chunk:
+                    store.mark_running(key)
+                running[runner.submit(chunk)] = chunk
+            for handle in runner.wait(list(running), timeout=1.0):
+                chunk = running.pop(handle)
+                try:
+                    results = runner.result(handle)
+                except Exception as e:  # noqa: BLE001 - the worker itself died (killed, out of memory)
+                    died = {"error": f"the worker running this job died: {type(e).__name__}: {e}"}
+                    results = [(t[0], read_outcome(t[2]) or died) for t in chunk]
+                for key, outcome in results:
+                    if key not in reported:
+                        report(key, outcome)
+            for chunk in running.values():  # jobs that finished inside chunks still running
+                for key, _, work_dir, _ in chunk:
+                    if key not in reported and (outcome := read_outcome(work_dir)) is not None:
+                        report(key, outcome)
+    except BaseException:
+        runner.close(cancel=True)
+        if bar:
+            bar.close()
+        print(f"interrupted: {store.counts().get('done', 0)} of {n_jobs} jobs done and saved in "
+              f"{store.path}; run the same command again to resume", file=stream)
+        raise
+    runner.close()  # the workers go before the report is drawn
+    if bar:
+        bar.close()
+
+
 def run_protocol(config: ProtocolConfig, out_dir, *, executor: str = "local", workers: int | None = None,
                  address: str | None = None, progress: bool = True, stream=None) -> dict:
     """Run (or resume) the protocol ``config`` into ``out_dir``; returns a summary dict with
@@ -203,10 +266,7 @@ def _chunks(todo: list[tuple], workers: int) -> list[list[tuple]]:
 
 
 def _sweep(config, specs, store, protocol, out, runner, progress, stream, t0) -> dict:
-    keys = [job_key(s) for s in specs]
-    store.add_jobs([(k, job_label(s), s) for k, s in zip(keys, specs)])
-    tasks = [(k, s, str((out / "jobs" / k).resolve()), str((out / "logs" / f"{job_label(s)}-{k[:8]}.log").resolve()))
-             for k, s in zip(keys, specs)]
+    keys, tasks = register_jobs(store, out, specs)
     harvested = harvest_outcomes(store, tasks)
     todo = [t for t in tasks if store.status(t[0]) != "done"]
     skipped = len(specs) - len(todo)
@@ -216,58 +276,20 @@ def _sweep(config, specs, store, protocol, out, runner, progress, stream, t0) ->
           f"{runner.description}; σ per ε: {sigmas}", file=stream)
     bar = _bar(len(specs), skipped, progress, stream)
     failed = []
-    reported = set()
-    log_of = {t[0]: Path(t[3]) for t in todo}
+    log_of = {t[0]: t[3] for t in todo}
 
     def commit(key, outcome):
-        reported.add(key)
         label = store.job(key)["label"]
-        log = log_of[key]
-        if not log.exists():  # the worker ran on another machine: keep its log here
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text("\n".join(outcome.get("log", [])) + "\n")
         if "row" in outcome:
             store.mark_done(key, outcome["row"])
         else:
             store.mark_failed(key, outcome.get("error", "unknown error"))
-            failed.append({"job": key, "label": label, "log": str(log)})
+            failed.append({"job": key, "label": label, "log": log_of[key]})
         if bar:
             bar.set_postfix_str(label, refresh=False)
             bar.update(1)
 
-    pending = _chunks(todo, runner.workers)
-    running = {}
-    try:
-        while pending or running:
-            while pending and len(running) < runner.workers:
-                chunk = pending.pop(0)
-                for key, *_ in chunk:
-                    store.mark_running(key)
-                running[runner.submit(chunk)] = chunk
-            for handle in runner.wait(list(running), timeout=1.0):
-                chunk = running.pop(handle)
-                try:
-                    results = runner.result(handle)
-                except Exception as e:  # noqa: BLE001 - the worker itself died (killed, out of memory)
-                    died = {"error": f"the worker running this job died: {type(e).__name__}: {e}"}
-                    results = [(t[0], read_outcome(t[2]) or died) for t in chunk]
-                for key, outcome in results:
-                    if key not in reported:
-                        commit(key, outcome)
-            for chunk in running.values():  # jobs that finished inside chunks still running
-                for key, _, work_dir, _ in chunk:
-                    if key not in reported and (outcome := read_outcome(work_dir)) is not None:
-                        commit(key, outcome)
-    except BaseException:
-        runner.close(cancel=True)
-        if bar:
-            bar.close()
-        print(f"interrupted: {store.counts().get('done', 0)} of {len(specs)} jobs done and saved in "
-              f"{store.path}; run the same command again to resume", file=stream)
-        raise
-    runner.close()  # the workers go before the report is drawn
-    if bar:
-        bar.close()
+    dispatch(runner, store, _chunks(todo, runner.workers), commit, bar, stream, len(specs))
     from ..report import write_report
 
     rows = store.rows(keys)

@@ -37,9 +37,8 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 
 from ..train.lr_rules import check_learning_rate
-from .config import digest
+from .config import _integer, digest
 
-GRID_NAMES = ("clipping", "privacy")
 TABULAR_FAMILIES = ("quantum", "classical", "lipschitz")
 VAL_WEIGHTINGS = ("batch-mean", "example")
 LR_SIGMAS = ("rdp", "pld")
@@ -117,7 +116,7 @@ class TabularConfig:
             raise ValueError(f"scaler: unknown scaler {self.scaler!r}; valid scalers are {list(SCALERS)} "
                              "(a scaler fitted on the private rows is offered only as 'all-rows-as-published', "
                              "an explicit opt-in that the report marks as not covered by ε)")
-        _int("n_public", self.n_public, 1)
+        _integer("n_public", self.n_public, 1)
         bad = [f for f in self.families if f not in TABULAR_FAMILIES]
         if not self.families or bad:
             raise ValueError(f"families must be a non-empty subset of {list(TABULAR_FAMILIES)}; "
@@ -137,8 +136,8 @@ class TabularConfig:
             raise ValueError(f"seeds must be a non-empty list of integers >= 0; got {list(self.seeds)}")
         if len(set(self.seeds)) != len(self.seeds):
             raise ValueError(f"seeds must be distinct; got {list(self.seeds)}")
-        _int("epochs", self.epochs, 1)
-        _int("checkpoint_every", self.checkpoint_every, 1)
+        _integer("epochs", self.epochs, 1)
+        _integer("checkpoint_every", self.checkpoint_every, 1)
         if not (isinstance(self.delta, (int, float)) and 0 < self.delta < 1):
             raise ValueError(f"delta must be in (0, 1); got {self.delta!r}")
         if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
@@ -151,7 +150,7 @@ class TabularConfig:
         if self.lipschitz_k is not None:
             _positive_list("lipschitz_k", [self.lipschitz_k])
         if self.quantum_layers != "auto":
-            _int("quantum_layers", self.quantum_layers, 1)
+            _integer("quantum_layers", self.quantum_layers, 1)
         if self.val_weighting not in VAL_WEIGHTINGS:
             raise ValueError(f"val_weighting must be one of {list(VAL_WEIGHTINGS)}; got {self.val_weighting!r}")
         if self.headline_metric not in HEADLINE_METRICS:
@@ -178,11 +177,6 @@ class TabularConfig:
         d = self.to_dict()
         d.pop("name")
         return digest(d)
-
-
-def _int(key, value, minimum) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{key} must be an integer >= {minimum}; got {value!r}")
 
 
 def _keys(key, value, want) -> None:
@@ -337,11 +331,6 @@ def _run(family, c, seed, sigma, sigma_rdp, epsilon, lr, config) -> dict:
             "noise_multiplier_rdp": sigma_rdp, "epsilon": epsilon, "learning_rate": float(lr), "lipschitz_k": k}
 
 
-def tabular_job_key(spec: dict) -> str:
-    """The job's identity: a hash of its full spec (as every sweep's jobs)."""
-    return digest(spec)
-
-
 def tabular_job_label(spec: dict) -> str:
     return f"{spec['grid']}-{spec['family']}-B{spec['batch_size']}-part{spec['part']}"
 
@@ -383,6 +372,7 @@ def run_tabular_job(spec: dict, work_dir: str | None, log) -> dict:
     one row per run, in the shape :func:`dpqml.report.tabular.write_tabular_report` reads."""
     import numpy as np
 
+    from ..bounds import gradient_bound
     from ..data.classification import load_tabular
     from ..train.vectorized import RunSettings, train_runs
 
@@ -410,7 +400,7 @@ def run_tabular_job(spec: dict, work_dir: str | None, log) -> dict:
                      momentum=spec["momentum"], weight_decay=spec["weight_decay"], randomness=spec["randomness"],
                      checkpoint_dir=work_dir, checkpoint_every=spec["checkpoint_every"], progress=progress)
     seconds = time.perf_counter() - t0
-    bound = _gradient_bound(model) if spec["family"] == "quantum" else None
+    bound = gradient_bound(model).total if spec["family"] == "quantum" else None
     epochs = spec["epochs"]
     rows = []
     for i, r in enumerate(spec["runs"]):
@@ -450,14 +440,6 @@ def _model_name(family: str) -> str:
     return {"quantum": "paper-quantum", "classical": "paper-mlp", "lipschitz": "paper-lipschitz"}[family]
 
 
-def _gradient_bound(model):
-    """The data-free bound G of the quantum model's per-example gradient norm (None if the bounds
-    module cannot bound it)."""
-    if hasattr(model, "gradient_bound"):
-        return float(model.gradient_bound())
-    return None
-
-
 # -- the sweep -------------------------------------------------------------------------------------
 def run_tabular(config: TabularConfig, out_dir, *, executor: str = "local", workers: int | None = None,
                 address: str | None = None, progress: bool = True, stream=None) -> dict:
@@ -466,22 +448,18 @@ def run_tabular(config: TabularConfig, out_dir, *, executor: str = "local", work
     from ..report.tabular import write_tabular_report
     from ..train.checkpoint import directory_lock
     from .executors import make_executor
-    from .runner import harvest_outcomes, output_directory
+    from .runner import harvest_outcomes, output_directory, register_jobs
     from .store import ResultStore
 
     stream = stream or sys.stderr
     t0 = time.perf_counter()
     out = output_directory(out_dir)
     specs, protocol = plan(config)
-    keys = [tabular_job_key(s) for s in specs]
     busy = f"another dpqml compare is running on {out}; wait for it or use another --out"
     with directory_lock(out, busy):
         store = ResultStore(out / "results.sqlite", config.fingerprint(), protocol)
         try:
-            store.add_jobs([(k, tabular_job_label(s), s) for k, s in zip(keys, specs)])
-            tasks = [(k, s, str((out / "jobs" / k).resolve()),
-                      str((out / "logs" / f"{tabular_job_label(s)}-{k[:8]}.log").resolve()))
-                     for k, s in zip(keys, specs)]
+            keys, tasks = register_jobs(store, out, specs)
             harvest_outcomes(store, tasks)  # jobs that finished before an earlier sweep was killed
             todo = [t for t in tasks if store.status(t[0]) != "done"]
             n_runs = sum(len(s["runs"]) for s in specs)
@@ -492,13 +470,9 @@ def run_tabular(config: TabularConfig, out_dir, *, executor: str = "local", work
                   f"{len(specs) - len(todo)} already done, {len(todo)} to run on {runner.description}"
                   + (f"; σ per ε at B={config.privacy_grid['batch_size']}: {sig}" if sig else ""), file=stream)
             failed = _drive(runner, store, todo, progress, stream, n_runs, specs)
+            results = store.rows(keys)
         finally:
             store.close()
-    store = ResultStore(out / "results.sqlite", config.fingerprint(), protocol)
-    try:
-        results = store.rows(keys)
-    finally:
-        store.close()
     rows = [row for res in results for row in res["rows"]]
     report = None
     if rows:
@@ -514,59 +488,35 @@ def run_tabular(config: TabularConfig, out_dir, *, executor: str = "local", work
 
 
 def _drive(runner, store, todo, progress, stream, n_runs, specs) -> list[dict]:
-    """Hand the jobs to the executor, longest first, one job per chunk; commit each result as it comes."""
-    from .jobs import read_outcome
+    """Hand the jobs to the executor (:func:`dpqml.protocol.runner.dispatch`), longest first, one job per
+    chunk, with a progress bar over training runs; returns the failed jobs."""
+    from .runner import dispatch
 
     # seconds per run relative to an MLP run, measured on the paper-tabular preset (2 cores): a job's time is
     # nearly the same at every B (fewer, larger steps); only the order of the jobs depends on these figures
     cost = {"quantum": 7.0, "classical": 1.0, "lipschitz": 1.0}
     todo = sorted(todo, key=lambda t: -cost[t[1]["family"]] * len(t[1]["runs"]))
+    task_of = {t[0]: t for t in todo}
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
         done_runs = n_runs - sum(len(t[1]["runs"]) for t in todo)
         bar = tqdm(total=n_runs, initial=done_runs, unit="run", desc="runs", file=stream, dynamic_ncols=True)
-    failed, running, reported = [], {}, set()
-    pending = [[t] for t in todo]
+    failed = []
 
-    def commit(task, outcome):
-        key = task[0]
-        reported.add(key)
+    def commit(key, outcome):
+        _, spec, _, log = task_of[key]
         if "row" in outcome:
             store.mark_done(key, outcome["row"])
         else:
             store.mark_failed(key, outcome.get("error", "unknown error"))
-            failed.append({"job": key, "label": tabular_job_label(task[1]), "log": task[3]})
+            failed.append({"job": key, "label": tabular_job_label(spec), "log": log})
         if bar:
-            bar.set_postfix_str(tabular_job_label(task[1]), refresh=False)
-            bar.update(len(task[1]["runs"]))
+            bar.set_postfix_str(tabular_job_label(spec), refresh=False)
+            bar.update(len(spec["runs"]))
 
-    try:
-        while pending or running:
-            while pending and len(running) < runner.workers:
-                chunk = pending.pop(0)
-                store.mark_running(chunk[0][0])
-                running[runner.submit(chunk)] = chunk
-            for handle in runner.wait(list(running), timeout=1.0):
-                chunk = running.pop(handle)
-                try:
-                    results = runner.result(handle)
-                except Exception as e:  # noqa: BLE001 - the worker died
-                    results = [(chunk[0][0], read_outcome(chunk[0][2]) or {"error": f"the worker died: {e}"})]
-                for (key, outcome), task in zip(results, chunk):
-                    if key not in reported:
-                        commit(task, outcome)
-    except BaseException:
-        runner.close(cancel=True)
-        if bar:
-            bar.close()
-        print(f"interrupted: {store.counts().get('done', 0)} of {len(specs)} jobs done and saved in {store.path}; "
-              "run the same command again to resume", file=stream)
-        raise
-    runner.close()
-    if bar:
-        bar.close()
+    dispatch(runner, store, [[t] for t in todo], commit, bar, stream, len(specs))
     return failed
 
 
