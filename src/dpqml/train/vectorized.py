@@ -151,10 +151,9 @@ def _per_example_grads(model, unravel):
     def loss(theta, xi, yi, arg):
         return per_example_loss(apply(unravel(theta), xi, arg), yi, loss_name, task)
 
-    if hasattr(model, "per_example_grads"):
+    if hasattr(model, "per_example_grads"):  # the engine's convention: (losses, grads pytree)
         def grads(theta, xs, ys, arg):
-            g = model.per_example_grads(unravel(theta), xs, ys)
-            g = g[1] if isinstance(g, tuple) else g  # (losses, grads) or grads
+            _, g = model.per_example_grads(unravel(theta), xs, ys)
             return jax.vmap(lambda gi: ravel_pytree(gi)[0])(g)
     else:
         grads = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0, None))
