@@ -4,12 +4,11 @@ checkpoint, and every run's ledger covers every step it ever took."""
 import json
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
 
-from tests.protocol.test_kill_resume import _alive, _children
+from tests.protocol.test_kill_resume import _alive, _children, _compare
 
 CONFIG = """
 preset = "paper-tabular-clean"
@@ -25,11 +24,6 @@ epsilon = [2.0]
 max_grad_norm = [1.0]
 batch_size = 64
 """
-
-
-def _compare(cfg, out):
-    return [sys.executable, "-m", "dpqml.cli", "compare", "--config", str(cfg), "--out", str(out), "--workers", "1",
-            "--no-progress"]
 
 
 @pytest.mark.filterwarnings("ignore:os.fork:RuntimeWarning")  # fork + exec of the CLI, not a fork of JAX
