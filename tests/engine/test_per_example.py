@@ -91,3 +91,24 @@ def test_validate_batch_rejects_bad_features():
         validate_batch(np.array([[0.0, np.nan, 1.0]]), n_features=3)
     with pytest.raises(ValueError, match="labels must have shape"):
         validate_batch(np.zeros((4, 3)), np.zeros(3), n_features=3)
+
+
+def test_per_example_grads_compiles_once_per_loss_in_a_loop():
+    # Tracing runs the Python body; a loop of calls with the same loss must trace it once.
+    traces = []
+
+    class Model:
+        def loss(self, params, x, y):
+            traces.append(1)
+            return jnp.sum((params["w"] * x - y) ** 2)
+
+    model = Model()
+    params = {"w": jnp.ones(3)}
+    x, y = jnp.ones((4, 3)), jnp.zeros(4)
+    first = per_example_grads(model.loss, params, x, y)
+    for _ in range(3):
+        again = per_example_grads(model.loss, params, x, y)
+    np.testing.assert_allclose(first[1]["w"], again[1]["w"])
+    assert len(traces) == 1
+    per_example_grads(Model().loss, params, x, y)  # another model: its own compilation
+    assert len(traces) == 2

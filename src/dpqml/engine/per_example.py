@@ -16,6 +16,7 @@ backprop, see :mod:`dpqml.quantum.simulate`); both give exact gradients.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from functools import partial
 
 import jax
@@ -61,9 +62,36 @@ def make_per_example_grads(loss_fn, method: str = "vmap"):
     return loop
 
 
+#: Compiled functions of :func:`per_example_grads`, by ``(loss_fn, method)``, most recent last.
+_COMPILED: OrderedDict = OrderedDict()
+_COMPILED_MAX = 32
+
+
+def _compiled(loss_fn, method: str):
+    try:
+        key = (loss_fn, method)
+        hash(key)
+    except TypeError:  # an unhashable callable: compiled afresh on every call
+        return make_per_example_grads(loss_fn, method)
+    fn = _COMPILED.get(key)
+    if fn is None:
+        fn = _COMPILED[key] = make_per_example_grads(loss_fn, method)
+        while len(_COMPILED) > _COMPILED_MAX:
+            _COMPILED.popitem(last=False)
+    else:
+        _COMPILED.move_to_end(key)
+    return fn
+
+
 def per_example_grads(loss_fn, params, x, y, method: str = "vmap"):
-    """Per-example losses ``(B,)`` and gradients (pytree of ``(B, ...)``) of ``loss_fn``."""
-    return make_per_example_grads(loss_fn, method)(params, x, y)
+    """Per-example losses ``(B,)`` and gradients (pytree of ``(B, ...)``) of ``loss_fn``.
+
+    The compiled function is kept per ``(loss_fn, method)`` (the 32 most recent), so calling this
+    in a loop with the same loss compiles once, not on every call (a bound method such as
+    ``model.loss`` is the same key each time it is read). In a hot loop,
+    :func:`make_per_example_grads` returns the compiled function itself, with no lookup.
+    """
+    return _compiled(loss_fn, method)(params, x, y)
 
 
 def flatten_per_example(grads):
