@@ -70,8 +70,13 @@ def test_model_per_example_gradients_match(kw):
 
 def test_auto_picks_it_for_small_encode_then_train_circuits_only():
     assert use_heisenberg(build_model(qubits=4, layers=2).circuit)
-    # Measured slower there: noisy circuits, more parameters, larger registers.
-    assert not use_heisenberg(build_model(qubits=4, layers=2, noise="depolarizing").circuit)
+    # Noisy circuits: in the Pauli basis while its shared rows fit the budget.
+    assert use_heisenberg(build_model(qubits=4, layers=2, noise="depolarizing").circuit)
+    assert use_heisenberg(build_model(qubits=10, layers=6, noise="nisq").circuit)
+    assert not use_heisenberg(build_model(qubits=12, layers=2, noise="depolarizing").circuit)
+    noisy_reup = build_model(qubits=3, layers=2, ansatz="reuploading", noise="depolarizing").circuit
+    assert not use_heisenberg(noisy_reup)
+    # Noiseless: measured slower with more parameters and on larger registers.
     assert use_heisenberg(build_model(qubits=4, layers=6).circuit)
     assert use_heisenberg(build_model(qubits=4, layers=24).circuit)  # 192 parameters
     assert not use_heisenberg(build_model(qubits=4, layers=25).circuit)

@@ -73,7 +73,9 @@ def test_auto_picks_the_network_for_shallow_wide_circuits_and_the_state_vector_f
     # the network's cost grows with depth, the state vector's with width
     flops = [network_for(standard_circuit(10, L)).flops for L in (1, 2, 4)]
     assert flops[0] < flops[1] < flops[2]
-    assert auto_method(build_model(qubits=4, layers=2, noise="depolarizing").circuit) == "backprop"
+    assert auto_method(build_model(qubits=4, layers=2, noise="depolarizing").circuit) == "heisenberg"
+    reup = build_model(qubits=3, layers=2, ansatz="reuploading", noise="depolarizing").circuit
+    assert auto_method(reup) == "backprop"
 
 
 def test_shallow_circuits_beyond_state_vector_memory_are_estimated_small():

@@ -342,26 +342,16 @@ def _observable_and_jacobian(trainable: Circuit, obs: np.ndarray, theta):
 
 def _heisenberg_observables(trainable: Circuit, obs: np.ndarray, theta):
     """``W (K, d, d)`` with ``<O_k> = Σ_ab W_k[a,b] ρ[a,b]`` for the input state ρ of ``trainable``."""
-    from .simulate import _run_mixed, _step_payloads, program_for
+    from .simulate import _step_payloads, program_for
 
-    n = trainable.n_qubits
-    d = 2**n
     cdt = complex_dtype(theta.dtype)
     x0 = jnp.zeros((trainable.n_features,), theta.dtype)
     o = jnp.asarray(obs, cdt)
-    if not trainable.is_noisy:
-        program = program_for(trainable, mixed=False)
-        values = _step_payloads(program, program.angles(theta, x0))
-        u = _dense_unitary(program, values, cdt)
-        a = jnp.einsum("ia,kij,jb->kab", jnp.conj(u), o, u)  # U† O U
-        return jnp.swapaxes(a, 1, 2)
-    program = program_for(trainable, mixed=True)
+    program = program_for(trainable, mixed=False)
     values = _step_payloads(program, program.angles(theta, x0))
-    basis = jnp.eye(d * d, dtype=cdt).reshape((d * d,) + (2,) * (2 * n))
-    images = jax.vmap(lambda e: _run_mixed(program, values, e).reshape(d, d))(basis)  # S(E_ab), (d², d, d)
-    # <O_k> for input E_ab is Tr[O_k S(E_ab)] = Σ_ij O_k[j, i] S(E_ab)[i, j].
-    w = jnp.einsum("kji,mij->km", o, images)
-    return w.reshape(-1, d, d)
+    u = _dense_unitary(program, values, cdt)
+    a = jnp.einsum("ia,kij,jb->kab", jnp.conj(u), o, u)  # U† O U
+    return jnp.swapaxes(a, 1, 2)
 
 
 def make_observable_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool = False):
@@ -396,11 +386,7 @@ def make_observable_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool 
         if p == 0:
             w = w_fn(theta)
             return w, jnp.zeros(w.shape + (0,), w.dtype)
-        if not trainable.is_noisy:
-            return _observable_and_jacobian(trainable, obs, theta)
-        basis = jnp.eye(p, dtype=theta.dtype)
-        w, dw = jax.vmap(lambda t: jax.jvp(w_fn, (theta,), (t,)), out_axes=(None, -1))(basis)
-        return w, dw
+        return _observable_and_jacobian(trainable, obs, theta)
 
     observable.defvjp(fwd, bwd)
     return observable
@@ -484,18 +470,21 @@ def _product_state(program, values, n: int, cdt):
 
 def heisenberg_expectations(circuit: Circuit, theta, x):
     """``<O_k>`` for one example by the Heisenberg-picture method; ``theta`` and ``x`` validated."""
-    from .simulate import _initial_state, _run_mixed, _run_pure, _step_payloads, program_for
+    from .simulate import _initial_state, _run_pure, _step_payloads, program_for
 
+    if circuit.is_noisy:
+        from .pauli import pauli_expectations
+
+        return pauli_expectations(circuit, theta, x)
     encoding, trainable = split_encoding(circuit)
     real = _real_encoding(encoding)
     cache = _OBSERVABLE_FNS.setdefault(circuit, {})
     n = circuit.n_qubits
-    d = 2**n
     cdt = complex_dtype(theta.dtype)
-    program = program_for(encoding, mixed=encoding.is_noisy)
+    program = program_for(encoding, mixed=False)
     # The encoding uses no θ: any vector of the right length will do.
     values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
-    if not encoding.is_noisy and not trainable.is_noisy and circuit.n_params:
+    if circuit.n_params:
         psi = _product_state(program, values, n, cdt) if circuit.state_prep == "zero" else None
         if psi is None:
             psi = _run_pure(program, values, _initial_state(circuit, x, cdt)).reshape(-1)
@@ -506,16 +495,10 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
     if "fn" not in cache:
         cache["fn"] = make_observable_fn(trainable, observable_matrices(circuit), real_input=real)
     w_parts = cache["fn"](theta)
-    if encoding.is_noisy:
-        psi0 = _initial_state(circuit, x, cdt)
-        rho0 = (psi0.reshape(-1, 1) * jnp.conj(psi0.reshape(1, -1))).reshape((2,) * (2 * n))
-        rho = _run_mixed(program, values, rho0).reshape(d, d)
-        rho_parts = (jnp.real(rho), jnp.imag(rho))
-    else:
-        psi = _run_pure(program, values, _initial_state(circuit, x, cdt)).reshape(-1)
-        a, b = jnp.real(psi), jnp.imag(psi)  # ρ = ψψ†: Re ρ = aaᵀ + bbᵀ, Im ρ = baᵀ − abᵀ
-        rho_parts = (a[:, None] * a[None, :] + b[:, None] * b[None, :],
-                     b[:, None] * a[None, :] - a[:, None] * b[None, :])
+    psi = _run_pure(program, values, _initial_state(circuit, x, cdt)).reshape(-1)
+    a, b = jnp.real(psi), jnp.imag(psi)  # ρ = ψψ†: Re ρ = aaᵀ + bbᵀ, Im ρ = baᵀ − abᵀ
+    rho_parts = (a[:, None] * a[None, :] + b[:, None] * b[None, :],
+                 b[:, None] * a[None, :] - a[:, None] * b[None, :])
     # Re Σ_ab W_ab ρ_ab = Σ Re W · Re ρ − Σ Im W · Im ρ, in real arithmetic.
     out = jnp.einsum("kab,ab->k", w_parts[0], rho_parts[0])
     if len(w_parts) > 1:

@@ -133,7 +133,14 @@ class Program:
 
 
 def _gate_matrix_fn(op, angle_slots):
-    """A function of the angle vector giving the op's unitary (2**k, 2**k)."""
+    """A function of the angle vector giving the op's unitary (2**k, 2**k); its ``slots``
+    attribute lists the angle slots it reads."""
+    fn = _gate_matrix(op, angle_slots)
+    fn.slots = tuple(angle_slots)
+    return fn
+
+
+def _gate_matrix(op, angle_slots):
     name = op.name
     if name in G.FIXED_1Q:
         m = G.FIXED_1Q[name]

@@ -38,6 +38,7 @@ from .circuit import Circuit
 from .gates import complex_dtype
 from .heisenberg import auto_eligible as heisenberg_eligible
 from .heisenberg import heisenberg_expectations, split_encoding
+from .pauli import rows_bytes as pauli_rows_bytes
 from .program import Program, lower
 from .tensornet import MAX_TENSORS, Network, build_network, term_values
 
@@ -401,15 +402,27 @@ def _adjoint_expectations(circuit: Circuit, program: Program, values, psi0):
 # ---------------------------------------------------------------------------------------
 # public API
 def use_heisenberg(circuit: Circuit) -> bool:
-    """Whether ``method="auto"`` picks the Heisenberg-picture method (:mod:`.heisenberg`): noiseless,
-    small registers whose circuit encodes first and trains afterwards, in the region where it was
-    measured faster than the adjoint (:func:`.heisenberg.auto_eligible`; ``docs/engine.md``: n <= 4
-    with observables x parameters <= 192, n = 5 with one observable and at most 100 parameters;
-    n = 6 loses, and so do noisy circuits).
+    """Whether ``method="auto"`` picks the Heisenberg-picture method (:mod:`.heisenberg`) for a
+    circuit that encodes the data first and trains afterwards:
+
+    * noiseless: small registers, in the region where it was measured faster than the adjoint
+      (:func:`.heisenberg.auto_eligible`; ``docs/engine.md``: n <= 4 with observables x parameters
+      <= 192, n = 5 with one observable and at most 100 parameters; n = 6 loses);
+    * noisy: in the Pauli basis (:mod:`.pauli`) whenever its shared rows fit in
+      :data:`PAULI_MAX_ROWS_BYTES` (measured faster than the density matrix at every point of the
+      noisy benchmark grid, ``docs/engine.md``).
     """
-    return (not circuit.is_noisy
-            and heisenberg_eligible(circuit.n_qubits, len(circuit.observables), circuit.n_params)
-            and split_encoding(circuit) is not None)
+    if split_encoding(circuit) is None:
+        return False
+    if circuit.is_noisy:
+        return pauli_rows_bytes(circuit) <= PAULI_MAX_ROWS_BYTES
+    return heisenberg_eligible(circuit.n_qubits, len(circuit.observables), circuit.n_params)
+
+
+#: The largest shared sweep (``K·(A + 1)`` rows of ``4**n`` reals, :func:`.pauli.rows_bytes`) that
+#: ``auto`` runs in the Pauli basis; past it noisy circuits use the density matrix (backprop).
+#: 1 GiB: n = 10 with up to about 250 trainable angles per observable.
+PAULI_MAX_ROWS_BYTES = 2**30
 
 
 #: Cost model of the automatic choice between the tensor network and the state vector (adjoint):
@@ -451,10 +464,10 @@ def use_tensor_network(circuit: Circuit) -> bool:
 def auto_method(circuit: Circuit) -> str:
     """The method ``method="auto"`` uses for ``circuit``: ``"heisenberg"``, ``"tensor-network"``,
     ``"adjoint"`` (noiseless) or ``"backprop"`` (noisy, density matrix)."""
-    if circuit.is_noisy:
-        return "backprop"
     if use_heisenberg(circuit):
         return "heisenberg"
+    if circuit.is_noisy:
+        return "backprop"
     if use_tensor_network(circuit):
         return "tensor-network"
     return "adjoint"

@@ -1,0 +1,418 @@
+"""Noisy encode-then-train circuits in the Pauli basis, Heisenberg picture, real arithmetic.
+
+A density matrix of ``n`` qubits is ``ρ = 2**-n Σ_P c_P P`` over the ``4**n`` Pauli words, with
+real coefficients ``c_P = Tr(P ρ)``; every gate and channel acts on them as a real matrix, its
+*Pauli transfer matrix* ``R[P, Q] = Tr(P E(Q)) / 2**k`` (``4**k x 4**k`` on ``k`` qubits: a
+depolarizing channel is diagonal, a rotation a 2x2 rotation block, a CNOT a signed permutation).
+An observable ``O = Σ_P o_P P`` gives ``<O> = Σ_P o_P c_P``.
+
+For a circuit that encodes the data first and trains afterwards, ``circuit = V(θ) ∘ encoding(x)``:
+
+    <O_k>(θ, x) = o_k(θ) · c(x),    o_k(θ) = R_1ᵀ R_2ᵀ … R_Sᵀ o_k    (O_k evolved backwards through V)
+
+and ``o_k(θ)`` and its derivatives ``∂o_k/∂a`` for every trainable angle ``a`` depend on θ alone.
+Under ``vmap`` over a batch (θ shared) they are computed **once** (one backward sweep that carries
+the observable rows and, from the block where each angle acts, that angle's derivative rows),
+and each example costs only its encoded state ``c(x)`` (for single-qubit encodings a Kronecker
+product of ``n`` 4-vectors) and one matrix product ``D c(x)`` with the stored rows: the
+per-example gradient is exact and costs ``A·K·4**n`` multiply-adds (``A`` angles, ``K``
+observables), against a density-matrix simulation and its reverse pass per example.
+
+Gates and channels are fused into blocks before the sweep: every multi-qubit step takes the
+single-qubit steps (rotations with the noise after them) that precede it on its wires and those
+that follow it until another block touches the wire, so a hardware-efficient layer with a channel
+after every gate is one ``16 x 16`` matrix per CNOT.
+
+Memory: the sweep keeps ``K·(A + 1)`` rows of ``4**n`` reals (:func:`rows_bytes`), which is what
+limits this method to registers of about 10-11 qubits.
+"""
+
+from __future__ import annotations
+
+from weakref import WeakKeyDictionary
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .circuit import Circuit
+from .program import Program
+
+_PAULIS = np.array([[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]],
+                   np.complex128)
+_LETTER = {"I": 0, "X": 1, "Y": 2, "Z": 3}
+_PLANS: WeakKeyDictionary = WeakKeyDictionary()
+_FIXED = {
+    "cnot": np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], np.complex128),
+    "cz": np.diag([1, 1, 1, -1]).astype(np.complex128),
+    "swap": np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], np.complex128),
+}
+
+
+def _word_matrices(k: int) -> np.ndarray:
+    """The ``4**k`` Pauli words on ``k`` qubits as ``(4**k, 2**k, 2**k)`` matrices (first qubit
+    most significant, as in the gates' matrices)."""
+    mats = [np.eye(1, dtype=np.complex128)]
+    for _ in range(k):
+        mats = [np.kron(m, p) for m in mats for p in _PAULIS]
+    return np.asarray(mats)
+
+
+def _basis_change(k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(T, T⁻¹)`` with ``R = T S T⁻¹`` the transfer matrix of the superoperator ``S`` (indexed
+    ``(a, b), (c, d)`` with ``ρ'[a, b] = Σ S[(a,b),(c,d)] ρ[c, d]``)."""
+    words = _word_matrices(k)
+    d = 2**k
+    t = np.transpose(words, (0, 2, 1)).reshape(4**k, d * d)  # T[P, (a, b)] = P[b, a]
+    t_inv = words.reshape(4**k, d * d).T / d  # T⁻¹[(a, b), P] = P[a, b] / 2**k
+    return t, t_inv
+
+
+def transfer_matrix(superop, k: int):
+    """The real Pauli transfer matrix ``(4**k, 4**k)`` of a superoperator on ``k`` qubits."""
+    t, t_inv = _basis_change(k)
+    dt = jnp.real(superop).dtype
+    return jnp.real(jnp.asarray(t, superop.dtype) @ superop @ jnp.asarray(t_inv, superop.dtype)).astype(dt)
+
+
+def unitary_superop(u):
+    """``U ⊗ conj(U)``: ``ρ -> U ρ U†`` in the ``(a, b), (c, d)`` index."""
+    return jnp.kron(u, jnp.conj(u))
+
+
+def observable_vectors(circuit: Circuit) -> np.ndarray:
+    """``(K, 4**n)`` Pauli coefficients of the observables, readout errors folded in (each term
+    scaled by ``Π_w (1 − 2 p_w)`` over its wires)."""
+    n = circuit.n_qubits
+    ro = circuit.readout_errors
+    out = np.zeros((len(circuit.observables), 4**n))
+    for k, obs in enumerate(circuit.observables):
+        for coef, p in obs.terms:
+            letters = ["I"] * n
+            for w, f in p.factors:
+                letters[w] = f
+            idx = 0
+            for ch in letters:
+                idx = 4 * idx + _LETTER[ch]
+            factor = float(np.prod([1.0 - 2.0 * ro.get(w, 0.0) for w in p.wires]))
+            out[k, idx] += coef * factor
+    return out
+
+
+# ---------------------------------------------------------------------------------------
+# fusing a density-matrix program into blocks
+def _step_wires(step) -> tuple:
+    kind, wires, payload = step
+    if kind == "perm":  # pragma: no cover - lowered with permutations=False
+        raise AssertionError("the Pauli method lowers without composed permutations")
+    return tuple(wires)
+
+
+def fuse_blocks(program: Program) -> list[tuple[tuple, list[int]]]:
+    """Group the program's steps into blocks ``(wires, step indices in order)``.
+
+    A multi-qubit step opens a block that takes the pending single-qubit steps on its wires (they
+    commute with everything between); a single-qubit step joins the last block that touched its
+    wire (nothing in between touches that wire), else waits. Wires no multi-qubit step touches
+    keep their own single-qubit blocks.
+    """
+    blocks: list[tuple[tuple, list[int]]] = []
+    last: dict[int, int] = {}
+    pending: dict[int, list[int]] = {}
+    for i, step in enumerate(program.steps):
+        wires = _step_wires(step)
+        if len(wires) == 1:
+            (w,) = wires
+            if w in last:
+                blocks[last[w]][1].append(i)
+            else:
+                pending.setdefault(w, []).append(i)
+            continue
+        items = [j for w in wires for j in pending.pop(w, [])]
+        items = sorted(items) + [i]
+        for w in wires:
+            last[w] = len(blocks)
+        blocks.append((wires, items))
+    for w in sorted(pending):
+        blocks.append(((w,), pending[w]))
+    return blocks
+
+
+def _embed(r, pos: int, k: int):
+    """A single-qubit transfer matrix on position ``pos`` of a ``k``-qubit block."""
+    out = jnp.ones((1, 1), r.dtype)
+    eye = jnp.eye(4, dtype=r.dtype)
+    for j in range(k):
+        out = jnp.kron(out, r if j == pos else eye)
+    return out
+
+
+def _permute_block(r, order: tuple, k: int):
+    """Reorder a step's transfer matrix from its own wire order to the block's (``order[j]`` =
+    block position of the step's j-th wire)."""
+    if list(order) == list(range(k)):
+        return r
+    t = r.reshape((4,) * (2 * k))
+    inv = np.argsort(order)
+    perm = [int(i) for i in inv] + [k + int(i) for i in inv]
+    return jnp.transpose(t, perm).reshape(4**k, 4**k)
+
+
+class Plan:
+    """The trainable part of a circuit, lowered and fused into Pauli-basis blocks."""
+
+    def __init__(self, program: Program, n_angles: int):
+        self.program = program
+        self.n = program.n_qubits
+        self.blocks = fuse_blocks(program)
+        chain_slots = program.chain_slots()
+        self.step_slots = []
+        for kind, _, payload in program.steps:
+            if kind == "sop":
+                self.step_slots.append(tuple(chain_slots[payload]))
+            elif kind == "u":
+                self.step_slots.append(tuple(getattr(payload, "slots", ())))
+            else:
+                self.step_slots.append(())
+        # each block's angle slots, in a fixed order; a slot may appear in one step only
+        self.block_slots = [tuple(sorted({a for i in items for a in self.step_slots[i]}))
+                            for _, items in self.blocks]
+        self.n_angles = n_angles
+
+    def step_matrices(self, angles):
+        """Each step's transfer matrix on its own wires (real, ``(4**k, 4**k)``)."""
+        program = self.program
+        fused = program.fused_matrices(angles) if program.n_chains else []
+        cdt = jnp.result_type(angles.dtype, jnp.complex64)
+        out = []
+        for kind, wires, payload in program.steps:
+            k = len(wires)
+            if kind == "sop":
+                sop = fused[payload]
+            elif kind == "u":
+                sop = unitary_superop(payload(angles).astype(cdt))
+            else:
+                sop = unitary_superop(jnp.asarray(_FIXED[kind], cdt))
+            out.append(transfer_matrix(sop.astype(cdt), k))
+        return out
+
+    def block_matrix(self, b: int, mats):
+        wires, items = self.blocks[b]
+        k = len(wires)
+        pos = {w: j for j, w in enumerate(wires)}
+        m = None
+        for i in items:
+            sw = _step_wires(self.program.steps[i])
+            r = mats[i]
+            if len(sw) == 1:
+                r = _embed(r, pos[sw[0]], k)
+            else:
+                r = _permute_block(r, tuple(pos[w] for w in sw), k)
+            m = r if m is None else r @ m
+        return m
+
+
+def _apply_transposed(rows, m, wires: tuple, n: int):
+    """``rows`` ``(r, 4, …, 4)``: apply ``mᵀ`` (the Heisenberg map) on ``wires`` of each row."""
+    k = len(wires)
+    letters = "abcdefghijklmnopqrstuvw"[:n]
+    src = "Z" + letters
+    new = "".join(chr(ord("A") + j) for j in range(k))
+    dst = list(src)
+    for j, w in enumerate(wires):
+        dst[1 + w] = new[j]
+    old = "".join(letters[w] for w in wires)
+    mt = m.reshape((4,) * (2 * k))  # m[new..., old...]; mᵀ applied: out[old'] = Σ_new m[new, old'] row[new]
+    # Heisenberg: row'[Q] = Σ_P m[P, Q] row[P]: contract the row's wire indices with m's first half.
+    return jnp.einsum(f"{old}{new},{src}->{''.join(dst)}", mt, rows)
+
+
+def sweep(plan: Plan, angles, obs, *, derivatives: bool):
+    """The backward sweep: ``o (K, 4**n)`` and, with ``derivatives``, ``(slots, D (A, K, 4**n))``
+    where ``D[j] = ∂o/∂angles[slots[j]]``.
+
+    Going backwards block by block, every row is mapped by ``R_bᵀ``; at a block with trainable
+    angles the observable rows are also mapped by each ``∂R_b/∂a`` and appended as derivative rows
+    (the derivative of ``R_1ᵀ…R_bᵀ…R_Sᵀ o`` by an angle of block ``b``), so each angle's rows are
+    carried only from its own block to the start.
+    """
+    n = plan.n
+    k_obs = obs.shape[0]
+    mats = plan.step_matrices(angles)
+    rows = jnp.asarray(obs, angles.dtype).reshape((k_obs,) + (4,) * n)
+    deriv = None  # (r, 4, …, 4), r = K · (angles passed so far)
+    slots: list[int] = []
+    for b in reversed(range(len(plan.blocks))):
+        wires = plan.blocks[b][0]
+        bs = plan.block_slots[b]
+        m = plan.block_matrix(b, mats)
+        if deriv is not None:
+            deriv = _apply_transposed(deriv, m, wires, n)
+        if derivatives and bs:
+            dm = _block_jacobian(plan, b, mats, angles, bs)  # (len(bs), 4**k, 4**k)
+            new = jax.vmap(_apply_transposed, in_axes=(None, 0, None, None))(rows, dm, wires, n)
+            new = new.reshape((-1,) + (4,) * n)
+            deriv = new if deriv is None else jnp.concatenate([deriv, new])
+            slots.extend(bs)
+        rows = _apply_transposed(rows, m, wires, n)
+    o = rows.reshape(k_obs, -1)
+    if not derivatives:
+        return o
+    if deriv is None:
+        return o, [], jnp.zeros((0, k_obs, 4**n), o.dtype)
+    return o, slots, deriv.reshape(len(slots), k_obs, -1)
+
+
+def _block_jacobian(plan: Plan, b: int, mats, angles, slots):
+    """``∂R_b/∂angles[slots]`` as ``(len(slots), 4**k, 4**k)``: each step's transfer matrix
+    differentiated by forward mode with respect to the block's own angles only."""
+    _, items = plan.blocks[b]
+    idx = np.asarray(slots)
+
+    def block_of(sub):
+        a = angles.at[idx].set(sub)
+        local = list(mats)
+        for i in items:
+            if plan.step_slots[i]:
+                local[i] = _step_matrix(plan, i, a)
+        return plan.block_matrix(b, local)
+
+    jac = jax.jacfwd(block_of)(angles[idx])  # (4**k, 4**k, len(slots))
+    return jnp.moveaxis(jac, -1, 0)
+
+
+def _step_matrix(plan: Plan, i: int, angles):
+    """One step's transfer matrix (for differentiation: builds only this step's chain)."""
+    from . import gates as G
+
+    program = plan.program
+    kind, wires, payload = program.steps[i]
+    cdt = jnp.result_type(angles.dtype, jnp.complex64)
+    if kind == "u":
+        return transfer_matrix(unitary_superop(payload(angles).astype(cdt)), len(wires))
+    # a fused single-qubit chain: its elements in order (rotations by slot, fixed superoperators)
+    ids, idx = next((ids, idx) for ids, idx in program.chain_groups if payload in ids)
+    row = idx[list(ids).index(payload)]
+    owners = [(name, int(slot)) for name in ("RX", "RY", "RZ") for slot in program.rot_slots[name]]
+    m = None
+    for e in row:
+        if e < len(owners):
+            name, slot = owners[e]
+            u = G.ROTATIONS_1Q[name](angles[slot]).astype(cdt)
+            s = unitary_superop(u)
+        else:
+            s = jnp.asarray(program.fixed[e - len(owners)], cdt)
+        m = s if m is None else s @ m
+    return transfer_matrix(m, 1)
+
+
+def plan_for(trainable: Circuit) -> Plan:
+    from .program import lower
+
+    if trainable not in _PLANS:
+        program = lower(trainable, mixed=True, scan=False, permutations=False)
+        _PLANS[trainable] = Plan(program, len(program.weight_idx))
+    return _PLANS[trainable]
+
+
+def rows_bytes(circuit: Circuit, *, double: bool = False) -> int:
+    """Bytes of the rows the sweep keeps: ``K·(A + 1)`` vectors of ``4**n`` reals (``A`` the
+    trainable angles)."""
+    k = max(len(circuit.observables), 1)
+    a = sum(len(op.angles) for op in circuit.operations if any(ang.weights for ang in op.angles))
+    return k * (a + 1) * 4**circuit.n_qubits * (8 if double else 4)
+
+
+# ---------------------------------------------------------------------------------------
+# the encoded state
+def _single_qubit_product(program: Program, values, n: int):
+    """``c(x)`` as a Kronecker product when the encoding is single-qubit steps on ``|0…0>``
+    (each wire's transfer matrices applied to ``|0><0| = (I + Z)/2``, coefficients ``(1,0,0,1)``);
+    ``None`` otherwise."""
+    if not all(kind == "sop" for kind, _, _ in program.steps):
+        return None
+    dt = jnp.real(values[0]).dtype if values else jnp.float32
+    vecs = {}
+    for (_, (w,), _), sop in zip(program.steps, values):
+        r = transfer_matrix(sop, 1)
+        vecs[w] = r @ vecs.get(w, jnp.asarray([1.0, 0.0, 0.0, 1.0], r.dtype))
+    cols = [vecs.get(w, jnp.asarray([1.0, 0.0, 0.0, 1.0], dt)) for w in range(n)]
+    c = cols[0]
+    for v in cols[1:]:
+        c = (c[:, None] * v[None, :]).reshape(-1)
+    return c
+
+
+def density_to_pauli(rho, n: int):
+    """``c_P = Tr(P ρ)`` from ``ρ`` as a ``(2,)*2n`` tensor (rows then columns): ``(4**n,)`` real."""
+    t = jnp.asarray(np.transpose(_PAULIS, (0, 2, 1)), rho.dtype)  # t[P, a, b] = P[b, a]
+    c = rho
+    for w in range(n):
+        # contract the (row w, column w) pair; the new Pauli axis goes to the end
+        c = jnp.tensordot(c, t, axes=([0, n - w], [1, 2]))
+    return jnp.real(c).reshape(-1)
+
+
+def encoded_state(circuit: Circuit, encoding: Circuit, theta, x):
+    """The Pauli coefficients ``(4**n,)`` of the state the encoding prepares for ``x``."""
+    from .simulate import _initial_state, _run_mixed, _step_payloads, program_for
+
+    n = circuit.n_qubits
+    program = program_for(encoding, mixed=True)
+    values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
+    if circuit.state_prep == "zero":
+        c = _single_qubit_product(program, values, n)
+        if c is not None:
+            return c.astype(theta.dtype)
+    cdt = jnp.result_type(theta.dtype, jnp.complex64)
+    psi0 = _initial_state(circuit, x, cdt).reshape(-1)
+    rho0 = (psi0[:, None] * jnp.conj(psi0)[None, :]).reshape((2,) * (2 * n))
+    rho = _run_mixed(program, values, rho0)
+    return density_to_pauli(rho, n).astype(theta.dtype)
+
+
+# ---------------------------------------------------------------------------------------
+# expectation values with a shared backward sweep
+_FUNCTIONS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _make_core(plan: Plan, obs: np.ndarray):
+    """``(angles, c) -> <O_k>`` with a VJP that reuses the derivative rows of the forward sweep."""
+
+    @jax.custom_vjp
+    def core(angles, c):
+        return sweep(plan, angles, obs, derivatives=False) @ c
+
+    def fwd(angles, c):
+        o, slots, d = sweep(plan, angles, obs, derivatives=True)
+        return o @ c, (o, d, c, angles)
+
+    def bwd(res, g):
+        o, d, c, angles = res
+        a_bar = jnp.zeros_like(angles)
+        if d.shape[0]:
+            t = (d.reshape(-1, d.shape[-1]) @ c).reshape(d.shape[:2])  # ∂<O_k>/∂a: (A, K)
+            a_bar = a_bar.at[np.asarray(_slots_of(plan, obs))].add(t @ g)
+        return a_bar, g @ o
+
+    core.defvjp(fwd, bwd)
+    return core
+
+
+def _slots_of(plan: Plan, obs) -> list[int]:
+    """The slot order of :func:`sweep`'s derivative rows (static)."""
+    return [a for b in reversed(range(len(plan.blocks))) for a in plan.block_slots[b]]
+
+
+def pauli_expectations(circuit: Circuit, theta, x):
+    """``<O_k>`` for one example, the trainable part in the Pauli-basis Heisenberg picture;
+    ``theta`` and ``x`` validated, ``circuit`` split by :func:`.heisenberg.split_encoding`."""
+    from .heisenberg import split_encoding
+
+    encoding, trainable = split_encoding(circuit)
+    if circuit not in _FUNCTIONS:
+        _FUNCTIONS[circuit] = _make_core(plan_for(trainable), observable_vectors(circuit))
+    plan = plan_for(trainable)
+    angles = plan.program.angles(theta, jnp.zeros((trainable.n_features,), theta.dtype))
+    c = encoded_state(circuit, encoding, theta, x)
+    return _FUNCTIONS[circuit](angles, c).astype(theta.dtype)
