@@ -80,6 +80,14 @@ def unitary_superop(u):
     return jnp.kron(u, jnp.conj(u))
 
 
+def _fixed_transfer(u: np.ndarray) -> np.ndarray:
+    t, t_inv = _basis_change(2)
+    return np.real(t @ np.kron(u, u.conj()) @ t_inv)
+
+
+_FIXED_PTM = {name: _fixed_transfer(u) for name, u in _FIXED.items()}
+
+
 def observable_vectors(circuit: Circuit) -> np.ndarray:
     """``(K, 4**n)`` Pauli coefficients of the observables, readout errors folded in (each term
     scaled by ``Π_w (1 − 2 p_w)`` over its wires)."""
@@ -180,36 +188,87 @@ class Plan:
         self.n_angles = n_angles
 
     def step_matrices(self, angles):
-        """Each step's transfer matrix on its own wires (real, ``(4**k, 4**k)``)."""
+        """Each step's transfer matrix on its own wires (real, ``(4**k, 4**k)``; fixed gates
+        precomputed)."""
         program = self.program
         fused = program.fused_matrices(angles) if program.n_chains else []
         cdt = jnp.result_type(angles.dtype, jnp.complex64)
+        rdt = jnp.real(jnp.zeros((), cdt)).dtype
         out = []
         for kind, wires, payload in program.steps:
-            k = len(wires)
             if kind == "sop":
-                sop = fused[payload]
+                out.append(transfer_matrix(fused[payload].astype(cdt), 1))
             elif kind == "u":
-                sop = unitary_superop(payload(angles).astype(cdt))
+                out.append(transfer_matrix(unitary_superop(payload(angles).astype(cdt)), len(wires)))
             else:
-                sop = unitary_superop(jnp.asarray(_FIXED[kind], cdt))
-            out.append(transfer_matrix(sop.astype(cdt), k))
+                out.append(jnp.asarray(_FIXED_PTM[kind], rdt))
         return out
 
-    def block_matrix(self, b: int, mats):
+    def _embedded(self, b: int, mats) -> list:
+        """The block's steps' transfer matrices, each on the block's wires (in order)."""
         wires, items = self.blocks[b]
         k = len(wires)
         pos = {w: j for j, w in enumerate(wires)}
-        m = None
+        out = []
         for i in items:
             sw = _step_wires(self.program.steps[i])
-            r = mats[i]
             if len(sw) == 1:
-                r = _embed(r, pos[sw[0]], k)
+                out.append(_embed(mats[i], pos[sw[0]], k))
             else:
-                r = _permute_block(r, tuple(pos[w] for w in sw), k)
+                out.append(_permute_block(mats[i], tuple(pos[w] for w in sw), k))
+        return out
+
+    def block_matrix(self, b: int, mats):
+        m = None
+        for r in self._embedded(b, mats):
             m = r if m is None else r @ m
         return m
+
+    def block_matrix_and_jacobian(self, b: int, mats, dmats):
+        """``(R_b, ∂R_b/∂a for a in block_slots[b])``: the product rule over the block's steps,
+        ``dmats[i]`` the derivatives of step ``i``'s matrix by its own slots."""
+        wires, items = self.blocks[b]
+        k = len(wires)
+        pos = {w: j for j, w in enumerate(wires)}
+        emb = self._embedded(b, mats)
+        prefix = [emb[0]]
+        for r in emb[1:]:
+            prefix.append(r @ prefix[-1])
+        suffix = [None] * len(emb)  # suffix[p] = E_m ... E_{p+1}
+        acc = None
+        for p in reversed(range(len(emb))):
+            suffix[p] = acc
+            acc = emb[p] if acc is None else acc @ emb[p]
+        by_slot = {}
+        for p, i in enumerate(items):
+            if not self.step_slots[i]:
+                continue
+            sw = _step_wires(self.program.steps[i])
+            d = dmats[i]  # (s, 4**k_i, 4**k_i)
+            if len(sw) == 1:
+                d = jax.vmap(_embed, in_axes=(0, None, None))(d, pos[sw[0]], k)
+            else:
+                d = jax.vmap(_permute_block, in_axes=(0, None, None))(d, tuple(pos[w] for w in sw), k)
+            if p > 0:
+                d = d @ prefix[p - 1]
+            if suffix[p] is not None:
+                d = suffix[p] @ d
+            for j, a in enumerate(self.step_slots[i]):
+                by_slot[a] = d[j]
+        return prefix[-1], jnp.stack([by_slot[a] for a in self.block_slots[b]])
+
+    def step_derivatives(self, angles) -> list:
+        """For each step, ``∂(transfer matrix)/∂a`` for its slots ``a`` as ``(s, 4**k, 4**k)``
+        (``None`` for steps without angles): forward mode, all slots in one vectorised pass."""
+        slots = sorted({a for ss in self.step_slots for a in ss})
+        if not slots:
+            return [None] * len(self.step_slots)
+        where = {a: j for j, a in enumerate(slots)}
+        basis = jnp.zeros((len(slots), angles.shape[0]), angles.dtype).at[
+            np.arange(len(slots)), np.asarray(slots)].set(1.0)
+        tangents = jax.vmap(lambda t: jax.jvp(self.step_matrices, (angles,), (t,))[1])(basis)
+        return [tangents[i][np.asarray([where[a] for a in ss])] if ss else None
+                for i, ss in enumerate(self.step_slots)]
 
 
 def _apply_transposed(rows, m, wires: tuple, n: int):
@@ -239,17 +298,20 @@ def sweep(plan: Plan, angles, obs, *, derivatives: bool):
     n = plan.n
     k_obs = obs.shape[0]
     mats = plan.step_matrices(angles)
+    dmats = plan.step_derivatives(angles) if derivatives else None
     rows = jnp.asarray(obs, angles.dtype).reshape((k_obs,) + (4,) * n)
     deriv = None  # (r, 4, …, 4), r = K · (angles passed so far)
     slots: list[int] = []
     for b in reversed(range(len(plan.blocks))):
         wires = plan.blocks[b][0]
         bs = plan.block_slots[b]
-        m = plan.block_matrix(b, mats)
+        if derivatives and bs:
+            m, dm = plan.block_matrix_and_jacobian(b, mats, dmats)  # dm: (len(bs), 4**k, 4**k)
+        else:
+            m = plan.block_matrix(b, mats)
         if deriv is not None:
             deriv = _apply_transposed(deriv, m, wires, n)
         if derivatives and bs:
-            dm = _block_jacobian(plan, b, mats, angles, bs)  # (len(bs), 4**k, 4**k)
             new = jax.vmap(_apply_transposed, in_axes=(None, 0, None, None))(rows, dm, wires, n)
             new = new.reshape((-1,) + (4,) * n)
             deriv = new if deriv is None else jnp.concatenate([deriv, new])
@@ -261,49 +323,6 @@ def sweep(plan: Plan, angles, obs, *, derivatives: bool):
     if deriv is None:
         return o, [], jnp.zeros((0, k_obs, 4**n), o.dtype)
     return o, slots, deriv.reshape(len(slots), k_obs, -1)
-
-
-def _block_jacobian(plan: Plan, b: int, mats, angles, slots):
-    """``∂R_b/∂angles[slots]`` as ``(len(slots), 4**k, 4**k)``: each step's transfer matrix
-    differentiated by forward mode with respect to the block's own angles only."""
-    _, items = plan.blocks[b]
-    idx = np.asarray(slots)
-
-    def block_of(sub):
-        a = angles.at[idx].set(sub)
-        local = list(mats)
-        for i in items:
-            if plan.step_slots[i]:
-                local[i] = _step_matrix(plan, i, a)
-        return plan.block_matrix(b, local)
-
-    jac = jax.jacfwd(block_of)(angles[idx])  # (4**k, 4**k, len(slots))
-    return jnp.moveaxis(jac, -1, 0)
-
-
-def _step_matrix(plan: Plan, i: int, angles):
-    """One step's transfer matrix (for differentiation: builds only this step's chain)."""
-    from . import gates as G
-
-    program = plan.program
-    kind, wires, payload = program.steps[i]
-    cdt = jnp.result_type(angles.dtype, jnp.complex64)
-    if kind == "u":
-        return transfer_matrix(unitary_superop(payload(angles).astype(cdt)), len(wires))
-    # a fused single-qubit chain: its elements in order (rotations by slot, fixed superoperators)
-    ids, idx = next((ids, idx) for ids, idx in program.chain_groups if payload in ids)
-    row = idx[list(ids).index(payload)]
-    owners = [(name, int(slot)) for name in ("RX", "RY", "RZ") for slot in program.rot_slots[name]]
-    m = None
-    for e in row:
-        if e < len(owners):
-            name, slot = owners[e]
-            u = G.ROTATIONS_1Q[name](angles[slot]).astype(cdt)
-            s = unitary_superop(u)
-        else:
-            s = jnp.asarray(program.fixed[e - len(owners)], cdt)
-        m = s if m is None else s @ m
-    return transfer_matrix(m, 1)
 
 
 def plan_for(trainable: Circuit) -> Plan:
