@@ -88,6 +88,61 @@ def _fixed_transfer(u: np.ndarray) -> np.ndarray:
 _FIXED_PTM = {name: _fixed_transfer(u) for name, u in _FIXED.items()}
 
 
+def _rotation_parts(name: str) -> np.ndarray:
+    """``(Pc, A, B)`` with the transfer matrix of ``name(a)`` equal to ``Pc + cos(a) A + sin(a) B``
+    (a rotation of the plane of the two Pauli letters that anticommute with the generator)."""
+    from . import gates as G
+
+    def ptm(a):
+        u = np.asarray(G.ROTATIONS_1Q[name](np.float64(a)), np.complex128)
+        return _fixed_transfer_1q(u)
+
+    r0, r1, r2 = ptm(0.0), ptm(np.pi / 2), ptm(np.pi)
+    pc = (r0 + r2) / 2
+    return np.stack([pc, (r0 - r2) / 2, r1 - pc])
+
+
+def _fixed_transfer_1q(u: np.ndarray) -> np.ndarray:
+    t, t_inv = _basis_change(1)
+    return np.real(t @ np.kron(u, u.conj()) @ t_inv)
+
+
+def _fixed_transfer_1q_sop(sop: np.ndarray) -> np.ndarray:
+    t, t_inv = _basis_change(1)
+    return np.real(t @ sop @ t_inv)
+
+
+_ROTATION_PARTS = {name: _rotation_parts(name) for name in ("RX", "RY", "RZ")}
+
+
+def fused_transfer_matrices(program: Program, angles):
+    """The transfer matrices ``(4, 4)`` of all fused single-qubit chains of a density-matrix
+    program, in real arithmetic: every rotation in closed form (``Pc + cos a A + sin a B``), the
+    fixed elements (channels) converted once, chains of equal length multiplied as batches (as
+    :meth:`Program.fused_matrices` does with superoperators)."""
+    rdt = angles.dtype
+    parts = []
+    for name in ("RX", "RY", "RZ"):
+        slots = program.rot_slots[name]
+        if len(slots):
+            a = angles[slots]
+            pc, ca, sb = (jnp.asarray(m, rdt) for m in _ROTATION_PARTS[name])
+            parts.append(pc + jnp.cos(a)[:, None, None] * ca + jnp.sin(a)[:, None, None] * sb)
+    if len(program.fixed):
+        t, t_inv = _basis_change(1)
+        parts.append(jnp.asarray(np.real(np.einsum("pa,fab,bq->fpq", t, program.fixed, t_inv)), rdt))
+    table = jnp.concatenate(parts)
+    out = [None] * program.n_chains
+    for ids, idx in program.chain_groups:
+        t = table[idx]  # (G, r, 4, 4)
+        m = t[:, 0]
+        for j in range(1, idx.shape[1]):
+            m = t[:, j] @ m
+        for g, cid in enumerate(ids):
+            out[cid] = m[g]
+    return out
+
+
 def observable_vectors(circuit: Circuit) -> np.ndarray:
     """``(K, 4**n)`` Pauli coefficients of the observables, readout errors folded in (each term
     scaled by ``Π_w (1 − 2 p_w)`` over its wires)."""
@@ -191,13 +246,13 @@ class Plan:
         """Each step's transfer matrix on its own wires (real, ``(4**k, 4**k)``; fixed gates
         precomputed)."""
         program = self.program
-        fused = program.fused_matrices(angles) if program.n_chains else []
+        fused = fused_transfer_matrices(program, angles) if program.n_chains else []
         cdt = jnp.result_type(angles.dtype, jnp.complex64)
         rdt = jnp.real(jnp.zeros((), cdt)).dtype
         out = []
         for kind, wires, payload in program.steps:
             if kind == "sop":
-                out.append(transfer_matrix(fused[payload].astype(cdt), 1))
+                out.append(fused[payload])
             elif kind == "u":
                 out.append(transfer_matrix(unitary_superop(payload(angles).astype(cdt)), len(wires)))
             else:
@@ -344,18 +399,32 @@ def rows_bytes(circuit: Circuit, *, double: bool = False) -> int:
 
 # ---------------------------------------------------------------------------------------
 # the encoded state
-def _single_qubit_product(program: Program, values, n: int):
+def _single_qubit_product(program: Program, angles, n: int):
     """``c(x)`` as a Kronecker product when the encoding is single-qubit steps on ``|0…0>``
     (each wire's transfer matrices applied to ``|0><0| = (I + Z)/2``, coefficients ``(1,0,0,1)``);
     ``None`` otherwise."""
     if not all(kind == "sop" for kind, _, _ in program.steps):
         return None
-    dt = jnp.real(values[0]).dtype if values else jnp.float32
+    zero = jnp.asarray([1.0, 0.0, 0.0, 1.0], angles.dtype)
+    owners = [(name, int(slot)) for name in ("RX", "RY", "RZ") for slot in program.rot_slots[name]]
+    elements = {}
+    for ids, idx in program.chain_groups:
+        for g, cid in enumerate(ids):
+            elements[cid] = [int(e) for e in idx[g]]
     vecs = {}
-    for (_, (w,), _), sop in zip(program.steps, values):
-        r = transfer_matrix(sop, 1)
-        vecs[w] = r @ vecs.get(w, jnp.asarray([1.0, 0.0, 0.0, 1.0], r.dtype))
-    cols = [vecs.get(w, jnp.asarray([1.0, 0.0, 0.0, 1.0], dt)) for w in range(n)]
+    for _, (w,), chain in program.steps:
+        v = vecs.get(w, zero)
+        for e in elements[chain]:  # matrix-vector products: no 4x4 chain per example
+            if e < len(owners):
+                name, slot = owners[e]
+                pc, ca, sb = (jnp.asarray(m, angles.dtype) for m in _ROTATION_PARTS[name])
+                a = angles[slot]
+                v = pc @ v + jnp.cos(a) * (ca @ v) + jnp.sin(a) * (sb @ v)
+            else:
+                v = jnp.asarray(np.real(_fixed_transfer_1q_sop(program.fixed[e - len(owners)])),
+                                angles.dtype) @ v
+        vecs[w] = v
+    cols = [vecs.get(w, zero) for w in range(n)]
     c = cols[0]
     for v in cols[1:]:
         c = (c[:, None] * v[None, :]).reshape(-1)
@@ -378,11 +447,12 @@ def encoded_state(circuit: Circuit, encoding: Circuit, theta, x):
 
     n = circuit.n_qubits
     program = program_for(encoding, mixed=True)
-    values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
+    angles = program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x)
     if circuit.state_prep == "zero":
-        c = _single_qubit_product(program, values, n)
+        c = _single_qubit_product(program, angles, n)
         if c is not None:
-            return c.astype(theta.dtype)
+            return c
+    values = _step_payloads(program, angles)
     cdt = jnp.result_type(theta.dtype, jnp.complex64)
     psi0 = _initial_state(circuit, x, cdt).reshape(-1)
     rho0 = (psi0[:, None] * jnp.conj(psi0)[None, :]).reshape((2,) * (2 * n))
