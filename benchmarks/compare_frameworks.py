@@ -4,6 +4,8 @@ Example::
 
     python benchmarks/compare_frameworks.py --qubits 4 8 12 --layers 2 6 --batch 64 \\
         --timeout 180 --json compare.json
+    python benchmarks/compare_frameworks.py --noise depolarizing:0.01 amplitude-damping:0.01 \\
+        --qubits 4 6 8 10 --layers 2 6 --timeout 240 --json noisy.json
 
 Needs the optional frameworks: ``pip install 'dpqml[compare]'`` (missing ones are reported as
 skipped). ``examples/s`` is the batch timed divided by the median steady-state seconds per call;
@@ -20,12 +22,12 @@ import sys
 
 from dpqml.bench.compare import ATOL, FRAMEWORKS, compare
 
-COLUMNS = (("qubits", 6), ("layers", 6), ("approach", 19), ("batch", 5), ("examples/s", 12),
+COLUMNS = (("noise", 22), ("qubits", 6), ("layers", 6), ("approach", 19), ("batch", 5), ("examples/s", 12),
            ("compile s", 9), ("max|diff|", 9), ("agrees", 6), ("dpqml/this", 10))
 
 
 def _format_row(row: dict) -> str:
-    head = [str(row["qubits"]), str(row["layers"]), row["approach"], str(row["batch"])]
+    head = [row.get("noise", "none"), str(row["qubits"]), str(row["layers"]), row["approach"], str(row["batch"])]
     if "skipped" in row:
         cells = head
         tail = f"skipped: {row['skipped']}"
@@ -36,13 +38,13 @@ def _format_row(row: dict) -> str:
         tail = row.get("note", "")
     widths = [w for _, w in COLUMNS][: len(cells)]
     pairs = enumerate(zip(cells, widths, strict=True))
-    padded = [c.ljust(w) if i == 2 else c.rjust(w) for i, (c, w) in pairs]
+    padded = [c.ljust(w) if i in (0, 3) else c.rjust(w) for i, (c, w) in pairs]
     line = "  ".join(padded)
     return f"{line}  {tail}".rstrip()
 
 
 def _header() -> str:
-    names = [name.ljust(w) if i == 2 else name.rjust(w) for i, (name, w) in enumerate(COLUMNS)]
+    names = [name.ljust(w) if i in (0, 3) else name.rjust(w) for i, (name, w) in enumerate(COLUMNS)]
     return "  ".join(names) + "\n" + "-" * (sum(w for _, w in COLUMNS) + 2 * (len(COLUMNS) - 1))
 
 
@@ -65,6 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds per approach and configuration; each runs in a subprocess and "
                              "is reported as skipped when it does not finish")
+    parser.add_argument("--noise", nargs="+", default=["none"],
+                        help="device noise, one channel after every gate: none, depolarizing:p, "
+                             "amplitude-damping:g (each setting runs the whole grid)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="also write all rows as JSON")
     args = parser.parse_args(argv)
@@ -79,14 +84,18 @@ def main(argv: list[str] | None = None) -> int:
           f"JAX backend {backend}; {platform.processor() or platform.machine()}")
     print(_header(), flush=True)
     rows: list[dict] = []
-    for n in args.qubits:
-        for layers in args.layers:
-            new = compare(n, layers, args.batch, frameworks=tuple(args.frameworks),
-                          min_seconds=args.min_seconds, seed=args.seed, loop_batch=args.loop_batch,
-                          timeout=args.timeout)
-            for row in new:
-                print(_format_row(row), flush=True)
-            rows += new
+    for noise in args.noise:
+        for n in args.qubits:
+            for layers in args.layers:
+                new = compare(n, layers, args.batch, frameworks=tuple(args.frameworks),
+                              min_seconds=args.min_seconds, seed=args.seed, loop_batch=args.loop_batch,
+                              timeout=args.timeout, noise=None if noise == "none" else noise)
+                for row in new:
+                    print(_format_row(row), flush=True)
+                rows += new
+                if args.json:  # written after every configuration: a killed run keeps what it measured
+                    with open(args.json, "w") as fh:
+                        json.dump([{k: _json_safe(v) for k, v in r.items()} for r in rows], fh, indent=2)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump([{k: _json_safe(v) for k, v in r.items()} for r in rows], fh, indent=2)

@@ -36,6 +36,7 @@ from dpqml.quantum import (
     probabilities,
     statevector,
 )
+from dpqml.quantum.methods import REGISTRY, why_not
 from dpqml.quantum.program import lower
 
 from .random_circuits import CHANNELS, UNITARY_GATES, random_circuit, random_inputs, repeated_block_circuit
@@ -384,6 +385,40 @@ def test_noisy_expectations_and_gradients_match_default_mixed(seed):
     assert np.abs(j_theta).max() > 1e-3
     np.testing.assert_allclose(jt, j_theta, atol=ATOL)
     np.testing.assert_allclose(jx, j_x, atol=ATOL)
+
+
+@functools.cache
+def encode_then_train_case(seed: int, noisy: bool):
+    """An encode-then-train random circuit (every gate; every channel if ``noisy``) and
+    PennyLane's value and Jacobians on one input (``default.mixed`` when noisy)."""
+    from .test_heisenberg import encode_then_train
+
+    circuit = encode_then_train(seed, 3, noisy=noisy)
+    theta, xs = random_inputs(seed, circuit, batch=1)
+    ref = pl_value_and_jacobians(pl_expvals(circuit, "default.mixed" if noisy else "default.qubit"), theta, xs[0])
+    return circuit, theta, xs[0], ref
+
+
+@pytest.mark.parametrize("method", list(REGISTRY))
+def test_every_registered_method_matches_pennylane(method):
+    # Every method of the registry, on the circuits it accepts among a noiseless and a noisy
+    # encode-then-train circuit (which every method accepts one of): the Heisenberg picture runs
+    # the noisy one in the Pauli basis, the tensor network and the adjoint only the noiseless one.
+    ran = []
+    for seed, noisy in ((8, False), (7, True)):
+        circuit, theta, x, (value, j_theta, j_x) = encode_then_train_case(seed, noisy)
+        if why_not(circuit, method) is not None:
+            continue
+        if noisy:
+            assert set(CHANNELS) <= set(circuit.count_ops())
+        assert np.abs(j_theta).max() > 1e-3 and np.abs(j_x).max() > 1e-3
+        (ours, (jt, jx)), = ours_values_and_jacobians(circuit, theta, x, (method,)).values()
+        np.testing.assert_allclose(ours, value, atol=ATOL)
+        np.testing.assert_allclose(jt, j_theta, atol=ATOL)
+        np.testing.assert_allclose(jx, j_x, atol=ATOL)
+        ran.append(noisy)
+    assert ran, f"{method} accepted neither circuit"
+    assert (method in ("backprop", "heisenberg")) == (True in ran)
 
 
 @pytest.mark.parametrize("seed", NOISY_SEEDS)

@@ -411,3 +411,20 @@ def test_training_refuses_a_circuit_too_large_for_memory_before_any_work():
         train(model, x, y, privacy, TrainConfig())
     with pytest.raises(MemoryError, match=r"batch of 1442 .*times 721 parameter-shift evaluations"):
         train(model, x, y, privacy, TrainConfig(method="parameter-shift", shots=10, max_physical_batch=2))
+
+
+def test_check_memory_says_which_method_or_batch_would_fit():
+    from dpqml.models import apply_noise, build_model, standard_circuit
+
+    noisy = apply_noise(standard_circuit(10, 2), "depolarizing")
+    backprop = estimate_memory_bytes(noisy, 64, method="backprop")
+    pauli = estimate_memory_bytes(noisy, 64, method="heisenberg")
+    assert pauli < backprop
+    with pytest.raises(MemoryError, match=r"method 'backprop'.*method 'heisenberg' fits this batch"):
+        check_memory(noisy, 64, method="backprop", limit_bytes=pauli)
+    reup = build_model(qubits=6, layers=2, ansatz="reuploading", noise="depolarizing").circuit  # backprop only
+    per_example = estimate_memory_bytes(reup, 1)
+    with pytest.raises(MemoryError, match=r"these fit a smaller batch: 'backprop' up to batch 2$"):
+        check_memory(reup, 64, limit_bytes=2 * per_example)
+    with pytest.raises(MemoryError, match="no method fits even one example"):
+        check_memory(noisy, 64, limit_bytes=1000)

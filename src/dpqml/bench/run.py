@@ -55,7 +55,7 @@ def fit_batch(spec: ModelSpec, batch: int, *, double: bool = False, method: str 
         b //= 2
     if estimate_memory_bytes(circuit, b, double=double, method=method) > budget_bytes:
         raise MemoryError(
-            f"{spec.qubits} qubits ({'noisy, density matrix' if circuit.is_noisy else 'state vector'}) "
+            f"{spec.qubits} qubits ({simulation_kind(circuit, method).replace('-', ' ')}) "
             f"need about {estimate_memory_bytes(circuit, 1, double=double, method=method) / 2**30:.1f} GiB "
             f"for a single example, more than the {budget_bytes / 2**30:.1f} GiB budget"
         )

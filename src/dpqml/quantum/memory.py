@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 
 from .circuit import Circuit
+from .methods import applicable
 from .simulate import network_for, program_for, resolve_method, simulation_kind
 
-_KIND_PLURAL = {"density-matrix": "density matrices", "tensor-network": "tensor networks",
-                "state-vector": "state vectors"}
+_KIND_PLURAL = {"pauli-basis": "Pauli-basis rows", "density-matrix": "density matrices",
+                "tensor-network": "tensor networks", "state-vector": "state vectors"}
 
 
 def available_memory_bytes() -> int:
@@ -69,7 +70,29 @@ def check_memory(circuit: Circuit, batch: int, *, double: bool = False, method: 
         kind = _KIND_PLURAL[simulation_kind(circuit, method)]
         raise MemoryError(
             f"simulating {circuit.n_qubits} qubits ({kind}) for a batch of {batch} needs about "
-            f"{need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB available; "
-            "use fewer qubits, a smaller batch, or single precision"
+            f"{need / 2**30:.1f} GiB, more than the {limit / 2**30:.1f} GiB available (method {method!r}); "
+            + _what_fits(circuit, batch, double=double, limit=limit, gradients=gradients)
         )
     return need
+
+
+def _what_fits(circuit: Circuit, batch: int, *, double: bool, limit: int, gradients: bool) -> str:
+    """What would fit instead: another method at this batch, else the largest batch per method."""
+    fits, smaller = [], []
+    for m in applicable(circuit):
+        if estimate_memory_bytes(circuit, batch, double=double, method=m, gradients=gradients) <= limit:
+            fits.append(m)
+            continue
+        lo, hi = 0, int(batch)  # the largest batch that fits: the estimate grows with the batch
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            ok = estimate_memory_bytes(circuit, mid, double=double, method=m, gradients=gradients) <= limit
+            lo, hi = (mid, hi) if ok else (lo, mid - 1)
+        if lo >= 1:
+            smaller.append(f"{m!r} up to batch {lo}")
+    if fits:
+        return f"method {' or '.join(repr(m) for m in fits)} fits this batch"
+    if smaller:
+        return f"these fit a smaller batch: {', '.join(smaller)}"
+    prec = "" if not double else " or single precision"
+    return f"no method fits even one example; use fewer qubits{prec}"

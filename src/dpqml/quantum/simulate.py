@@ -38,16 +38,17 @@ from .circuit import Circuit
 from .gates import complex_dtype
 from .heisenberg import auto_eligible as heisenberg_eligible
 from .heisenberg import heisenberg_expectations, split_encoding
+from .methods import REGISTRY, why_not
 from .pauli import rows_bytes as pauli_rows_bytes
 from .program import Program, lower
-from .tensornet import MAX_TENSORS, Network, build_network, term_values
+from .tensornet import Network, build_network, term_values
 
 _PROGRAMS: WeakKeyDictionary = WeakKeyDictionary()
 #: Single-qubit gates on up to this many adjacent wires are applied as one matrix (state vector;
 #: measured at batch 64: groups of 3 and 4 wires are level, 6 is twice as slow, docs/engine.md).
 GROUP_WIRES = 4
 
-METHODS = ("auto", "adjoint", "backprop", "heisenberg", "tensor-network")
+METHODS = ("auto", *REGISTRY)
 _NETWORKS: WeakKeyDictionary = WeakKeyDictionary()
 
 
@@ -479,18 +480,22 @@ def resolve_method(circuit: Circuit, method: str = "auto") -> str:
 
 
 def simulation_kind(circuit: Circuit, method: str = "auto") -> str:
-    """What the simulation holds: ``"density-matrix"``, ``"tensor-network"`` or ``"state-vector"``."""
+    """What the simulation holds: ``"pauli-basis"`` (noisy, Heisenberg picture),
+    ``"density-matrix"``, ``"tensor-network"`` or ``"state-vector"``."""
+    resolved = resolve_method(circuit, method)
     if circuit.is_noisy:
-        return "density-matrix"
-    return "tensor-network" if resolve_method(circuit, method) == "tensor-network" else "state-vector"
+        return "pauli-basis" if resolved == "heisenberg" else "density-matrix"
+    return "tensor-network" if resolved == "tensor-network" else "state-vector"
 
 
 def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
     """Exact expectation values ``<O_k>`` for one example, shape ``(n_observables,)``.
 
-    ``method`` picks the differentiation strategy (``"auto"``: :func:`auto_method`, by an
-    estimated cost: Heisenberg picture, tensor network or adjoint for noiseless circuits,
-    backprop through the density matrix for noisy ones). Readout errors scale
+    ``method`` picks the differentiation strategy, one of :data:`.methods.REGISTRY` (``"auto"``:
+    :func:`auto_method`, by an estimated cost: Heisenberg picture, tensor network or adjoint for
+    noiseless circuits; the Heisenberg picture in the Pauli basis for noisy encode-then-train
+    circuits, else backprop through the density matrix); a method that cannot run the circuit is
+    refused with what it needs. Readout errors scale
     each Pauli term by ``prod_w (1 - 2 p_w)`` over its wires, the exact effect of independent
     measurement bit flips.
     """
@@ -499,26 +504,16 @@ def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
     theta, x = _as_inputs(circuit, theta, x)
     cdt = complex_dtype(theta.dtype)
     method = resolve_method(circuit, method)
+    refusal = why_not(circuit, method)
+    if refusal is not None:
+        raise ValueError(refusal)
     if method == "heisenberg":
-        if split_encoding(circuit) is None:
-            raise ValueError("method='heisenberg' needs a circuit that encodes the data first and trains "
-                             "afterwards (no trainable angle before the last feature-dependent gate)")
         return heisenberg_expectations(circuit, theta, x)
     if method == "tensor-network":
         net = network_for(circuit)
-        if net is None:
-            if circuit.is_noisy:
-                why = "a noiseless circuit"
-            elif circuit.state_prep != "zero":
-                why = "a circuit started in |0...0> (no amplitude encoding)"
-            else:
-                why = f"at most {MAX_TENSORS} tensors"
-            raise ValueError(f"method='tensor-network' needs {why}")
         values = _payloads(net.program, theta, x)
         return _combine(circuit, term_values(net, values, cdt)).astype(theta.dtype)
     if circuit.is_noisy:
-        if method == "adjoint":
-            raise ValueError("method='adjoint' needs a noiseless circuit; noisy circuits use 'backprop'")
         rho = density_matrix(circuit, theta, x, _reshape=False)
         return _combine(circuit, _term_values_mixed(circuit, rho)).astype(theta.dtype)
     program = state_program(circuit)
