@@ -131,16 +131,7 @@ def fused_transfer_matrices(program: Program, angles):
     if len(program.fixed):
         t, t_inv = _basis_change(1)
         parts.append(jnp.asarray(np.real(np.einsum("pa,fab,bq->fpq", t, program.fixed, t_inv)), rdt))
-    table = jnp.concatenate(parts)
-    out = [None] * program.n_chains
-    for ids, idx in program.chain_groups:
-        t = table[idx]  # (G, r, 4, 4)
-        m = t[:, 0]
-        for j in range(1, idx.shape[1]):
-            m = t[:, j] @ m
-        for g, cid in enumerate(ids):
-            out[cid] = m[g]
-    return out
+    return program.multiply_chains(jnp.concatenate(parts))
 
 
 def observable_vectors(circuit: Circuit) -> np.ndarray:

@@ -79,7 +79,11 @@ class Program:
             parts = [u]
         if len(self.fixed):
             parts.append(jnp.asarray(self.fixed, cdt))
-        table = jnp.concatenate(parts)
+        return self.multiply_chains(jnp.concatenate(parts))
+
+    def multiply_chains(self, table) -> list:
+        """Every fused chain's matrix from the element ``table`` (rotations by type in
+        ``rot_slots`` order, then the fixed elements): chains of equal length as batches."""
         out = [None] * self.n_chains
         for ids, idx in self.chain_groups:
             t = table[idx]  # (G, r, d, d)
