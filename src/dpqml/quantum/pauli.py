@@ -29,33 +29,25 @@ limits this method to registers of about 10-11 qubits.
 
 from __future__ import annotations
 
+from itertools import product
 from weakref import WeakKeyDictionary
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import gates as G
 from .circuit import Circuit
 from .program import Program
 
-_PAULIS = np.array([[[1, 0], [0, 1]], [[0, 1], [1, 0]], [[0, -1j], [1j, 0]], [[1, 0], [0, -1]]],
-                   np.complex128)
-_LETTER = {"I": 0, "X": 1, "Y": 2, "Z": 3}
+_LETTERS = "IXYZ"  # the order of the Pauli index
 _PLANS: WeakKeyDictionary = WeakKeyDictionary()
-_FIXED = {
-    "cnot": np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 0, 1], [0, 0, 1, 0]], np.complex128),
-    "cz": np.diag([1, 1, 1, -1]).astype(np.complex128),
-    "swap": np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], np.complex128),
-}
 
 
 def _word_matrices(k: int) -> np.ndarray:
     """The ``4**k`` Pauli words on ``k`` qubits as ``(4**k, 2**k, 2**k)`` matrices (first qubit
     most significant, as in the gates' matrices)."""
-    mats = [np.eye(1, dtype=np.complex128)]
-    for _ in range(k):
-        mats = [np.kron(m, p) for m in mats for p in _PAULIS]
-    return np.asarray(mats)
+    return np.asarray([G.pauli_word_matrix("".join(w)) for w in product(_LETTERS, repeat=k)])
 
 
 def _basis_change(k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -69,10 +61,15 @@ def _basis_change(k: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def transfer_matrix(superop, k: int):
-    """The real Pauli transfer matrix ``(4**k, 4**k)`` of a superoperator on ``k`` qubits."""
+    """The real Pauli transfer matrix ``(4**k, 4**k)`` of a superoperator on ``k`` qubits (JAX)."""
     t, t_inv = _basis_change(k)
-    dt = jnp.real(superop).dtype
-    return jnp.real(jnp.asarray(t, superop.dtype) @ superop @ jnp.asarray(t_inv, superop.dtype)).astype(dt)
+    return jnp.real(jnp.asarray(t, superop.dtype) @ superop @ jnp.asarray(t_inv, superop.dtype))
+
+
+def _constant_transfer(superop: np.ndarray, k: int) -> np.ndarray:
+    """:func:`transfer_matrix` of constant superoperators ``(..., 4**k, 4**k)``, in NumPy."""
+    t, t_inv = _basis_change(k)
+    return np.real(t @ superop @ t_inv)
 
 
 def unitary_superop(u):
@@ -80,36 +77,31 @@ def unitary_superop(u):
     return jnp.kron(u, jnp.conj(u))
 
 
-def _fixed_transfer(u: np.ndarray) -> np.ndarray:
-    t, t_inv = _basis_change(2)
-    return np.real(t @ np.kron(u, u.conj()) @ t_inv)
+def _unitary_transfer(u: np.ndarray) -> np.ndarray:
+    u = np.asarray(u, np.complex128)
+    return _constant_transfer(np.kron(u, u.conj()), int(np.log2(u.shape[0])))
 
 
-_FIXED_PTM = {name: _fixed_transfer(u) for name, u in _FIXED.items()}
+def _controlled(u: np.ndarray) -> np.ndarray:
+    """NumPy form of :func:`.gates.controlled` (control = first wire): no JAX work at import."""
+    return np.kron(np.diag([1.0, 0.0]), np.eye(2)) + np.kron(np.diag([0.0, 1.0]), u)
+
+
+#: Transfer matrices of the fixed two-qubit gates.
+_FIXED_PTM = {"cnot": _unitary_transfer(_controlled(G.FIXED_1Q["X"])),
+              "cz": _unitary_transfer(_controlled(G.FIXED_1Q["Z"])),
+              "swap": _unitary_transfer(np.eye(4, dtype=np.complex128)[[0, 2, 1, 3]])}
 
 
 def _rotation_parts(name: str) -> np.ndarray:
     """``(Pc, A, B)`` with the transfer matrix of ``name(a)`` equal to ``Pc + cos(a) A + sin(a) B``
     (a rotation of the plane of the two Pauli letters that anticommute with the generator)."""
-    from . import gates as G
-
-    def ptm(a):
-        u = np.asarray(G.ROTATIONS_1Q[name](np.float64(a)), np.complex128)
-        return _fixed_transfer_1q(u)
+    def ptm(a):  # exp(-i a P / 2), as gates.ROTATIONS_1Q, in NumPy double precision
+        return _unitary_transfer(np.cos(a / 2) * np.eye(2) - 1j * np.sin(a / 2) * G.PAULI_MATRICES[name[1]])
 
     r0, r1, r2 = ptm(0.0), ptm(np.pi / 2), ptm(np.pi)
     pc = (r0 + r2) / 2
     return np.stack([pc, (r0 - r2) / 2, r1 - pc])
-
-
-def _fixed_transfer_1q(u: np.ndarray) -> np.ndarray:
-    t, t_inv = _basis_change(1)
-    return np.real(t @ np.kron(u, u.conj()) @ t_inv)
-
-
-def _fixed_transfer_1q_sop(sop: np.ndarray) -> np.ndarray:
-    t, t_inv = _basis_change(1)
-    return np.real(t @ sop @ t_inv)
 
 
 _ROTATION_PARTS = {name: _rotation_parts(name) for name in ("RX", "RY", "RZ")}
@@ -129,27 +121,23 @@ def fused_transfer_matrices(program: Program, angles):
             pc, ca, sb = (jnp.asarray(m, rdt) for m in _ROTATION_PARTS[name])
             parts.append(pc + jnp.cos(a)[:, None, None] * ca + jnp.sin(a)[:, None, None] * sb)
     if len(program.fixed):
-        t, t_inv = _basis_change(1)
-        parts.append(jnp.asarray(np.real(np.einsum("pa,fab,bq->fpq", t, program.fixed, t_inv)), rdt))
+        parts.append(jnp.asarray(_constant_transfer(program.fixed, 1), rdt))
     return program.multiply_chains(jnp.concatenate(parts))
 
 
 def observable_vectors(circuit: Circuit) -> np.ndarray:
     """``(K, 4**n)`` Pauli coefficients of the observables, readout errors folded in (each term
-    scaled by ``Π_w (1 − 2 p_w)`` over its wires)."""
+    scaled by its readout factor, as :func:`.simulate._term_table` gives it)."""
+    from .simulate import _term_table
+
     n = circuit.n_qubits
-    ro = circuit.readout_errors
     out = np.zeros((len(circuit.observables), 4**n))
-    for k, obs in enumerate(circuit.observables):
-        for coef, p in obs.terms:
-            letters = ["I"] * n
-            for w, f in p.factors:
-                letters[w] = f
-            idx = 0
-            for ch in letters:
-                idx = 4 * idx + _LETTER[ch]
-            factor = float(np.prod([1.0 - 2.0 * ro.get(w, 0.0) for w in p.wires]))
-            out[k, idx] += coef * factor
+    for k, coef, factor, p in _term_table(circuit):
+        letters = dict(p.factors)
+        idx = 0
+        for w in range(n):
+            idx = 4 * idx + _LETTERS.index(letters.get(w, "I"))
+        out[k, idx] += coef * factor
     return out
 
 
@@ -228,7 +216,7 @@ class Plan:
     #: (129,513 against 380,151; 2,442 against 2,935).
     MAX_WIRES = 2
 
-    def __init__(self, program: Program, n_angles: int, max_wires: int = MAX_WIRES):
+    def __init__(self, program: Program, max_wires: int = MAX_WIRES):
         self.program = program
         self.n = program.n_qubits
         self.blocks = merge_blocks(fuse_blocks(program), max_wires)
@@ -244,7 +232,8 @@ class Plan:
         # each block's angle slots, in a fixed order; a slot may appear in one step only
         self.block_slots = [tuple(sorted({a for i in items for a in self.step_slots[i]}))
                             for _, items in self.blocks]
-        self.n_angles = n_angles
+        #: The angle slot of each derivative row of :func:`sweep`, in the order it appends them.
+        self.derivative_slots = [a for b in reversed(range(len(self.blocks))) for a in self.block_slots[b]]
 
     def step_matrices(self, angles):
         """Each step's transfer matrix on its own wires (real, ``(4**k, 4**k)``; fixed gates
@@ -252,7 +241,6 @@ class Plan:
         program = self.program
         fused = fused_transfer_matrices(program, angles) if program.n_chains else []
         cdt = jnp.result_type(angles.dtype, jnp.complex64)
-        rdt = jnp.real(jnp.zeros((), cdt)).dtype
         out = []
         for kind, wires, payload in program.steps:
             if kind == "sop":
@@ -260,7 +248,7 @@ class Plan:
             elif kind == "u":
                 out.append(transfer_matrix(unitary_superop(payload(angles).astype(cdt)), len(wires)))
             else:
-                out.append(jnp.asarray(_FIXED_PTM[kind], rdt))
+                out.append(jnp.asarray(_FIXED_PTM[kind], angles.dtype))
         return out
 
     def _embedded(self, b: int, mats) -> list:
@@ -339,8 +327,8 @@ def _apply_transposed(rows, m, wires: tuple, n: int):
 
 
 def sweep(plan: Plan, angles, obs, *, derivatives: bool):
-    """The backward sweep: ``o (K, 4**n)`` and, with ``derivatives``, ``(slots, D (A, K, 4**n))``
-    where ``D[j] = ∂o/∂angles[slots[j]]``.
+    """The backward sweep: ``o (K, 4**n)`` and, with ``derivatives``, ``(o, D (A, K, 4**n))`` where
+    ``D[j] = ∂o/∂angles[plan.derivative_slots[j]]``.
 
     Going backwards block by block, every row is mapped by ``R_bᵀ``; at a block with trainable
     angles the observable rows are also mapped by each ``∂R_b/∂a`` and appended as derivative rows
@@ -353,7 +341,6 @@ def sweep(plan: Plan, angles, obs, *, derivatives: bool):
     dmats = plan.step_derivatives(angles) if derivatives else None
     rows = jnp.asarray(obs, angles.dtype).reshape((k_obs,) + (4,) * n)
     deriv = None  # (r, 4, …, 4), r = K · (angles passed so far)
-    slots: list[int] = []
     for b in reversed(range(len(plan.blocks))):
         wires = plan.blocks[b][0]
         bs = plan.block_slots[b]
@@ -367,14 +354,13 @@ def sweep(plan: Plan, angles, obs, *, derivatives: bool):
             new = jax.vmap(_apply_transposed, in_axes=(None, 0, None, None))(rows, dm, wires, n)
             new = new.reshape((-1,) + (4,) * n)
             deriv = new if deriv is None else jnp.concatenate([deriv, new])
-            slots.extend(bs)
         rows = _apply_transposed(rows, m, wires, n)
     o = rows.reshape(k_obs, -1)
     if not derivatives:
         return o
     if deriv is None:
-        return o, [], jnp.zeros((0, k_obs, 4**n), o.dtype)
-    return o, slots, deriv.reshape(len(slots), k_obs, -1)
+        return o, jnp.zeros((0, k_obs, 4**n), o.dtype)
+    return o, deriv.reshape(len(plan.derivative_slots), k_obs, -1)
 
 
 def plan_for(trainable: Circuit) -> Plan:
@@ -382,7 +368,7 @@ def plan_for(trainable: Circuit) -> Plan:
 
     if trainable not in _PLANS:
         program = lower(trainable, mixed=True, scan=False, permutations=False)
-        _PLANS[trainable] = Plan(program, len(program.weight_idx))
+        _PLANS[trainable] = Plan(program)
     return _PLANS[trainable]
 
 
@@ -415,6 +401,7 @@ def _single_qubit_product(program: Program, angles, n: int):
     for ids, idx in program.chain_groups:
         for g, cid in enumerate(ids):
             elements[cid] = [int(e) for e in idx[g]]
+    fixed = _constant_transfer(program.fixed, 1) if len(program.fixed) else None
     vecs = {}
     for _, (w,), chain in program.steps:
         v = vecs.get(w, zero)
@@ -425,8 +412,7 @@ def _single_qubit_product(program: Program, angles, n: int):
                 a = angles[slot]
                 v = pc @ v + jnp.cos(a) * (ca @ v) + jnp.sin(a) * (sb @ v)
             else:
-                v = jnp.asarray(np.real(_fixed_transfer_1q_sop(program.fixed[e - len(owners)])),
-                                angles.dtype) @ v
+                v = jnp.asarray(fixed[e - len(owners)], angles.dtype) @ v
         vecs[w] = v
     cols = [vecs.get(w, zero) for w in range(n)]
     m = max(n // 2, 1)
@@ -436,7 +422,7 @@ def _single_qubit_product(program: Program, angles, n: int):
 
 def density_to_pauli(rho, n: int):
     """``c_P = Tr(P ρ)`` from ``ρ`` as a ``(2,)*2n`` tensor (rows then columns): ``(4**n,)`` real."""
-    t = jnp.asarray(np.transpose(_PAULIS, (0, 2, 1)), rho.dtype)  # t[P, a, b] = P[b, a]
+    t = jnp.asarray(np.transpose(_word_matrices(1), (0, 2, 1)), rho.dtype)  # t[P, a, b] = P[b, a]
     c = rho
     for w in range(n):
         # contract the (row w, column w) pair; the new Pauli axis goes to the end
@@ -488,7 +474,7 @@ def _make_core(plan: Plan, obs: np.ndarray):
         return _contract(sweep(plan, angles, obs, derivatives=False), left, right)
 
     def fwd(angles, left, right):
-        o, slots, d = sweep(plan, angles, obs, derivatives=True)
+        o, d = sweep(plan, angles, obs, derivatives=True)
         return _contract(o, left, right), (o, d, left, right, angles)
 
     def bwd(res, g):
@@ -496,17 +482,12 @@ def _make_core(plan: Plan, obs: np.ndarray):
         a_bar = jnp.zeros_like(angles)
         if d.shape[0]:
             t = _contract(d, left, right)  # ∂<O_k>/∂a: (A, K)
-            a_bar = a_bar.at[np.asarray(_slots_of(plan, obs))].add(t @ g)
+            a_bar = a_bar.at[np.asarray(plan.derivative_slots)].add(t @ g)
         og = (g @ o).reshape(left.shape[0], right.shape[0])  # the cotangent of c = Σ_k g_k o_k
         return a_bar, og @ right, left @ og
 
     core.defvjp(fwd, bwd)
     return core
-
-
-def _slots_of(plan: Plan, obs) -> list[int]:
-    """The slot order of :func:`sweep`'s derivative rows (static)."""
-    return [a for b in reversed(range(len(plan.blocks))) for a in plan.block_slots[b]]
 
 
 def pauli_expectations(circuit: Circuit, theta, x):
