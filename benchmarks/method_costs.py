@@ -3,7 +3,7 @@
     python benchmarks/method_costs.py                          # standard model, n = 4..16, L = 1..6
     python benchmarks/method_costs.py --qubits 8 12 --layers 2 --json costs.json
 
-For each configuration: the cost model's estimate (``dpqml.quantum.simulate.estimated_seconds``)
+For each configuration: the cost model's estimate (``dpqml.quantum.methods.estimated_seconds``)
 and the measured time of one compiled ``vmap(grad)`` call, in microseconds per example, for the
 adjoint state vector and the tensor network, plus the network's size (tensors, flops) and the
 method ``auto`` picks. The constants of the cost model were fitted to this output on the 2-core
@@ -23,7 +23,9 @@ import numpy as np
 
 from dpqml.models import build_model
 from dpqml.quantum import expectations
-from dpqml.quantum.simulate import auto_method, estimated_seconds, network_for, state_program
+from dpqml.quantum.core import state_program
+from dpqml.quantum.methods import auto_method, estimated_seconds
+from dpqml.quantum.tensornet import network_for
 
 METHODS = ("adjoint", "tensor-network")
 

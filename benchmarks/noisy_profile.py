@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dpqml.models import build_model
-from dpqml.quantum.simulate import program_for
+from dpqml.quantum.core import program_for
 
 
 def _rate(fn, batch: int, seconds: float) -> float:

@@ -11,9 +11,13 @@ from dpqml.models import build_model
 from dpqml.quantum import Angle, Circuit, Operation, X, Z, expectations
 from dpqml.quantum.heisenberg import _kron_derivative, _real_encoding, split_encoding
 from dpqml.quantum.kernels import kron_wires
-from dpqml.quantum.simulate import use_heisenberg
+from dpqml.quantum.methods import auto_method
 
 from .random_circuits import model_per_example_grads, per_example, random_circuit, random_inputs, random_observables
+
+
+def _heisenberg(circuit) -> bool:
+    return auto_method(circuit) == "heisenberg"
 
 
 def encode_then_train(seed, n_qubits, *, noisy=False, readout=None, state_prep="zero"):
@@ -69,27 +73,27 @@ def test_model_per_example_gradients_match(kw):
 
 
 def test_auto_picks_it_for_small_encode_then_train_circuits_only():
-    assert use_heisenberg(build_model(qubits=4, layers=2).circuit)
+    assert _heisenberg(build_model(qubits=4, layers=2).circuit)
     # Noisy circuits: in the Pauli basis while its shared rows fit the budget.
-    assert use_heisenberg(build_model(qubits=4, layers=2, noise="depolarizing").circuit)
-    assert use_heisenberg(build_model(qubits=10, layers=6, noise="nisq").circuit)
-    assert not use_heisenberg(build_model(qubits=12, layers=2, noise="depolarizing").circuit)
+    assert _heisenberg(build_model(qubits=4, layers=2, noise="depolarizing").circuit)
+    assert _heisenberg(build_model(qubits=10, layers=6, noise="nisq").circuit)
+    assert not _heisenberg(build_model(qubits=12, layers=2, noise="depolarizing").circuit)
     noisy_reup = build_model(qubits=3, layers=2, ansatz="reuploading", noise="depolarizing").circuit
-    assert not use_heisenberg(noisy_reup)
+    assert not _heisenberg(noisy_reup)
     # Noiseless: measured slower with more parameters and on larger registers.
-    assert use_heisenberg(build_model(qubits=4, layers=6).circuit)
-    assert use_heisenberg(build_model(qubits=4, layers=24).circuit)  # 192 parameters
-    assert not use_heisenberg(build_model(qubits=4, layers=25).circuit)
-    assert use_heisenberg(build_model(qubits=4, layers=6, readout="z", n_classes=4).circuit)  # 4 x 48
-    assert not use_heisenberg(build_model(qubits=4, layers=7, readout="z", n_classes=4).circuit)
-    assert use_heisenberg(build_model(qubits=5, layers=10).circuit)
-    assert not use_heisenberg(build_model(qubits=5, layers=11).circuit)
-    assert not use_heisenberg(build_model(qubits=5, layers=2, readout="z", n_classes=3).circuit)
-    assert not use_heisenberg(build_model(qubits=6, layers=2).circuit)
-    assert not use_heisenberg(build_model(qubits=8, layers=2).circuit)
+    assert _heisenberg(build_model(qubits=4, layers=6).circuit)
+    assert _heisenberg(build_model(qubits=4, layers=24).circuit)  # 192 parameters
+    assert not _heisenberg(build_model(qubits=4, layers=25).circuit)
+    assert _heisenberg(build_model(qubits=4, layers=6, readout="z", n_classes=4).circuit)  # 4 x 48
+    assert not _heisenberg(build_model(qubits=4, layers=7, readout="z", n_classes=4).circuit)
+    assert _heisenberg(build_model(qubits=5, layers=10).circuit)
+    assert not _heisenberg(build_model(qubits=5, layers=11).circuit)
+    assert not _heisenberg(build_model(qubits=5, layers=2, readout="z", n_classes=3).circuit)
+    assert not _heisenberg(build_model(qubits=6, layers=2).circuit)
+    assert not _heisenberg(build_model(qubits=8, layers=2).circuit)
     # Re-uploading puts trainable angles between encodings: no split.
     reup = build_model(qubits=3, layers=2, ansatz="reuploading").circuit
-    assert split_encoding(reup) is None and not use_heisenberg(reup)
+    assert split_encoding(reup) is None and not _heisenberg(reup)
     with pytest.raises(ValueError, match="encodes the data first"):
         expectations(reup, jnp.zeros(reup.n_params), jnp.zeros(reup.n_features), method="heisenberg")
 
@@ -133,7 +137,7 @@ def test_product_state_encodings_shared_and_unused_parameters():
            op("RY", 2, weight=4, offset=-0.4)]
     circuit = Circuit(n, ops, random_observables(np.random.default_rng(5), n), n_params=5, n_features=3)
     assert not _real_encoding(split_encoding(circuit)[0])
-    assert use_heisenberg(circuit)
+    assert _heisenberg(circuit)
     theta, xs = random_inputs(7, circuit, batch=4)
     for got, want in zip(per_example(circuit, "heisenberg", theta, xs), per_example(circuit, "adjoint", theta, xs)):
         np.testing.assert_allclose(got, want, atol=1e-10)

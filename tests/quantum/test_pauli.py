@@ -10,7 +10,7 @@ from dpqml.models import apply_noise, build_model, standard_circuit
 from dpqml.quantum import expectations
 from dpqml.quantum.gates import ROTATIONS_1Q, kraus_operators
 from dpqml.quantum.heisenberg import split_encoding
-from dpqml.quantum.pauli import (
+from dpqml.quantum.pauli_basis import (
     _ROTATION_PARTS,
     _word_matrices,
     density_to_pauli,

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from dpqml.models import ModelSpec, build_model
-from dpqml.quantum import expectations, simulate
+from dpqml.quantum import adjoint, expectations
+from dpqml.quantum.core import initial_state, payloads, run_pure, state_program, step_payloads
 from dpqml.quantum.program import group_single_qubit, lower
-from dpqml.quantum.simulate import _initial_state, _payloads, _run_pure, _step_payloads, state_program
 
 from .random_circuits import random_circuit, random_inputs, repeated_block_circuit
 
@@ -24,8 +24,8 @@ def standard(n: int, layers: int):
 
 def final_state(program, circuit, theta, x):
     """The final state of ``program`` (payloads independent of x shared, as the simulator does)."""
-    values = _payloads(program, theta, x)
-    return _run_pure(program, values, _initial_state(circuit, x, jnp.complex128)).reshape(-1)
+    values = payloads(program, theta, x)
+    return run_pure(program, values, initial_state(circuit, x, jnp.complex128)).reshape(-1)
 
 
 def test_an_hea_layer_becomes_kronecker_groups_and_one_permutation():
@@ -56,7 +56,7 @@ def test_grouping_moves_a_gate_only_past_steps_on_other_wires():
 def test_grouped_program_gives_the_same_state_and_gradients(case, real_layout, monkeypatch):
     """... with the adjoint's states in the complex or the real layout (the real one is used from
     ``REAL_LAYOUT_QUBITS`` qubits on; here forced on small circuits that use every gate kind)."""
-    monkeypatch.setattr(simulate, "REAL_LAYOUT_QUBITS", 1 if real_layout else 10**6)
+    monkeypatch.setattr(adjoint, "REAL_LAYOUT_QUBITS", 1 if real_layout else 10**6)
     circuit = {
         "random": lambda: random_circuit(3, 4, n_extra=8),
         "repeated": lambda: repeated_block_circuit(4, 5, reps=3, block_params=4, n_features=3),
@@ -81,8 +81,8 @@ def test_grouped_program_gives_the_same_state_and_gradients(case, real_layout, m
 
 
 def final_state_traced(program, circuit, theta, x):
-    values = _step_payloads(program, program.angles(theta, x))
-    return _run_pure(program, values, _initial_state(circuit, x, jnp.complex128)).reshape(-1)
+    values = step_payloads(program, program.angles(theta, x))
+    return run_pure(program, values, initial_state(circuit, x, jnp.complex128)).reshape(-1)
 
 
 def ref_expectation(circuit, psi):
@@ -101,8 +101,8 @@ def test_feature_steps_flags_every_payload_that_changes_with_x(seed):
     program = state_program(circuit)
     theta, xs = random_inputs(seed, circuit, batch=2)
     flags = program.feature_steps()
-    a = _step_payloads(program, program.angles(jnp.asarray(theta), jnp.asarray(xs[0])))
-    b = _step_payloads(program, program.angles(jnp.asarray(theta), jnp.asarray(xs[1])))
+    a = step_payloads(program, program.angles(jnp.asarray(theta), jnp.asarray(xs[0])))
+    b = step_payloads(program, program.angles(jnp.asarray(theta), jnp.asarray(xs[1])))
     changed = [va is not None and not np.allclose(va, vb) for va, vb in zip(a, b)]
     assert any(changed) and not all(flags)
     assert all(f for f, c in zip(flags, changed) if c)

@@ -7,7 +7,8 @@ import pytest
 
 from dpqml.models import build_model, standard_circuit
 from dpqml.quantum import Angle, Circuit, Operation, Z, expectations
-from dpqml.quantum.simulate import auto_method, estimated_seconds, network_for
+from dpqml.quantum.methods import auto_method, estimated_seconds
+from dpqml.quantum.tensornet import network_for
 
 from .random_circuits import model_per_example_grads, per_example, random_circuit, random_inputs
 

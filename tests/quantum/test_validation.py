@@ -367,7 +367,8 @@ def test_memory_estimate_grows_with_qubits_batch_precision_and_noise():
         ops = [rx(w, w) for w in range(n)]
         if noisy:
             ops.append(Operation("Depolarizing", (0,), prob=0.1))
-        return estimate_memory_bytes(Circuit(n, ops, [Z(0)]), batch, **{"method": "adjoint", **kw})
+        return estimate_memory_bytes(Circuit(n, ops, [Z(0)]), batch,
+                                     **{"method": "backprop" if noisy else "adjoint", **kw})
 
     sizes = [est(n) for n in range(1, 12)]
     assert all(b > a for a, b in zip(sizes, sizes[1:], strict=False))
@@ -375,6 +376,9 @@ def test_memory_estimate_grows_with_qubits_batch_precision_and_noise():
     assert est(8, double=True) > est(8)
     assert est(6, noisy=True) > est(6)
     assert est(6, noisy=True) >= 4**6 * 8  # a density matrix per example at least
+    noisy = Circuit(2, [rx(0, 0), Operation("Depolarizing", (0,), prob=0.1)], [Z(0)])
+    with pytest.raises(ValueError, match="method='adjoint' needs a noiseless circuit"):
+        estimate_memory_bytes(noisy, 4, method="adjoint")  # refused, not estimated as something else
 
 
 def test_complex_parameters_and_features_are_refused():

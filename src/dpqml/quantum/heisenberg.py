@@ -20,7 +20,11 @@ about ``n_params · d³`` (the product rule over a few dense factors of ``U``, e
 parameters stacked into two large matrix products), and for noisy circuits ``n_params · d²``
 density-matrix runs. Measured (docs/engine.md), it beats adjoint
 differentiation only on small noiseless registers (:func:`auto_eligible`), so ``auto`` uses it
-only there; ``method="heisenberg"`` forces it.
+only there; ``method="heisenberg"`` forces it. Noisy circuits run in the Pauli basis
+(:mod:`.pauli_basis`), in real arithmetic.
+
+The method's interface (:mod:`.methods`): :func:`needs`, :func:`expectations`,
+:func:`auto_seconds`, :func:`memory_bytes`, :func:`holds`.
 
 ``W_k`` is built exactly: noiseless ``V`` as the unitary ``U`` (``W_k = (U† O_k U)^T``, ``U`` a
 product of a few dense factors: Kronecker products of single-qubit gates, constant matrices),
@@ -37,54 +41,82 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import core
 from . import kernels as K
 from .circuit import Circuit
+from .core import split_encoding
+from .costs import (
+    ADJOINT_LIVE_STATES,
+    HEISENBERG_MAX_PARAMS_5,
+    HEISENBERG_MAX_QUBITS,
+    HEISENBERG_MAX_TERMS_4,
+    PAULI_MAX_ROWS_BYTES,
+    PAULI_ROW_COPIES,
+)
 from .gates import CHANNELS, complex_dtype, pauli_word_matrix
-
-# ``method="auto"`` uses this method for noiseless circuits in the region where it was measured
-# faster than the adjoint state vector (docs/engine.md): n <= 4 with (observables x parameters)
-# <= MAX_TERMS_4, or n = 5 with one observable and at most MAX_PARAMS_5 parameters.
-MAX_QUBITS = 5
-MAX_TERMS_4 = 192
-MAX_PARAMS_5 = 100
 
 
 def auto_eligible(n_qubits: int, n_observables: int, n_params: int) -> bool:
     """Whether a noiseless encode-then-train circuit of this size is in the measured region where
-    this method beats the adjoint state vector (its costs grow as ``K · P · 4**n`` per example
-    and ``K · P · 8**n`` per batch)."""
+    this method beats the adjoint state vector (:data:`.costs.HEISENBERG_MAX_TERMS_4`; its costs
+    grow as ``K · P · 4**n`` per example and ``K · P · 8**n`` per batch)."""
     if n_qubits <= 4:
-        return n_observables * n_params <= MAX_TERMS_4
-    return n_qubits == 5 and n_observables == 1 and n_params <= MAX_PARAMS_5
-_SPLITS: WeakKeyDictionary = WeakKeyDictionary()
+        return n_observables * n_params <= HEISENBERG_MAX_TERMS_4
+    return n_qubits == HEISENBERG_MAX_QUBITS and n_observables == 1 and n_params <= HEISENBERG_MAX_PARAMS_5
+
+
 _OBSERVABLE_FNS: WeakKeyDictionary = WeakKeyDictionary()
 
 
-def split_encoding(circuit: Circuit):
-    """``(encoding, trainable)`` circuits if ``circuit`` = (θ-free ops) then (x-free ops), else ``None``.
+def needs(circuit: Circuit) -> str | None:
+    if split_encoding(circuit) is None:
+        return ("a circuit that encodes the data first and trains afterwards (no trainable angle "
+                "before the last feature-dependent gate)")
+    return None
 
-    The encoding part is every operation up to the first one whose angle uses θ (readout
-    errors are left out of both: they act at measurement). The rest must use no feature.
-    """
-    if circuit in _SPLITS:
-        return _SPLITS[circuit]
-    ops = [op for op in circuit.operations if not op.is_readout]
-    cut = next((i for i, op in enumerate(ops) if any(a.weights for a in op.angles)), len(ops))
-    rest = ops[cut:]
-    result = None
-    if not any(a.feature is not None for op in rest for a in op.angles):
-        result = (circuit.with_operations(ops[:cut]), circuit.with_operations(rest))
-    _SPLITS[circuit] = result
-    return result
+
+def holds(circuit: Circuit) -> str:
+    return "pauli-basis" if circuit.is_noisy else "state-vector"
+
+
+def auto_seconds(circuit: Circuit) -> float | None:
+    """``0.0`` where a measured rule says this method is the fastest (no fitted cost: noiseless,
+    :func:`auto_eligible`; noisy, the Pauli-basis rows fit in :data:`.costs.PAULI_MAX_ROWS_BYTES`),
+    else None (``auto`` does not choose it)."""
+    if split_encoding(circuit) is None:
+        return None
+    if circuit.is_noisy:
+        from .pauli_basis import rows_bytes
+
+        return 0.0 if rows_bytes(circuit) <= PAULI_MAX_ROWS_BYTES else None
+    return 0.0 if auto_eligible(circuit.n_qubits, len(circuit.observables), circuit.n_params) else None
+
+
+def memory_bytes(circuit: Circuit, batch: int, itemsize: int, gradients: bool) -> int:
+    """Noisy (Pauli basis, real): :data:`.costs.PAULI_ROW_COPIES` copies of the shared rows
+    (:func:`.pauli_basis.rows_bytes`) plus a few real ``4**n`` vectors per example. Noiseless: the dense
+    observables and their Jacobian, ``K · 4**n · (P + 1)`` complex numbers about four times over
+    (the Jacobian, its real quadratic form), counted from the arrays, plus a few states per example."""
+    n = circuit.n_qubits
+    if circuit.is_noisy:
+        from .pauli_basis import rows_bytes
+
+        return int(PAULI_ROW_COPIES * rows_bytes(circuit, double=itemsize == 16)
+                   + 3 * (itemsize // 2) * 4**n * batch)
+    shared = 4 * itemsize * len(circuit.observables) * 4**n * ((circuit.n_params if gradients else 0) + 1)
+    return int(shared + itemsize * 2**n * (ADJOINT_LIVE_STATES if gradients else 3) * batch)
+
+
+def expectations(circuit: Circuit, theta, x):
+    """``<O_k>`` for one validated example (:func:`heisenberg_expectations`)."""
+    return heisenberg_expectations(circuit, theta, x)
 
 
 def observable_matrices(circuit: Circuit) -> np.ndarray:
     """``(K, d, d)`` dense observables with readout-error factors folded in."""
-    from .simulate import _term_table
-
     n = circuit.n_qubits
     out = np.zeros((len(circuit.observables), 2**n, 2**n), np.complex128)
-    for k, c, f, p in _term_table(circuit):
+    for k, c, f, p in core.term_table(circuit):
         letters = ["I"] * n
         for w, letter in p.factors:
             letters[w] = letter
@@ -125,8 +157,6 @@ def _schedule(program, values, cdt, deps):
     time. Returns groups in order of application: ``("1q", {wire: (2, 2)}, θ indices, {wire: θ
     indices})`` or ``("m", (d, d), θ indices, None)``.
     """
-    from .simulate import _apply_step_pure
-
     n = program.n_qubits
     d = 2**n
     # groups: ("1q", {wire: 2x2}, deps) or ("m", matrix, deps); frontier[w]: last group touching w
@@ -149,12 +179,12 @@ def _schedule(program, values, cdt, deps):
             continue
         if kind in ("u", "pauli"):
             basis = jnp.eye(d, dtype=cdt).reshape((d,) + (2,) * n)
-            cols = jax.vmap(lambda e, step=step, value=value: _apply_step_pure(e, step, value).reshape(-1))(basis)
+            cols = jax.vmap(lambda e, step=step, value=value: core.apply_step_pure(e, step, value).reshape(-1))(basis)
             groups.append(("m", cols.T, set(dep or ()), None))
         else:
             with jax.ensure_compile_time_eval():
                 basis = jnp.eye(d, dtype=cdt).reshape((d,) + (2,) * n)
-                cols = jax.vmap(lambda e, step=step: _apply_step_pure(e, step, None).reshape(-1))(basis)
+                cols = jax.vmap(lambda e, step=step: core.apply_step_pure(e, step, None).reshape(-1))(basis)
             groups.append(("m", np.asarray(cols).T, set(), None))
         for w in wires:
             frontier[w] = len(groups) - 1
@@ -246,16 +276,14 @@ def _varying_factors(trainable: Circuit, theta, cdt):
     rows or columns. Returns ``(factors, leading constant)``; the constant is ``None`` unless no
     factor depends on θ (then ``factors`` is empty).
     """
-    from .simulate import _step_payloads, program_for
-
-    program = program_for(trainable, mixed=False)
+    program = core.program_for(trainable, mixed=False)
     deps = _step_dependencies(program)
     n = trainable.n_qubits
     x0 = jnp.zeros((trainable.n_features,), theta.dtype)
     eye2 = jnp.eye(2, dtype=cdt)
 
     def groups_of(t):
-        return _schedule(program, _step_payloads(program, program.angles(t, x0)), cdt, deps)
+        return _schedule(program, core.step_payloads(program, program.angles(t, x0)), cdt, deps)
 
     def varying(t):  # what depends on θ: the 2x2 matrices of single-qubit groups, other matrices
         return [payload for _, payload, gdeps, _ in groups_of(t) if gdeps]
@@ -342,13 +370,11 @@ def _observable_and_jacobian(trainable: Circuit, obs: np.ndarray, theta):
 
 def _heisenberg_observables(trainable: Circuit, obs: np.ndarray, theta):
     """``W (K, d, d)`` with ``<O_k> = Σ_ab W_k[a,b] ρ[a,b]`` for the input state ρ of ``trainable``."""
-    from .simulate import _step_payloads, program_for
-
     cdt = complex_dtype(theta.dtype)
     x0 = jnp.zeros((trainable.n_features,), theta.dtype)
     o = jnp.asarray(obs, cdt)
-    program = program_for(trainable, mixed=False)
-    values = _step_payloads(program, program.angles(theta, x0))
+    program = core.program_for(trainable, mixed=False)
+    values = core.step_payloads(program, program.angles(theta, x0))
     u = _dense_unitary(program, values, cdt)
     a = jnp.einsum("ia,kij,jb->kab", jnp.conj(u), o, u)  # U† O U
     return jnp.swapaxes(a, 1, 2)
@@ -362,7 +388,6 @@ def make_observable_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool 
     ``real_input``: the input states are real (so ``Im W`` never contributes); only ``(Re W,)``
     is returned and differentiated.
     """
-
     def parts(w):
         return (jnp.real(w),) if real_input else (jnp.real(w), jnp.imag(w))
 
@@ -415,7 +440,6 @@ def make_pure_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool):
     ``ψψ†`` is formed), and ``∂/∂v = 2 M v`` (features may carry gradients, e.g. from classical
     layers before the circuit).
     """
-
     def quad(v, m):
         return jnp.einsum("a,kab,b->k", v, m, v)
 
@@ -470,10 +494,8 @@ def _product_state(program, values, n: int, cdt):
 
 def heisenberg_expectations(circuit: Circuit, theta, x):
     """``<O_k>`` for one example by the Heisenberg-picture method; ``theta`` and ``x`` validated."""
-    from .simulate import _initial_state, _run_pure, _step_payloads, program_for
-
     if circuit.is_noisy:
-        from .pauli import pauli_expectations
+        from .pauli_basis import pauli_expectations
 
         return pauli_expectations(circuit, theta, x)
     encoding, trainable = split_encoding(circuit)
@@ -481,13 +503,13 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
     cache = _OBSERVABLE_FNS.setdefault(circuit, {})
     n = circuit.n_qubits
     cdt = complex_dtype(theta.dtype)
-    program = program_for(encoding, mixed=False)
+    program = core.program_for(encoding, mixed=False)
     # The encoding uses no θ: any vector of the right length will do.
-    values = _step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
+    values = core.step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
     if circuit.n_params:
         psi = _product_state(program, values, n, cdt) if circuit.state_prep == "zero" else None
         if psi is None:
-            psi = _run_pure(program, values, _initial_state(circuit, x, cdt)).reshape(-1)
+            psi = core.run_pure(program, values, core.initial_state(circuit, x, cdt)).reshape(-1)
         v = jnp.real(psi) if real else jnp.concatenate([jnp.real(psi), jnp.imag(psi)])
         if "pure" not in cache:
             cache["pure"] = make_pure_fn(trainable, observable_matrices(circuit), real_input=real)
@@ -495,7 +517,7 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
     if "fn" not in cache:
         cache["fn"] = make_observable_fn(trainable, observable_matrices(circuit), real_input=real)
     w_parts = cache["fn"](theta)
-    psi = _run_pure(program, values, _initial_state(circuit, x, cdt)).reshape(-1)
+    psi = core.run_pure(program, values, core.initial_state(circuit, x, cdt)).reshape(-1)
     a, b = jnp.real(psi), jnp.imag(psi)  # ρ = ψψ†: Re ρ = aaᵀ + bbᵀ, Im ρ = baᵀ − abᵀ
     rho_parts = (a[:, None] * a[None, :] + b[:, None] * b[None, :],
                  b[:, None] * a[None, :] - a[:, None] * b[None, :])

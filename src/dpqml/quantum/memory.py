@@ -5,8 +5,7 @@ from __future__ import annotations
 import os
 
 from .circuit import Circuit
-from .methods import applicable
-from .simulate import network_for, program_for, resolve_method, simulation_kind
+from .methods import REGISTRY, applicable, resolve_method, simulation_kind, why_not
 
 _KIND_PLURAL = {"pauli-basis": "Pauli-basis rows", "density-matrix": "density matrices",
                 "tensor-network": "tensor networks", "state-vector": "state vectors"}
@@ -22,39 +21,19 @@ def available_memory_bytes() -> int:
 
 def estimate_memory_bytes(circuit: Circuit, batch: int, *, double: bool = False,
                           method: str = "auto", gradients: bool = True) -> int:
-    """Rough peak memory of simulating (and differentiating) ``batch`` examples.
-
-    A state vector takes ``2**n`` complex numbers (8 bytes each in single precision, 16 in
-    double); a density matrix ``4**n``. Adjoint differentiation keeps a few states per example
-    plus the copies around each group's matrix product (XLA's buffers measured 6–9.5 states per
-    example at n = 12–20; counted as 10); backprop keeps one per fused gate (density matrices
-    too). The Heisenberg method on noisy circuits keeps its shared Pauli-basis rows
-    (:func:`.pauli.rows_bytes`; measured: 1.0 GiB of XLA buffers at n = 10, L = 6, ``nisq``,
-    batch 16, estimated 1.6 GiB) and a few real vectors per example. The tensor-network method
-    keeps its intermediates, at most (tensors x largest intermediate) numbers per example.
+    """Rough peak memory of simulating (and differentiating) ``batch`` examples with ``method``
+    (``"auto"``: the method :func:`.methods.auto_method` picks), as the method's module counts it
+    (``memory_bytes`` of :data:`.methods.REGISTRY`). A state vector takes ``2**n`` complex numbers
+    (8 bytes each in single precision, 16 in double); a density matrix ``4**n``; adjoint
+    differentiation keeps a few states per example (:data:`.costs.ADJOINT_LIVE_STATES`), backprop
+    one per fused step, the Pauli basis its shared rows (:func:`.pauli_basis.rows_bytes`), a tensor
+    network its intermediates. A method that cannot run the circuit is refused (:func:`.methods.why_not`).
     """
-    itemsize = 16 if double else 8
-    n = circuit.n_qubits
-    noisy = circuit.is_noisy
     method = resolve_method(circuit, method)
-    if method == "tensor-network" and not noisy:
-        net = network_for(circuit)
-        if net is not None:
-            return int(itemsize * net.n_tensors * net.largest * (2 if gradients else 1) * max(int(batch), 1))
-    if method == "heisenberg" and noisy:
-        # Pauli basis (real): the shared sweep's rows, about three copies live at a block (the
-        # rows, their image, the concatenation), plus a few real 4**n vectors per example.
-        from .pauli import rows_bytes
-
-        return int(3 * rows_bytes(circuit, double=double) + 3 * (itemsize // 2) * 4**n * max(int(batch), 1))
-    per_state = itemsize * (4**n if noisy else 2**n)
-    if not gradients:
-        live = 3
-    elif noisy or method == "backprop":
-        live = len(program_for(circuit, mixed=noisy).steps) + 3
-    else:
-        live = 10
-    return int(per_state * live * max(int(batch), 1))
+    refusal = why_not(circuit, method)
+    if refusal is not None:
+        raise ValueError(refusal)
+    return REGISTRY[method].memory_bytes(circuit, max(int(batch), 1), 16 if double else 8, gradients)
 
 
 def check_memory(circuit: Circuit, batch: int, *, double: bool = False, method: str = "auto",

@@ -1,12 +1,21 @@
-"""The registry of simulation methods: what each holds, which circuits it accepts, and why not.
+"""The registry of simulation methods, and ``auto`` as a choice over it.
 
-:func:`.simulate.expectations` refuses a method through :func:`why_not`, the memory check
-(:func:`.memory.check_memory`) proposes the methods of :func:`applicable`, and the tests compare
-every registered method with PennyLane (``tests/quantum/test_against_pennylane.py`` iterates
-:data:`REGISTRY`). ``auto`` (:func:`.simulate.auto_method`) chooses among the applicable methods
-by the cost rules kept beside each method's code (``simulate.estimated_seconds`` for the state
-vector against the tensor network, ``heisenberg.auto_eligible`` and
-``simulate.PAULI_MAX_ROWS_BYTES`` for the Heisenberg picture).
+Each method lives in its own module, built on the shared execution core (:mod:`.core`), and
+offers the same small interface:
+
+* ``needs(circuit)``: ``None`` when the method can run the circuit, else what it needs;
+* ``expectations(circuit, theta, x)``: ``<O_k>`` for one validated example (differentiable);
+* ``auto_seconds(circuit)``: what ``auto`` weighs: estimated seconds per example of a
+  per-example gradient (a cost model, :mod:`.costs`), ``0.0`` where a measured rule says the
+  method is fastest, ``inf`` for a fallback, ``None`` where ``auto`` never chooses it;
+* ``memory_bytes(circuit, batch, itemsize, gradients)``: rough peak memory of a batch;
+* ``holds(circuit)``: what the simulation holds (``"state-vector"``, ``"density-matrix"``,
+  ``"pauli-basis"``, ``"tensor-network"``).
+
+:func:`.simulate.expectations` runs a method through :data:`REGISTRY` (refusing it with
+:func:`why_not`), the memory check (:mod:`.memory`) asks every applicable method what fits,
+``dpqml bench --method all`` times every applicable method, and the tests compare every
+registered method with PennyLane (``tests/quantum/test_against_pennylane.py``).
 """
 
 from __future__ import annotations
@@ -14,58 +23,50 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from . import adjoint, backprop, heisenberg, tensornet
 from .circuit import Circuit
 
 
 @dataclass(frozen=True)
 class Method:
-    """One way of computing expectation values and their gradients."""
+    """One way of computing expectation values and their gradients (see the module docstring)."""
 
     name: str
     summary: str
-    #: ``None`` when the method can run the circuit, else what it needs (completes "needs ...").
     needs: Callable[[Circuit], str | None]
+    expectations: Callable
+    auto_seconds: Callable[[Circuit], float | None]
+    memory_bytes: Callable[[Circuit, int, int, bool], int]
+    holds: Callable[[Circuit], str]
 
 
-def _adjoint_needs(circuit: Circuit) -> str | None:
-    return "a noiseless circuit; noisy circuits use 'backprop'" if circuit.is_noisy else None
-
-
-def _heisenberg_needs(circuit: Circuit) -> str | None:
-    from .heisenberg import split_encoding
-
-    if split_encoding(circuit) is None:
-        return ("a circuit that encodes the data first and trains afterwards (no trainable angle "
-                "before the last feature-dependent gate)")
-    return None
-
-
-def _tensor_network_needs(circuit: Circuit) -> str | None:
-    from .simulate import network_for
-    from .tensornet import MAX_TENSORS
-
-    if network_for(circuit) is not None:
-        return None
-    if circuit.is_noisy:
-        return "a noiseless circuit"
-    if circuit.state_prep != "zero":
-        return "a circuit started in |0...0> (no amplitude encoding)"
-    return f"at most {MAX_TENSORS} tensors"
+def _method(name: str, module, summary: str) -> Method:
+    return Method(name, summary, module.needs, module.expectations, module.auto_seconds,
+                  module.memory_bytes, module.holds)
 
 
 REGISTRY: dict[str, Method] = {
     m.name: m
     for m in (
-        Method("adjoint", "state vector, adjoint differentiation (one state per example, walked "
-                          "backwards)", _adjoint_needs),
-        Method("backprop", "state vector or, for noisy circuits, density matrix, differentiated by "
-                           "JAX's reverse mode", lambda circuit: None),
-        Method("heisenberg", "Heisenberg picture: the observable evolved backwards once per batch "
-                             "(dense unitary when noiseless, Pauli basis when noisy)", _heisenberg_needs),
-        Method("tensor-network", "tensor network inside the observable's light cone (shallow "
-                                 "circuits)", _tensor_network_needs),
+        _method("adjoint", adjoint, "state vector, adjoint differentiation (one state per example, "
+                                    "walked backwards)"),
+        _method("backprop", backprop, "state vector or, for noisy circuits, density matrix, "
+                                      "differentiated by JAX's reverse mode"),
+        _method("heisenberg", heisenberg, "Heisenberg picture: the observable evolved backwards once "
+                                          "per batch (dense unitary when noiseless, Pauli basis when noisy)"),
+        _method("tensor-network", tensornet, "tensor network inside the observable's light cone "
+                                             "(shallow circuits)"),
     )
 }
+
+#: The values ``method=`` accepts.
+METHODS = ("auto", *REGISTRY)
+
+
+def check_method(method: str) -> None:
+    """Raise ``ValueError`` naming the valid methods unless ``method`` is one of :data:`METHODS`."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
 
 
 def why_not(circuit: Circuit, method: str) -> str | None:
@@ -77,3 +78,42 @@ def why_not(circuit: Circuit, method: str) -> str | None:
 def applicable(circuit: Circuit) -> list[str]:
     """The registered methods that can run ``circuit``."""
     return [name for name, m in REGISTRY.items() if m.needs(circuit) is None]
+
+
+def auto_method(circuit: Circuit) -> str:
+    """The method ``method="auto"`` uses: among the applicable methods, the one of least
+    ``auto_seconds`` (ties go to the earlier registered). Noiseless circuits: the Heisenberg
+    picture on small registers, else the tensor network or the adjoint state vector by their
+    cost models; noisy: the Pauli basis where it fits, else backprop through the density matrix."""
+    best, best_cost = None, None
+    for name in applicable(circuit):
+        cost = REGISTRY[name].auto_seconds(circuit)
+        if cost is not None and (best_cost is None or cost < best_cost):
+            best, best_cost = name, cost
+    if best is None:  # pragma: no cover - backprop runs every circuit and is always a candidate when noisy
+        raise AssertionError(f"no registered method runs {circuit!r}")
+    return best
+
+
+def resolve_method(circuit: Circuit, method: str = "auto") -> str:
+    """The method :func:`.simulate.expectations` runs for ``method`` (``"auto"``: :func:`auto_method`)."""
+    check_method(method)
+    return auto_method(circuit) if method == "auto" else method
+
+
+def simulation_kind(circuit: Circuit, method: str = "auto") -> str:
+    """What the simulation holds: ``"pauli-basis"`` (noisy, Heisenberg picture),
+    ``"density-matrix"``, ``"tensor-network"`` or ``"state-vector"``."""
+    return REGISTRY[resolve_method(circuit, method)].holds(circuit)
+
+
+def estimated_seconds(circuit: Circuit) -> dict[str, float]:
+    """The fitted cost models (:mod:`.costs`): estimated seconds per example of a per-example
+    gradient for ``"adjoint"`` (noiseless) and, where a network can be built, ``"tensor-network"``."""
+    out = {}
+    if not circuit.is_noisy:
+        out["adjoint"] = adjoint.seconds(circuit)
+    tn = tensornet.seconds(circuit)
+    if tn is not None:
+        out["tensor-network"] = tn
+    return out

@@ -17,25 +17,33 @@ For a shallow circuit the cost grows with the *depth* and the width of the light
 ``2**n``: at ``L = 2`` layers of ``hea`` on 12 qubits, one example is about 6·10⁴ flops against
 about 2·10⁵ amplitude updates (times 2-3 passes) for the state vector. Deep circuits go the other
 way (the network's intermediates grow as ``2**(depth)``), which is why ``method="auto"`` picks by
-cost (:func:`dpqml.quantum.simulate.use_tensor_network`).
+cost (:func:`seconds` against :func:`.adjoint.seconds`, :func:`.methods.auto_method`).
 
 Gradients are ordinary reverse-mode AD through the contraction (every intermediate is small), and
 ``jax.vmap`` over examples leaves the tensors that depend on ``theta`` alone unbatched, so the
 parts of the network without data are contracted once per batch.
+
+The method's interface (:mod:`.methods`): :func:`needs`, :func:`expectations`,
+:func:`seconds`, :func:`auto_seconds`, :func:`memory_bytes`, :func:`holds`.
 """
 
 from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
+from weakref import WeakKeyDictionary
 
 import jax.numpy as jnp
 import numpy as np
 import opt_einsum
 
+from . import core
 from . import gates as G
+from .circuit import Circuit
+from .costs import TN_SECONDS_PER_FLOP, TN_SECONDS_PER_TENSOR
+from .gates import complex_dtype
 from .observables import PauliString
-from .program import Program
+from .program import Program, lower
 
 #: Networks with more tensors than this are not built (path search time grows with the size, and
 #: such circuits are deep enough for the state vector to win).
@@ -209,3 +217,57 @@ def term_values(network: Network, values, cdt):
         out.append(jnp.real(jnp.einsum(term.equation, *ops, optimize=list(term.path))))
     return jnp.stack(out)
 
+
+
+# ---------------------------------------------------------------------------------------
+# the method's interface
+_NETWORKS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def network_for(circuit: Circuit) -> Network | None:
+    """The tensor networks of ``circuit``'s Pauli terms (cached), or None when the circuit is
+    noisy, starts from an amplitude encoding, or is too large for a network."""
+    if circuit not in _NETWORKS:
+        net = None
+        if not circuit.is_noisy and circuit.state_prep == "zero":
+            program = lower(circuit, mixed=False, scan=False, permutations=False)
+            net = build_network(program, [p for *_, p in core.term_table(circuit)])
+        _NETWORKS[circuit] = net
+    return _NETWORKS[circuit]
+
+
+def needs(circuit: Circuit) -> str | None:
+    if network_for(circuit) is not None:
+        return None
+    if circuit.is_noisy:
+        return "a noiseless circuit"
+    if circuit.state_prep != "zero":
+        return "a circuit started in |0...0> (no amplitude encoding)"
+    return f"at most {MAX_TENSORS} tensors"
+
+
+def holds(circuit: Circuit) -> str:
+    return "tensor-network"
+
+
+def seconds(circuit: Circuit) -> float | None:
+    """Estimated seconds per example of a per-example gradient (:mod:`.costs`); None without a network."""
+    net = network_for(circuit)
+    return None if net is None else net.n_tensors * TN_SECONDS_PER_TENSOR + net.flops * TN_SECONDS_PER_FLOP
+
+
+def auto_seconds(circuit: Circuit) -> float | None:
+    return seconds(circuit)
+
+
+def memory_bytes(circuit: Circuit, batch: int, itemsize: int, gradients: bool) -> int:
+    """At most (tensors x largest intermediate) numbers per example, twice while differentiating."""
+    net = network_for(circuit)
+    return int(itemsize * net.n_tensors * net.largest * (2 if gradients else 1) * batch)
+
+
+def expectations(circuit: Circuit, theta, x):
+    """``<O_k>`` for one validated example."""
+    net = network_for(circuit)
+    values = core.payloads(net.program, theta, x)
+    return core.combine(circuit, term_values(net, values, complex_dtype(theta.dtype))).astype(theta.dtype)

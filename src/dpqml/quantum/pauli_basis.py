@@ -36,9 +36,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from . import core
 from . import gates as G
 from .circuit import Circuit
-from .program import Program
+from .core import split_encoding
+from .program import Program, lower
 
 _LETTERS = "IXYZ"  # the order of the Pauli index
 _PLANS: WeakKeyDictionary = WeakKeyDictionary()
@@ -127,12 +129,10 @@ def fused_transfer_matrices(program: Program, angles):
 
 def observable_vectors(circuit: Circuit) -> np.ndarray:
     """``(K, 4**n)`` Pauli coefficients of the observables, readout errors folded in (each term
-    scaled by its readout factor, as :func:`.simulate._term_table` gives it)."""
-    from .simulate import _term_table
-
+    scaled by its readout factor, as :func:`.core.term_table` gives it)."""
     n = circuit.n_qubits
     out = np.zeros((len(circuit.observables), 4**n))
-    for k, coef, factor, p in _term_table(circuit):
+    for k, coef, factor, p in core.term_table(circuit):
         letters = dict(p.factors)
         idx = 0
         for w in range(n):
@@ -364,8 +364,7 @@ def sweep(plan: Plan, angles, obs, *, derivatives: bool):
 
 
 def plan_for(trainable: Circuit) -> Plan:
-    from .program import lower
-
+    """The :class:`Plan` of a noisy trainable part (cached)."""
     if trainable not in _PLANS:
         program = lower(trainable, mixed=True, scan=False, permutations=False)
         _PLANS[trainable] = Plan(program)
@@ -435,20 +434,18 @@ def encoded_state(circuit: Circuit, encoding: Circuit, theta, x):
     ``(left, right)`` with ``c = left ⊗ right`` (a product-state encoding: the first ``n//2``
     wires and the rest, so the ``4**n`` vector is never formed per example; otherwise ``c`` and
     ``[1]``)."""
-    from .simulate import _initial_state, _run_mixed, _step_payloads, program_for
-
     n = circuit.n_qubits
-    program = program_for(encoding, mixed=True)
+    program = core.program_for(encoding, mixed=True)
     angles = program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x)
     if circuit.state_prep == "zero":
         factors = _single_qubit_product(program, angles, n)
         if factors is not None:
             return factors
-    values = _step_payloads(program, angles)
+    values = core.step_payloads(program, angles)
     cdt = jnp.result_type(theta.dtype, jnp.complex64)
-    psi0 = _initial_state(circuit, x, cdt).reshape(-1)
+    psi0 = core.initial_state(circuit, x, cdt).reshape(-1)
     rho0 = (psi0[:, None] * jnp.conj(psi0)[None, :]).reshape((2,) * (2 * n))
-    rho = _run_mixed(program, values, rho0)
+    rho = core.run_mixed(program, values, rho0)
     return density_to_pauli(rho, n).astype(theta.dtype), jnp.ones((1,), theta.dtype)
 
 
@@ -470,7 +467,7 @@ def _make_core(plan: Plan, obs: np.ndarray):
     reuses the derivative rows of the forward sweep."""
 
     @jax.custom_vjp
-    def core(angles, left, right):
+    def contracted(angles, left, right):
         return _contract(sweep(plan, angles, obs, derivatives=False), left, right)
 
     def fwd(angles, left, right):
@@ -486,15 +483,13 @@ def _make_core(plan: Plan, obs: np.ndarray):
         og = (g @ o).reshape(left.shape[0], right.shape[0])  # the cotangent of c = Σ_k g_k o_k
         return a_bar, og @ right, left @ og
 
-    core.defvjp(fwd, bwd)
-    return core
+    contracted.defvjp(fwd, bwd)
+    return contracted
 
 
 def pauli_expectations(circuit: Circuit, theta, x):
     """``<O_k>`` for one example, the trainable part in the Pauli-basis Heisenberg picture;
-    ``theta`` and ``x`` validated, ``circuit`` split by :func:`.heisenberg.split_encoding`."""
-    from .heisenberg import split_encoding
-
+    ``theta`` and ``x`` validated, ``circuit`` split by :func:`.core.split_encoding`."""
     encoding, trainable = split_encoding(circuit)
     if circuit not in _FUNCTIONS:
         _FUNCTIONS[circuit] = _make_core(plan_for(trainable), observable_vectors(circuit))

@@ -1,0 +1,154 @@
+"""The adjoint method: state vectors, differentiated by walking the circuit backwards.
+
+A ``jax.custom_vjp`` keeps only the final state and walks the circuit backwards (Jones & Gacon
+2020, "Efficient calculation of gradients in classical simulations of variational quantum
+algorithms", arXiv:2009.02823). Memory: a few states per example, whatever the depth. The
+cotangent of each (fused) gate matrix is the 2x2 (or grouped ``2**k``) reduced outer product of
+the adjoint and forward states; JAX's own AD carries it to the angles. From
+:data:`.costs.REAL_LAYOUT_QUBITS` qubits on the states are kept in the real layout
+(:func:`.kernels.to_real`). Noiseless circuits only.
+
+The method's interface (:mod:`.methods`): :func:`needs`, :func:`expectations`,
+:func:`seconds`, :func:`auto_seconds`, :func:`memory_bytes`, :func:`holds`.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from . import core
+from . import kernels as K
+from .circuit import Circuit
+from .costs import (
+    ADJOINT_LIVE_STATES,
+    REAL_LAYOUT_QUBITS,
+    SV_SECONDS,
+    SV_SECONDS_PER_AMPLITUDE_STEP,
+    SV_SECONDS_PER_STEP,
+)
+from .gates import complex_dtype
+from .program import Program
+
+
+def needs(circuit: Circuit) -> str | None:
+    return "a noiseless circuit; noisy circuits use 'backprop'" if circuit.is_noisy else None
+
+
+def holds(circuit: Circuit) -> str:
+    return "state-vector"
+
+
+def seconds(circuit: Circuit) -> float:
+    """Estimated seconds per example of a per-example gradient (:mod:`.costs`)."""
+    n_steps = len(core.state_program(circuit).steps)
+    return SV_SECONDS + n_steps * (SV_SECONDS_PER_STEP + SV_SECONDS_PER_AMPLITUDE_STEP * 2**circuit.n_qubits)
+
+
+def auto_seconds(circuit: Circuit) -> float | None:
+    return None if circuit.is_noisy else seconds(circuit)
+
+
+def memory_bytes(circuit: Circuit, batch: int, itemsize: int, gradients: bool) -> int:
+    """A few states per example: :data:`.costs.ADJOINT_LIVE_STATES` while differentiating, 3 otherwise."""
+    live = ADJOINT_LIVE_STATES if gradients else 3
+    return int(itemsize * 2**circuit.n_qubits * live * batch)
+
+
+def expectations(circuit: Circuit, theta, x):
+    """``<O_k>`` for one validated example."""
+    program = core.state_program(circuit)
+    values = core.payloads(program, theta, x)
+    psi0 = core.initial_state(circuit, x, complex_dtype(theta.dtype))
+    return run(circuit, program, values, psi0).astype(theta.dtype)
+
+
+def _same(state):
+    return state
+
+
+def run(circuit: Circuit, program: Program, values, psi0):
+    """Adjoint differentiation; from :data:`REAL_LAYOUT_QUBITS` qubits on, in the real layout."""
+    table = core.term_table(circuit)
+    real = circuit.n_qubits >= REAL_LAYOUT_QUBITS
+    apply = core.apply_step_real if real else core.apply_step_pure
+    enter, leave = (K.to_real, K.to_complex) if real else (_same, _same)
+
+    def final_state(values, psi0):
+        prefix, body, _, suffix = core.split_steps(program, values)
+        return core.run_steps(apply, enter(psi0), prefix, body, suffix)
+
+    @jax.custom_vjp
+    def run(values, psi0):
+        return core.combine(circuit, core.term_values_pure(circuit, leave(final_state(values, psi0))))
+
+    def fwd(values, psi0):
+        r = final_state(values, psi0)
+        return core.combine(circuit, core.term_values_pure(circuit, leave(r))), (values, r)
+
+    def reduce(mu, psi, wires):
+        if real and len(wires) > 1 and K.contiguous(wires):
+            return K.reduce_outer_real(mu, psi, wires)
+        return K.reduce_outer(leave(mu), leave(psi), wires)
+
+    def bwd(res, g):
+        values, r = res
+        psi = leave(r)
+        # lam = O_eff psi with O_eff = sum_k g_k O_k
+        lam = jnp.zeros_like(psi)
+        for k, c, f, p in table:
+            lam = lam + (g[k] * c * f).astype(psi.dtype) * K.apply_pauli_string(psi, p.factors)
+        prefix, body, reps, suffix = core.split_steps(program, values)
+
+        def back(carry, step, value):
+            """Undo one step on (psi, mu), mu = conj(lam); return the step's cotangent."""
+            psi, mu = carry
+            kind, wires, payload = step
+            ct = None
+            if kind in ("u", "kron"):
+                psi = apply(psi, step, value, inverse=True)
+                # d<O>/dM = 2 M_ab with M_ab = sum conj(lam_a) psi_in_b (JAX's complex cotangent)
+                ct = (2.0 * reduce(mu, psi, wires)).astype(value.dtype)
+                # conj(U^dagger lam) = U^T mu
+                mu = apply(mu, step, jnp.conj(value), inverse=True)
+                return (psi, mu), ct
+            if kind == "pauli":
+                # d<O>/dphi = Im <lam| P |psi_out>
+                ct = jnp.imag(jnp.sum(leave(mu) * K.apply_pauli_string(leave(psi), payload[0]))).astype(value.dtype)
+                psi = apply(psi, step, value, inverse=True)
+                # elementwise: XLA fuses the conjugations (and conversions) into the kernel
+                mu = enter(jnp.conj(core.apply_step_pure(jnp.conj(leave(mu)), step, value, inverse=True)))
+                return (psi, mu), ct
+            # CZ, CNOT, SWAP and permutations are real: they act on mu as on lam
+            psi = apply(psi, step, value, inverse=True)
+            mu = apply(mu, step, value, inverse=True)
+            return (psi, mu), ct
+
+        carry = (r, enter(jnp.conj(lam)))
+        suffix_cts = []
+        for step, value in reversed(suffix):
+            carry, ct = back(carry, step, value)
+            suffix_cts.append(ct)
+        body_cts = []
+        if body is not None:
+            body_steps, stacked = body
+
+            def one_block(c, vals):
+                cts = [None] * len(body_steps)
+                for j in range(len(body_steps) - 1, -1, -1):
+                    c, cts[j] = back(c, body_steps[j], vals[j])
+                return c, tuple(cts)
+
+            carry, stacked_cts = jax.lax.scan(one_block, carry, stacked, reverse=True)
+            for k in range(reps):
+                body_cts += [None if c is None else c[k] for c in stacked_cts]
+        prefix_cts = []
+        for step, value in reversed(prefix):
+            carry, ct = back(carry, step, value)
+            prefix_cts.append(ct)
+        _, mu = carry
+        cts = prefix_cts[::-1] + body_cts + suffix_cts[::-1]
+        return tuple(cts), 2.0 * leave(mu)
+
+    run.defvjp(fwd, bwd)
+    return run(values, psi0)

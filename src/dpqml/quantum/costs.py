@@ -1,0 +1,59 @@
+"""The constants behind the automatic method choice and the memory estimates, in one place.
+
+Every figure here was measured on this project's reference machine (2 CPU cores, JAX's CPU
+wheels, float32, per-example gradients at batch 64; ``docs/engine.md``) and only steers *which*
+method runs or *whether* a batch is refused: no result depends on them. Re-fit them with the
+benchmark named beside each when the engine changes or on another machine.
+"""
+
+from __future__ import annotations
+
+# --- state vector ------------------------------------------------------------------------
+#: Single-qubit gates on up to this many adjacent wires are applied as one matrix (measured at
+#: batch 64: groups of 3 and 4 wires are level, 6 is twice as slow).
+GROUP_WIRES = 4
+
+#: From this many qubits the adjoint method keeps its states in the real layout
+#: (:func:`.kernels.to_real`), where grouped gates are real matrix products (n = 12, L = 6:
+#: 600-670 -> 863 ex/s; n = 16, L = 6: 32 -> 52; but n = 8 slower, 7,200 -> 5,300, where the
+#: conversions cost more than the products save).
+REAL_LAYOUT_QUBITS = 10
+
+#: Seconds per example of the adjoint state vector: ``SV_SECONDS + steps · (SV_SECONDS_PER_STEP +
+#: SV_SECONDS_PER_AMPLITUDE_STEP · 2**n)``, steps counted in the grouped program. Fitted with the
+#: tensor network's constants below to the standard model (n = 4..16, L = 1..6;
+#: ``benchmarks/method_costs.py``, output in ``benchmarks/results-method-costs.json``) and
+#: checked on the re-uploading and strongly entangling ansaetze. Only the ratio matters.
+SV_SECONDS = 1.4e-5
+SV_SECONDS_PER_STEP = 1.7e-6
+SV_SECONDS_PER_AMPLITUDE_STEP = 1.6e-8
+
+#: Live states per example while the adjoint method differentiates (XLA's buffers measured 6-9.5
+#: states per example at n = 12-20).
+ADJOINT_LIVE_STATES = 10
+
+# --- tensor network ----------------------------------------------------------------------
+#: Seconds per example of a tensor network: ``tensors · TN_SECONDS_PER_TENSOR + flops ·
+#: TN_SECONDS_PER_FLOP`` (same fit as the state vector's constants).
+TN_SECONDS_PER_TENSOR = 1.1e-6
+TN_SECONDS_PER_FLOP = 0.8e-9
+
+# --- Heisenberg picture ------------------------------------------------------------------
+#: Noiseless circuits: ``auto`` uses the dense Heisenberg picture where it was measured faster
+#: than the adjoint state vector: n <= 4 with (observables x parameters) <= HEISENBERG_MAX_TERMS_4,
+#: or n = HEISENBERG_MAX_QUBITS with one observable and at most HEISENBERG_MAX_PARAMS_5 parameters
+#: (n = 6 loses everywhere).
+HEISENBERG_MAX_QUBITS = 5
+HEISENBERG_MAX_TERMS_4 = 192
+HEISENBERG_MAX_PARAMS_5 = 100
+
+#: Noisy circuits: ``auto`` runs the Pauli basis whenever its shared sweep (``K·(A + 1)`` rows of
+#: ``4**n`` reals, :func:`.pauli_basis.rows_bytes`) fits in this many bytes: it was measured faster
+#: than the density matrix at every point of the noisy grid (n = 4-10, L = 2, 6;
+#: ``benchmarks/compare_frameworks.py --noise``). 1 GiB: n = 10 with about 250 angles per observable.
+PAULI_MAX_ROWS_BYTES = 2**30
+
+#: Copies of the shared rows alive at once in the Pauli-basis sweep (the rows, their image, the
+#: concatenation; measured 1.0 GiB of XLA buffers at n = 10, L = 6, ``nisq``, batch 16, against
+#: 1.6 GiB estimated).
+PAULI_ROW_COPIES = 3
