@@ -1,4 +1,4 @@
-"""Per-example gradient throughput of the standard model: dpqml against PennyLane and TensorCircuit.
+"""Per-example gradient throughput, dpqml against PennyLane and TensorCircuit: the standard model, the paper's.
 
 Example::
 
@@ -6,6 +6,12 @@ Example::
         --timeout 180 --json compare.json
     python benchmarks/compare_frameworks.py --noise depolarizing:0.01 amplitude-damping:0.01 \\
         --qubits 4 6 8 10 --layers 2 6 --timeout 240 --json noisy.json
+    python benchmarks/compare_frameworks.py --models paper --batch 64 --timeout 600 --json paper.json
+
+``--models`` picks what runs: ``standard`` (the default), the standard model over the
+``--qubits`` x ``--layers`` x ``--noise`` grid; ``paper``, one grid point, the paper's tabular model
+(4 qubits, 11 layers, noiseless; gradient of ``sum_k w_k <Z_k>``, see :mod:`dpqml.bench.compare`);
+``--models standard paper`` runs both. Each JSON row carries its ``model``.
 
 Needs the optional frameworks: ``pip install 'dpqml[compare]'`` (missing ones are reported as
 skipped). ``examples/s`` is the batch timed divided by the median steady-state seconds per call;
@@ -20,14 +26,15 @@ import math
 import platform
 import sys
 
-from dpqml.bench.compare import ATOL, FRAMEWORKS, compare
+from dpqml.bench.compare import ATOL, FRAMEWORKS, MODELS, PAPER_LAYERS, PAPER_QUBITS, compare
 
-COLUMNS = (("noise", 22), ("qubits", 6), ("layers", 6), ("approach", 19), ("batch", 5), ("examples/s", 12),
-           ("compile s", 9), ("max|diff|", 9), ("agrees", 6), ("dpqml/this", 10))
+COLUMNS = (("model", 8), ("noise", 22), ("qubits", 6), ("layers", 6), ("approach", 19), ("batch", 5),
+           ("examples/s", 12), ("compile s", 9), ("max|diff|", 9), ("agrees", 6), ("dpqml/this", 10))
 
 
 def _format_row(row: dict) -> str:
-    head = [row.get("noise", "none"), str(row["qubits"]), str(row["layers"]), row["approach"], str(row["batch"])]
+    head = [row.get("model", "standard"), row.get("noise", "none"), str(row["qubits"]), str(row["layers"]),
+            row["approach"], str(row["batch"])]
     if "skipped" in row:
         cells = head
         tail = f"skipped: {row['skipped']}"
@@ -38,13 +45,13 @@ def _format_row(row: dict) -> str:
         tail = row.get("note", "")
     widths = [w for _, w in COLUMNS][: len(cells)]
     pairs = enumerate(zip(cells, widths, strict=True))
-    padded = [c.ljust(w) if i in (0, 3) else c.rjust(w) for i, (c, w) in pairs]
+    padded = [c.ljust(w) if i in (0, 1, 4) else c.rjust(w) for i, (c, w) in pairs]
     line = "  ".join(padded)
     return f"{line}  {tail}".rstrip()
 
 
 def _header() -> str:
-    names = [name.ljust(w) if i in (0, 3) else name.rjust(w) for i, (name, w) in enumerate(COLUMNS)]
+    names = [name.ljust(w) if i in (0, 1, 4) else name.rjust(w) for i, (name, w) in enumerate(COLUMNS)]
     return "  ".join(names) + "\n" + "-" * (sum(w for _, w in COLUMNS) + 2 * (len(COLUMNS) - 1))
 
 
@@ -70,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--noise", nargs="+", default=["none"],
                         help="device noise, one channel after every gate: none, depolarizing:p, "
                              "amplitude-damping:g (each setting runs the whole grid)")
+    parser.add_argument("--models", nargs="+", choices=list(MODELS), default=["standard"],
+                        help="standard: the --qubits x --layers x --noise grid (default); paper: the paper's "
+                             f"tabular model, one point ({PAPER_QUBITS} qubits, {PAPER_LAYERS} layers, noiseless)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", metavar="PATH", help="also write all rows as JSON")
     args = parser.parse_args(argv)
@@ -80,22 +90,25 @@ def main(argv: list[str] | None = None) -> int:
         backend = jax.default_backend()
     except Exception:  # pragma: no cover
         backend = "?"
-    print(f"per-example gradients of <Z_0>, float32; agreement with dpqml to atol {ATOL:g}; "
-          f"JAX backend {backend}; {platform.processor() or platform.machine()}")
+    print(f"per-example gradients (standard: <Z_0>; paper: sum_k w_k <Z_k>), float32; agreement with dpqml "
+          f"to atol {ATOL:g}; JAX backend {backend}; {platform.processor() or platform.machine()}")
     print(_header(), flush=True)
+    points = []  # (model, qubits, layers, noise)
+    if "standard" in args.models:
+        points += [("standard", n, layers, None if noise == "none" else noise)
+                   for noise in args.noise for n in args.qubits for layers in args.layers]
+    if "paper" in args.models:
+        points.append(("paper", PAPER_QUBITS, PAPER_LAYERS, None))
     rows: list[dict] = []
-    for noise in args.noise:
-        for n in args.qubits:
-            for layers in args.layers:
-                new = compare(n, layers, args.batch, frameworks=tuple(args.frameworks),
-                              min_seconds=args.min_seconds, seed=args.seed, loop_batch=args.loop_batch,
-                              timeout=args.timeout, noise=None if noise == "none" else noise)
-                for row in new:
-                    print(_format_row(row), flush=True)
-                rows += new
-                if args.json:  # written after every configuration: a killed run keeps what it measured
-                    with open(args.json, "w") as fh:
-                        json.dump([{k: _json_safe(v) for k, v in r.items()} for r in rows], fh, indent=2)
+    for model, n, layers, noise in points:
+        new = compare(n, layers, args.batch, frameworks=tuple(args.frameworks), min_seconds=args.min_seconds,
+                      seed=args.seed, loop_batch=args.loop_batch, timeout=args.timeout, noise=noise, model=model)
+        for row in new:
+            print(_format_row(row), flush=True)
+        rows += new
+        if args.json:  # written after every configuration: a killed run keeps what it measured
+            with open(args.json, "w") as fh:
+                json.dump([{k: _json_safe(v) for k, v in r.items()} for r in rows], fh, indent=2)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump([{k: _json_safe(v) for k, v in r.items()} for r in rows], fh, indent=2)

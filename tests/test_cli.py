@@ -54,6 +54,10 @@ def _exit_code(argv):
         (["bench", "--qubits", "40", "--layers", "6"], "GiB"),
         (["bench", "--compare", "qiskit"], "valid frameworks"),
         (["bench", "--compare", "pennylane", "--ansatz", "strongly-entangling"], "standard model only"),
+        (["bench", "--model", "paper-quantum", "--qubits", "8"], "--model paper-quantum is a fixed circuit "
+                                                                 "(4 qubits, 11 layers, noiseless); drop --qubits"),
+        (["bench", "--model", "paper-quantum", "--noise", "depolarizing", "--grid", "quick"],
+         "drop --noise, --grid"),
     ],
 )
 def test_bench_bad_input_is_a_clear_error(argv, match, capsys):
@@ -178,4 +182,4 @@ def test_circuit_command_prints_every_gate(capsys):
 def test_console_script_help_runs():
     res = subprocess.run([sys.executable, "-m", "dpqml", "bench", "--help"], capture_output=True, text=True)
     assert res.returncode == 0
-    assert "--qubits" in res.stdout and "--compare" in res.stdout
+    assert "--qubits" in res.stdout and "--compare" in res.stdout and "paper-quantum" in res.stdout

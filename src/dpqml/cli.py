@@ -35,6 +35,7 @@ from .argtypes import (
 )
 from .models import ENCODINGS, MODEL_ANSATZE, NOISE_PRESETS, READOUTS, ModelSpec, build_model
 from .protocol.cli import add_compare_parser, cmd_compare
+from .quantum.methods import METHODS
 from .report.files import to_jsonable
 from .train.cli import add_train_parser, cmd_train
 
@@ -80,14 +81,21 @@ def _write_json(obj, dest: str) -> None:
 def cmd_bench(args) -> int:
     from .bench.run import BenchConfig, bench_one, fit_batch, grid
 
-    explicit_model = any(getattr(args, k) is not None for k in _MODEL_DEFAULTS)
+    given = [f"--{k}" for k in _MODEL_DEFAULTS if getattr(args, k) is not None]
+    explicit_model = bool(given)
+    paper = args.model == "paper-quantum"
+    if paper and (given or args.grid):
+        raise ValueError("--model paper-quantum is a fixed circuit (4 qubits, 11 layers, noiseless); drop "
+                         + ", ".join(given + ["--grid"] * bool(args.grid)))
     for k, d in _MODEL_DEFAULTS.items():
         if getattr(args, k) is None:
             setattr(args, k, d)
     base = spec_from_args(args)
     base.validate()
     build_model(base)  # validate the whole model before any work
-    if args.grid or not explicit_model:
+    if paper:
+        specs = [(base, None)]  # the spec is not read: bench_circuit builds the paper model
+    elif args.grid or not explicit_model:
         triples = grid(args.grid or "quick", noise=args.noise if args.noise != "none" else "depolarizing")
         specs = [(ModelSpec(**{**base.__dict__, "qubits": n, "layers": L, "noise": nz}), cap)
                  for n, L, nz, cap in triples]
@@ -100,30 +108,33 @@ def cmd_bench(args) -> int:
         bad = [f for f in frameworks if f not in cmp.FRAMEWORKS]
         if bad:
             raise ValueError(f"--compare: unknown framework(s) {bad}; valid frameworks are {list(cmp.FRAMEWORKS)}")
-        if not _is_standard(base, noise_ok=True):
+        if not paper and not _is_standard(base, noise_ok=True):
             raise ValueError("--compare runs the standard model only (--ansatz hea --encoding angle-y "
-                             "--readout z0, noiseless or with one channel after every gate); drop the other "
-                             "model flags")
-        if len(specs) == 1:
+                             "--readout z0, noiseless or with one channel after every gate), or the paper's "
+                             "model with --model paper-quantum; drop the other model flags")
+        if len(specs) == 1 and not paper:
             cmp.parse_peer_noise(base.noise)  # a noise the other frameworks are not built with: refused now
     # choose every batch before the first measurement, so bad sizes fail fast
     plan = []
     for spec, cap in specs:
         b = fit_batch(spec, min(args.batch, cap or args.batch), double=args.double, method=args.method,
-                      budget_bytes=int(args.memory_budget * 2**30))
+                      budget_bytes=int(args.memory_budget * 2**30), model=args.model)
         plan.append((spec, b))
     rows = []
     quiet = args.json == "-"
     for i, (spec, b) in enumerate(plan, 1):
-        label = f"n={spec.qubits} L={spec.layers} noise={spec.noise} batch={b}"
-        print(f"[{i}/{len(plan)}] {label} ...", file=sys.stderr, flush=True)
+        label = "paper-quantum (n=4 L=11)" if paper else f"n={spec.qubits} L={spec.layers} noise={spec.noise}"
+        print(f"[{i}/{len(plan)}] {label} batch={b} ...", file=sys.stderr, flush=True)
         row = bench_one(BenchConfig(spec, batch=b, double=args.double, method=args.method,
-                                    min_seconds=args.min_seconds, seed=args.seed))
+                                    min_seconds=args.min_seconds, seed=args.seed, model=args.model))
         if b < args.batch:
             row["batch_note"] = (f"batch reduced from {args.batch} (large circuits use batch "
                                  f"<= 16 in the full grid; others halve to fit {args.memory_budget:g} GiB)")
         rows.append(row)
-        if frameworks:
+        if frameworks and paper:
+            row["compare"] = cmp.compare(cmp.PAPER_QUBITS, cmp.PAPER_LAYERS, b, frameworks=frameworks,
+                                         min_seconds=args.min_seconds, seed=args.seed, model="paper")
+        elif frameworks:
             try:
                 if not _is_standard(spec, noise_ok=True):
                     raise ValueError("the frameworks run the standard model only")
@@ -151,7 +162,8 @@ def _print_row(row) -> None:
     mem = row["peak_memory_bytes"]
     mem_s = f"{mem / 2**20:9.1f} MiB" if mem is not None else "        n/a"
     print(
-        f"n={row['qubits']:<3d} L={row['layers']:<2d} {row['simulation']:<14s} {row['circuit_gradient']:<14s} "
+        ("paper-quantum " if row.get("model") == "paper-quantum" else "")
+        + f"n={row['qubits']:<3d} L={row['layers']:<2d} {row['simulation']:<14s} {row['circuit_gradient']:<14s} "
         f"batch={row['batch']:<3d} "
         f"{row['examples_per_second']:>11,.0f} ex/s  compile {row['compile_seconds']:6.2f} s  peak {mem_s}  "
         f"[{row['backend']}, {row['precision']}]",
@@ -372,18 +384,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="per-example-gradient throughput of a model",
         description=(
             "Time per-example gradients (all trainable angles, one compiled vmap(grad) call) of "
-            "the standard model or the model the flags build. With no model flags, runs the quick "
-            "grid; --grid full runs n in {4,8,12,16,20} x L in {2,6} noiseless plus noisy n in {4,8,10}."
+            "the standard model, the model the flags build, or the paper's tabular model (--model "
+            "paper-quantum). With no model flags, runs the quick grid; --grid full runs n in "
+            "{4,8,12,16,20} x L in {2,6} noiseless plus noisy n in {4,8,10}. --compare runs the same "
+            "model in other frameworks: the standard model (noiseless or one channel after every gate) "
+            "or, with --model paper-quantum, the paper's model."
         ),
     )
     add_model_args(b, defaults=False)
+    b.add_argument("--model", choices=("flags", "paper-quantum"), default="flags",
+                   help="flags: the model the model flags build (default); paper-quantum: the paper's tabular "
+                        "model (amplitude encoding of 16 features on 4 qubits, 11 RZ RY RZ layers with a CNOT "
+                        "ring, the four <Z_k> as logits; 132 angles), a fixed circuit: the model flags and "
+                        "--grid are refused. With --compare, every framework differentiates "
+                        "sum_k w_k <Z_k>, w = (1, -0.5, 0.25, 0.75)")
     b.add_argument("--batch", type=positive_int("--batch"), default=64, help="examples per batch (default 64)")
     b.add_argument("--grid", choices=("quick", "full"), help="run a named grid of configurations")
     b.add_argument("--double", action="store_true", help="double precision (default single)")
-    b.add_argument("--method", choices=("auto", "adjoint", "backprop", "heisenberg", "tensor-network"),
+    b.add_argument("--method", choices=METHODS,
                    default="auto", help="circuit differentiation (default auto: chosen by an estimated cost)")
     b.add_argument("--compare", metavar="FRAMEWORKS",
-                   help="also run pennylane,tensorcircuit on the same model and print the ratios")
+                   help="also run pennylane,tensorcircuit on the same model and print the ratios (the "
+                        "standard model, or the paper's with --model paper-quantum; gradients checked to agree)")
     b.add_argument("--min-seconds", type=positive_float("--min-seconds"), default=1.0,
                    help="time each configuration at least this long, > 0 (default 1)")
     b.add_argument("--memory-budget", type=positive_float("--memory-budget"), default=8.0,

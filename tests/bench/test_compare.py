@@ -6,7 +6,7 @@ import pytest
 from dpqml.bench import compare as cmp
 
 N, L, B = 3, 1, 4
-ROW_KEYS = {"framework", "approach", "qubits", "layers", "batch", "examples_per_second", "compile_seconds",
+ROW_KEYS = {"framework", "approach", "model", "qubits", "layers", "batch", "examples_per_second", "compile_seconds",
             "max_abs_diff_vs_dpqml", "agrees", "ratio_dpqml_over_this"}
 FRAMEWORK_MODULE = {"pennylane": "pennylane", "tensorcircuit": "tensorcircuit"}
 
@@ -63,7 +63,7 @@ def test_rows(run):
     for row in rows:
         assert ROW_KEYS <= row.keys()
         assert row["examples_per_second"] > 0 and row["compile_seconds"] >= 0
-        assert (row["qubits"], row["layers"], row["batch"]) == (N, L, B)
+        assert (row["model"], row["qubits"], row["layers"], row["batch"]) == ("standard", N, L, B)
     assert rows[0]["ratio_dpqml_over_this"] == 1.0 and rows[0]["max_abs_diff_vs_dpqml"] == 0.0
 
 
@@ -114,3 +114,109 @@ def test_cli_refuses_such_noise_before_measuring(capsys):
 
     assert main(["bench", "--qubits", "2", "--layers", "1", "--noise", "nisq", "--compare", "pennylane"]) == 2
     assert "--compare with --noise runs one channel after every gate" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- the paper's model
+
+
+def _numpy_paper_f(theta, x, n_layers):
+    """``sum_k w_k <Z_k>`` of the paper's circuit, a NumPy state vector written from the module
+    docstring's text (no dpqml, no other framework): ``x / ||x||`` on 4 qubits (wire 0 the most
+    significant), per layer ``RZ RY RZ`` with index ``m = 3 (i L + l)``, then the CNOT ring."""
+    n = 4
+    psi = (x / np.linalg.norm(x)).astype(complex).reshape((2,) * n)
+
+    def gate(psi, u, i):
+        return np.moveaxis(np.tensordot(u, psi, axes=([1], [i])), 0, i)
+
+    def rz(a):
+        return np.diag([np.exp(-0.5j * a), np.exp(0.5j * a)])
+
+    def ry(a):
+        return np.array([[np.cos(a / 2), -np.sin(a / 2)], [np.sin(a / 2), np.cos(a / 2)]])
+
+    for layer in range(n_layers):
+        for i in range(n):
+            m = 3 * (i * n_layers + layer)
+            psi = gate(gate(gate(psi, rz(theta[m]), i), ry(theta[m + 1]), i), rz(theta[m + 2]), i)
+        for c in range(n):
+            t = (c + 1) % n
+            psi = psi.copy()
+            on = (slice(None),) * c + (1,)  # the half where the control is 1: flip the target there
+            psi[on] = np.flip(psi[on], axis=t - (t > c))
+    probs = np.abs(psi) ** 2
+    z = [probs.take(0, axis=k).sum() - probs.take(1, axis=k).sum() for k in range(n)]
+    return float(np.dot(cmp.PAPER_WEIGHTS, z))
+
+
+def test_paper_dpqml_matches_a_numpy_parameter_shift_reference():
+    theta, X = cmp._paper_inputs(4, 11, 2, seed=0)
+    g = cmp.make_paper_dpqml(4, 11, 2)(theta, X)
+    assert g.shape == (2, 132) and g.dtype == np.float32
+    theta64 = theta.astype(np.float64)
+    for k in range(132):  # every gate is a Pauli rotation: the parameter-shift rule is exact
+        shift = np.zeros(132)
+        shift[k] = np.pi / 2
+        for b in range(2):
+            ps = 0.5 * (_numpy_paper_f(theta64 + shift, X[b], 11) - _numpy_paper_f(theta64 - shift, X[b], 11))
+            assert abs(ps - g[b, k]) < 1e-5, (b, k)
+
+
+@pytest.fixture(scope="module")
+def paper_run():
+    """The paper's model in every installed framework, at 2 layers instead of 11: the same code
+    and angle index ``3 (i L + l)``, but the peers compile 11 layers in minutes, 2 in seconds."""
+    frameworks = [fw for fw in FRAMEWORK_MODULE if cmp.available(fw)]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(cmp, "PAPER_LAYERS", 2)
+        return cmp.compare(4, 2, B, frameworks=frameworks, min_seconds=0.01, model="paper")
+
+
+@pytest.mark.parametrize("approach", ["pennylane-broadcast", "pennylane-loop", "tensorcircuit"])
+def test_paper_model_agrees_across_frameworks(approach, paper_run):
+    pytest.importorskip(FRAMEWORK_MODULE[cmp.APPROACHES[approach].framework])
+    (row,) = [r for r in paper_run if r["approach"] == approach]
+    assert (row["model"], row["qubits"], row["layers"], row["noise"]) == ("paper", 4, 2, "none")
+    assert row["max_abs_diff_vs_dpqml"] <= cmp.ATOL and row["agrees"] is True
+
+
+def test_every_approach_builds_every_model():
+    assert all(set(m.builders) == set(cmp.APPROACHES) for m in cmp.MODELS.values())
+
+
+@pytest.mark.parametrize("args, kwargs, needle", [
+    ((8, 11, B), {}, "n_qubits must be 4 for the paper model"),
+    ((4, 6, B), {}, "n_layers must be 11 for the paper model"),
+    ((4, 11, 0), {}, "batch must be an integer >= 1"),
+    ((4, 11, B), {"noise": "depolarizing:0.01"}, "noise: the paper model is compared noiseless only"),
+])
+def test_paper_model_refuses_other_sizes_and_noise(args, kwargs, needle):
+    with pytest.raises(ValueError, match=needle):
+        cmp.compare(*args, model="paper", **kwargs)
+    with pytest.raises(ValueError, match=needle):
+        cmp.make_paper_tensorcircuit(*args, **kwargs)  # refused before TensorCircuit is imported
+
+
+def test_unknown_model():
+    with pytest.raises(ValueError, match=r"unknown model 'qcnn'; valid models are \['standard', 'paper'\]"):
+        cmp.compare(N, L, B, model="qcnn")
+
+
+def test_cli_paper_model_is_benchmarked_and_compared(tmp_path, monkeypatch, capsys):
+    import json
+
+    from dpqml.cli import main
+
+    calls = []
+
+    def fake_compare(*args, **kwargs):
+        calls.append((args, kwargs))
+        return [{"approach": "pennylane-broadcast", "skipped": "not run in this test"}]
+
+    monkeypatch.setattr(cmp, "compare", fake_compare)
+    out = tmp_path / "b.json"
+    assert main(["bench", "--model", "paper-quantum", "--batch", "2", "--min-seconds", "0.01",
+                 "--compare", "pennylane", "--json", str(out)]) == 0
+    row = json.loads(out.read_text())
+    assert (row["model"], row["qubits"], row["layers"], row["n_params"]) == ("paper-quantum", 4, 11, 132)
+    assert calls == [((4, 11, 2), {"frameworks": ["pennylane"], "min_seconds": 0.01, "seed": 0, "model": "paper"})]

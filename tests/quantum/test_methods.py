@@ -62,7 +62,8 @@ def test_auto_takes_the_cheapest_applicable_method_of_the_registry(monkeypatch):
     circuit = build_model(qubits=3, layers=2).circuit
     assert auto_method(circuit) == "heisenberg"  # small register: the measured rule (cost 0)
     # without the rule, the fitted costs decide between the network and the state vector
-    monkeypatch.setitem(REGISTRY, "heisenberg", dataclasses.replace(REGISTRY["heisenberg"], auto_seconds=lambda c: None))
+    no_rule = dataclasses.replace(REGISTRY["heisenberg"], auto_seconds=lambda c: None)
+    monkeypatch.setitem(REGISTRY, "heisenberg", no_rule)
     costs = methods.estimated_seconds(circuit)
     assert auto_method(circuit) == min(costs, key=costs.get)
     # a new method registered with a lower cost is chosen, and expectations runs it

@@ -1,16 +1,34 @@
-"""Per-example gradients of the standard model in other frameworks, side by side with dpqml.
+"""Per-example gradients of a model in other frameworks, side by side with dpqml.
 
-The quantity is the same everywhere: for a batch ``X`` of shape ``(B, n)``, the per-example
-gradient of ``f(theta, x) = <Z_0>`` with respect to all ``p = 2 n L`` angles, shape ``(B, p)``,
-for the standard model (``RY(x_i)`` on qubit ``i``, then ``L`` ``hea`` layers: per qubit
-``RY(theta[2(l n + i)])`` then ``RZ(theta[2(l n + i) + 1])``, then ``CNOT(i, (i + 1) mod n)``
-for every ``i``, none for ``n = 1``). Every other framework's circuit is written here from that
-text, not from dpqml's circuit code, so agreement is an independent check.
+The quantity is the same everywhere: for a batch ``X``, the per-example gradient of a fixed
+scalar ``f(theta, x)`` with respect to all ``p`` angles, shape ``(B, p)``. Two models
+(:data:`MODELS`, the ``model`` argument):
+
+``"standard"``
+    ``RY(x_i)`` on qubit ``i``, then ``L`` ``hea`` layers: per qubit ``RY(theta[2(l n + i)])``
+    then ``RZ(theta[2(l n + i) + 1])``, then ``CNOT(i, (i + 1) mod n)`` for every ``i``, none for
+    ``n = 1``; ``f = <Z_0>``, ``p = 2 n L``; ``X`` of shape ``(B, n)``. Optionally noisy.
+``"paper"``
+    The paper's tabular quantum model (:class:`~dpqml.models.paper.PaperQuantumModel`), sizes
+    fixed: amplitude encoding of 16 features on 4 qubits (``x / ||x||``, PennyLane's
+    ``AmplitudeEmbedding(normalize=True, pad_with=0.0)``, wire 0 the most significant bit), then
+    11 layers, each ``RZ(theta[3m])``, ``RY(theta[3m + 1])``, ``RZ(theta[3m + 2])`` on qubit ``i``
+    with ``m = i L + l`` (qubit-major, as the paper's notebook indexes them), then
+    ``CNOT(i, (i + 1) mod 4)`` for ``i = 0..3``; ``p = 132``; ``X`` of shape ``(B, 16)``. Its four
+    ``<Z_k>`` are the model's logits; ``f = sum_k w_k <Z_k>`` with the fixed weights
+    :data:`PAPER_WEIGHTS` ``= (1, -0.5, 0.25, 0.75)``: a linear functional that needs every logit's
+    gradient (distinct weights, so a swapped or dropped ``Z_k`` shows) and is exactly the
+    simulator's work, where a cross-entropy would add the same softmax in every framework.
+    Noiseless only.
+
+Every other framework's circuit is written here from that text, not from dpqml's circuit code,
+so agreement is an independent check.
 
 Approaches (all float32 / complex64; every builder returns ``fn(theta, X) -> np.ndarray (B, p)``):
 
 ``dpqml``
-    ``jax.jit(jax.vmap(jax.grad(expectations(...)[0]), in_axes=(None, 0)))``.
+    ``jax.jit(jax.vmap(jax.grad(f), in_axes=(None, 0)))`` with ``f`` read from
+    ``expectations(circuit, theta, x)`` (method ``"auto"``) of dpqml's own circuit.
 ``pennylane-broadcast``
     ``default.qubit`` with parameter broadcasting: the weights are repeated per example, shape
     ``(B, p)``; the gradient of ``sum_b f(W_b, x_b)`` with respect to ``W`` is the per-example
@@ -20,7 +38,8 @@ Approaches (all float32 / complex64; every builder returns ``fn(theta, X) -> np.
     function is ``jax.jit``-compiled once and reused).
 ``tensorcircuit``
     TensorCircuit-NG, JAX backend, complex64, ``jit(vmap(grad))`` over examples, default
-    (greedy) contractor.
+    (greedy) contractor; the paper model's amplitude encoding is the input state
+    (``tc.Circuit(4, inputs=x / ||x||)``).
 
 Interface choice for PennyLane (measured here: PennyLane 0.45.1, JAX 0.10.2, 2 CPU cores,
 batch 64): ``jax`` + ``jax.jit`` beats ``autograd`` by far, so both PennyLane approaches use it.
@@ -29,6 +48,9 @@ Broadcast: 54,900 vs 1,900 examples/s at n=4, L=2; 1,440 vs 91 at n=8, L=6 (``ja
 version (``ValueError: shape-mismatch for sum`` in the backward pass). Loop: 6,300 vs 61
 examples/s at n=4, L=2 and 72 vs 3.1 at n=12, L=6; the price is compile time (about 140 s for
 the jitted single-example gradient at n=12, L=6, against a 5 s first call with ``autograd``).
+The paper model's 176 unrolled gates compile slowly in the other frameworks (measured here,
+batch 4, 2 busy cores: dpqml 3.6 s; PennyLane broadcast 101 s, loop 50 s; TensorCircuit 86 s;
+every gradient agreed with dpqml's to 1.3e-6), so give ``timeout`` room.
 
 Global state: importing ``tensorcircuit`` and ``tc.set_dtype`` flip ``jax_enable_x64``, and
 ``tc.set_backend`` rewrites module globals. This module imports TensorCircuit with the flag
@@ -89,6 +111,30 @@ def _check_sizes(n_qubits: int, n_layers: int, batch: int) -> int:
         if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
     return 2 * int(n_qubits) * int(n_layers)
+
+
+#: The paper model's fixed sizes (:class:`~dpqml.models.paper.PaperQuantumModel` with 11 layers) and
+#: the weights of its compared scalar ``f = sum_k w_k <Z_k>``.
+PAPER_QUBITS, PAPER_LAYERS, PAPER_FEATURES = 4, 11, 16
+PAPER_WEIGHTS = (1.0, -0.5, 0.25, 0.75)
+
+
+def _check_standard(n_qubits: int, n_layers: int, batch: int, noise: str | None) -> int:
+    """The standard model's sizes and noise (:func:`parse_peer_noise`); returns ``p = 2 n L``."""
+    p = _check_sizes(n_qubits, n_layers, batch)
+    parse_peer_noise(noise)
+    return p
+
+
+def _check_paper(n_qubits: int, n_layers: int, batch: int, noise: str | None) -> int:
+    """The paper model runs at its own size only (4 qubits, 11 layers), noiseless; returns ``p = 132``."""
+    _check_sizes(n_qubits, n_layers, batch)
+    for name, value, fixed in (("n_qubits", n_qubits, PAPER_QUBITS), ("n_layers", n_layers, PAPER_LAYERS)):
+        if value != fixed:
+            raise ValueError(f"{name} must be {fixed} for the paper model (its size is fixed); got {value!r}")
+    if noise not in (None, "none", "ideal"):
+        raise ValueError(f"noise: the paper model is compared noiseless only (noise=None); got {noise!r}")
+    return 3 * PAPER_QUBITS * PAPER_LAYERS
 
 
 # --------------------------------------------------------------------------- global state
@@ -173,14 +219,21 @@ class _CompiledOnFirstCall:
 
 
 # --------------------------------------------------------------------------- builders
+# Every builder takes ``(n_qubits, n_layers, batch, noise=None)``, validates them for its model and
+# returns ``fn(theta, X) -> (B, p)``; the shared ``_*_grads`` pieces turn a scalar ``f`` into it.
+
+
+def _dpqml_grads(f) -> GradFn:
+    """``jit(vmap(grad(f)))`` over examples, traced in float32."""
+    import jax
+
+    return _CompiledOnFirstCall(jax.jit(jax.vmap(jax.grad(f), in_axes=(None, 0))), lambda: _jax_x64(False))
 
 
 def make_dpqml(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
-    """dpqml: ``jit(vmap(grad(expectations(circuit, theta, x)[0])))`` over examples (density
-    matrices when ``noise`` is given)."""
-    _check_sizes(n_qubits, n_layers, batch)
-    import jax
-
+    """dpqml, standard model: ``jit(vmap(grad(expectations(circuit, theta, x)[0])))`` over examples
+    (density matrices when ``noise`` is given)."""
+    _check_standard(n_qubits, n_layers, batch, noise)
     from ..models import apply_noise, standard_circuit
     from ..quantum import expectations
 
@@ -188,12 +241,23 @@ def make_dpqml(n_qubits: int, n_layers: int, batch: int, noise: str | None = Non
     channel = parse_peer_noise(noise)
     if channel is not None:
         circuit = apply_noise(circuit, f"{channel[0]}:{channel[1]!r}")
+    return _dpqml_grads(lambda theta, x: expectations(circuit, theta, x)[0])
 
-    def f(theta, x):
-        return expectations(circuit, theta, x)[0]
 
-    return _CompiledOnFirstCall(jax.jit(jax.vmap(jax.grad(f), in_axes=(None, 0))),
-                                lambda: _jax_x64(False))
+def make_paper_dpqml(n_qubits: int = PAPER_QUBITS, n_layers: int = PAPER_LAYERS, batch: int = 1,
+                     noise: str | None = None) -> GradFn:
+    """dpqml, paper model: ``jit(vmap(grad(f)))``, ``f = expectations(circuit, theta, x) @ w`` over
+    :class:`~dpqml.models.paper.PaperQuantumModel`'s circuit (amplitude state preparation)."""
+    _check_paper(n_qubits, n_layers, batch, noise)
+    import jax.numpy as jnp
+
+    from ..models.paper import PaperQuantumModel
+    from ..quantum import expectations
+
+    circuit = PaperQuantumModel(n_qubits=PAPER_QUBITS, n_features=PAPER_FEATURES, n_classes=PAPER_QUBITS,
+                                layers=PAPER_LAYERS).circuit
+    w = np.asarray(PAPER_WEIGHTS, np.float32)
+    return _dpqml_grads(lambda theta, x: jnp.dot(expectations(circuit, theta, x), w))
 
 
 def _pennylane_qnode(n_qubits: int, n_layers: int, noise: str | None = None):
@@ -234,39 +298,52 @@ def _pennylane_qnode(n_qubits: int, n_layers: int, noise: str | None = None):
     return circuit
 
 
-def make_pennylane_broadcast(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
-    """PennyLane ``default.qubit``, parameter broadcasting over weights repeated per example.
+def _pennylane_paper():
+    """The paper model's ``f(w, x) = sum_k w_k <Z_k>`` through a PennyLane ``default.qubit`` QNode
+    (JAX interface, backprop); one example (``w: (132,), x: (16,)`` -> scalar) or broadcast
+    (``(B, 132), (B, 16)`` -> ``(B,)``)."""
+    import jax.numpy as jnp
+    import pennylane as qml
 
-    ``W = (theta, ..., theta)`` of shape ``(B, p)``; ``d/dW sum_b f(W_b, x_b)`` has row ``b``
-    equal to ``grad f(theta, x_b)``. JAX interface + ``jax.jit`` (see the module docstring for
-    the measurements that chose it over autograd).
-    """
-    p = _check_sizes(n_qubits, n_layers, batch)
+    n, L = PAPER_QUBITS, PAPER_LAYERS
+
+    @qml.qnode(qml.device("default.qubit", wires=n), interface="jax", diff_method="backprop")
+    def circuit(w, x):
+        qml.AmplitudeEmbedding(x, wires=range(n), normalize=True, pad_with=0.0)
+        for layer in range(L):
+            for i in range(n):
+                m = 3 * (i * L + layer)
+                qml.RZ(w[..., m], wires=i)
+                qml.RY(w[..., m + 1], wires=i)
+                qml.RZ(w[..., m + 2], wires=i)
+            for i in range(n):
+                qml.CNOT(wires=[i, (i + 1) % n])
+        return [qml.expval(qml.PauliZ(k)) for k in range(n)]
+
+    weights = jnp.asarray(PAPER_WEIGHTS, jnp.float32)
+    return lambda w, x: jnp.stack(circuit(w, x), axis=-1) @ weights
+
+
+def _pennylane_broadcast_grads(f, p: int) -> GradFn:
+    """Per-example gradients of ``f(W, X) -> (B,)`` by parameter broadcasting: with
+    ``W = (theta, ..., theta)`` of shape ``(B, p)``, row ``b`` of ``d/dW sum_b f(W_b, x_b)`` is
+    ``grad f(theta, x_b)``. The whole gradient runs under ``jax.jit``."""
     import jax
     import jax.numpy as jnp
 
-    circuit = _pennylane_qnode(int(n_qubits), int(n_layers), noise)
-
-    def loss(W, X):
-        return jnp.sum(circuit(W, X))
-
     def grads(theta, X):
         W = jnp.broadcast_to(theta, (X.shape[0], p))  # each row a copy of theta
-        return jax.grad(loss)(W, X)
+        return jax.grad(lambda W, X: jnp.sum(f(W, X)))(W, X)
 
     return _CompiledOnFirstCall(jax.jit(grads), _quiet_pennylane_jax)
 
 
-def make_pennylane_loop(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
-    """PennyLane ``default.qubit``, a Python loop over examples: one gradient per example.
-
-    The single-example gradient is JAX-interface and ``jax.jit``-compiled once (the fastest loop
-    measured; ``autograd`` is 20-100x slower per example here)."""
-    _check_sizes(n_qubits, n_layers, batch)
+def _pennylane_loop_grads(f) -> GradFn:
+    """Per-example gradients of the single-example ``f(w, x)`` by a Python loop over examples;
+    ``jax.jit(jax.grad(f))`` is compiled once and reused."""
     import jax
 
-    one = _CompiledOnFirstCall(jax.jit(jax.grad(_pennylane_qnode(int(n_qubits), int(n_layers), noise))),
-                               _quiet_pennylane_jax)
+    one = _CompiledOnFirstCall(jax.jit(jax.grad(f)), _quiet_pennylane_jax)
 
     def grads(theta, X) -> np.ndarray:
         return np.stack([one(theta, x) for x in np.asarray(X, dtype=np.float32)])
@@ -274,13 +351,52 @@ def make_pennylane_loop(n_qubits: int, n_layers: int, batch: int, noise: str | N
     return grads
 
 
-def make_tensorcircuit(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
-    """TensorCircuit-NG, JAX backend, complex64: ``jit(vmap(grad))`` over examples (``DMCircuit``,
-    the channel after every gate on each of its wires, when ``noise`` is given).
+def make_pennylane_broadcast(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
+    """PennyLane ``default.qubit``, standard model, parameter broadcasting over weights repeated
+    per example. JAX interface + ``jax.jit`` (see the module docstring for the measurements that
+    chose it over autograd)."""
+    p = _check_standard(n_qubits, n_layers, batch, noise)
+    return _pennylane_broadcast_grads(_pennylane_qnode(int(n_qubits), int(n_layers), noise), p)
+
+
+def make_pennylane_loop(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
+    """PennyLane ``default.qubit``, standard model, a Python loop over examples: one gradient per
+    example, JAX interface and ``jax.jit``-compiled once (the fastest loop measured; ``autograd``
+    is 20-100x slower per example here)."""
+    _check_standard(n_qubits, n_layers, batch, noise)
+    return _pennylane_loop_grads(_pennylane_qnode(int(n_qubits), int(n_layers), noise))
+
+
+def make_paper_pennylane_broadcast(n_qubits: int = PAPER_QUBITS, n_layers: int = PAPER_LAYERS, batch: int = 1,
+                                   noise: str | None = None) -> GradFn:
+    """PennyLane ``default.qubit``, paper model, parameter broadcasting (``AmplitudeEmbedding``
+    takes the ``(B, 16)`` batch)."""
+    return _pennylane_broadcast_grads(_pennylane_paper(), _check_paper(n_qubits, n_layers, batch, noise))
+
+
+def make_paper_pennylane_loop(n_qubits: int = PAPER_QUBITS, n_layers: int = PAPER_LAYERS, batch: int = 1,
+                              noise: str | None = None) -> GradFn:
+    """PennyLane ``default.qubit``, paper model, a Python loop over examples."""
+    _check_paper(n_qubits, n_layers, batch, noise)
+    return _pennylane_loop_grads(_pennylane_paper())
+
+
+def _tensorcircuit_grads(tc, f) -> GradFn:
+    """TensorCircuit's ``jit(vmap(grad(f)))`` over examples on the JAX backend in complex64.
 
     The backend and dtype are TensorCircuit globals read while tracing, so they are set only
-    around tracing (first call per shape) and restored afterwards."""
-    _check_sizes(n_qubits, n_layers, batch)
+    around tracing (first call per shape) and restored afterwards; ``f`` reads ``tc.backend`` at
+    trace time."""
+    with _tensorcircuit_jax_complex64(tc):
+        K = tc.backend  # the JAX backend object; its jit/vmap/grad are JAX's
+        jitted = K.jit(K.vmap(K.grad(f), vectorized_argnums=1))
+    return _CompiledOnFirstCall(jitted, lambda: _tensorcircuit_jax_complex64(tc))
+
+
+def make_tensorcircuit(n_qubits: int, n_layers: int, batch: int, noise: str | None = None) -> GradFn:
+    """TensorCircuit-NG, standard model (``DMCircuit``, the channel after every gate on each of
+    its wires, when ``noise`` is given)."""
+    _check_standard(n_qubits, n_layers, batch, noise)
     tc = _import_tensorcircuit()
     n, L = int(n_qubits), int(n_layers)
     channel = parse_peer_noise(noise)
@@ -293,44 +409,103 @@ def make_tensorcircuit(n_qubits: int, n_layers: int, batch: int, noise: str | No
             else:
                 c.amplitudedamping(w, gamma=channel[1], p=1.0)
 
-    with _tensorcircuit_jax_complex64(tc):
-        K = tc.backend  # the JAX backend object; its jit/vmap/grad are JAX's
-
-        def f(theta, x):
-            c = tc.DMCircuit(n) if channel else tc.Circuit(n)
+    def f(theta, x):
+        c = tc.DMCircuit(n) if channel else tc.Circuit(n)
+        for i in range(n):
+            c.ry(i, theta=x[i])
+            noisy(c, i)
+        for layer in range(L):
             for i in range(n):
-                c.ry(i, theta=x[i])
+                k = 2 * (layer * n + i)
+                c.ry(i, theta=theta[k])
                 noisy(c, i)
-            for layer in range(L):
+                c.rz(i, theta=theta[k + 1])
+                noisy(c, i)
+            if n > 1:
                 for i in range(n):
-                    k = 2 * (layer * n + i)
-                    c.ry(i, theta=theta[k])
-                    noisy(c, i)
-                    c.rz(i, theta=theta[k + 1])
-                    noisy(c, i)
-                if n > 1:
-                    for i in range(n):
-                        c.cnot(i, (i + 1) % n)
-                        noisy(c, i, (i + 1) % n)
-            return K.real(c.expectation_ps(z=[0]))
+                    c.cnot(i, (i + 1) % n)
+                    noisy(c, i, (i + 1) % n)
+        return tc.backend.real(c.expectation_ps(z=[0]))
 
-        jitted = K.jit(K.vmap(K.grad(f), vectorized_argnums=1))
+    return _tensorcircuit_grads(tc, f)
 
-    return _CompiledOnFirstCall(jitted, lambda: _tensorcircuit_jax_complex64(tc))
+
+def make_paper_tensorcircuit(n_qubits: int = PAPER_QUBITS, n_layers: int = PAPER_LAYERS, batch: int = 1,
+                             noise: str | None = None) -> GradFn:
+    """TensorCircuit-NG, paper model: the amplitude encoding is the input state
+    ``tc.Circuit(4, inputs=x / ||x||)`` (16 features = 2**4 amplitudes, no padding)."""
+    _check_paper(n_qubits, n_layers, batch, noise)
+    tc = _import_tensorcircuit()
+    n, L = PAPER_QUBITS, PAPER_LAYERS
+
+    def f(theta, x):
+        K = tc.backend
+        c = tc.Circuit(n, inputs=K.cast(x / K.norm(x), "complex64"))
+        for layer in range(L):
+            for i in range(n):
+                m = 3 * (i * L + layer)
+                c.rz(i, theta=theta[m])
+                c.ry(i, theta=theta[m + 1])
+                c.rz(i, theta=theta[m + 2])
+            for i in range(n):
+                c.cnot(i, (i + 1) % n)
+        return sum(w * K.real(c.expectation_ps(z=[k])) for k, w in enumerate(PAPER_WEIGHTS))
+
+    return _tensorcircuit_grads(tc, f)
 
 
 class Approach(NamedTuple):
     framework: str
-    builder: Callable[..., GradFn]  # (n_qubits, n_layers, batch, noise=None)
     loop: bool = False  # a Python loop over examples: timed with one steady-state call
 
 
 APPROACHES: dict[str, Approach] = {
-    "dpqml": Approach("dpqml", make_dpqml),
-    "pennylane-broadcast": Approach("pennylane", make_pennylane_broadcast),
-    "pennylane-loop": Approach("pennylane", make_pennylane_loop, loop=True),
-    "tensorcircuit": Approach("tensorcircuit", make_tensorcircuit),
+    "dpqml": Approach("dpqml"),
+    "pennylane-broadcast": Approach("pennylane"),
+    "pennylane-loop": Approach("pennylane", loop=True),
+    "tensorcircuit": Approach("tensorcircuit"),
 }
+
+
+class Model(NamedTuple):
+    """A model every approach builds: its argument check, seeded inputs and one builder per approach."""
+
+    check: Callable[[int, int, int, str | None], int]  # (n_qubits, n_layers, batch, noise) -> p; ValueError
+    inputs: Callable[[int, int, int, int], tuple[np.ndarray, np.ndarray]]  # (n, L, batch, seed) -> theta, X
+    builders: dict[str, Callable[..., GradFn]]  # approach -> builder(n_qubits, n_layers, batch, noise=None)
+
+
+def _inputs(n_qubits: int, n_layers: int, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Standard model: ``theta (2 n L,)`` and ``X (batch, n)``, both uniform in ``[-pi, pi)``."""
+    rng = np.random.default_rng(seed)
+    theta = rng.uniform(-np.pi, np.pi, 2 * n_qubits * n_layers).astype(np.float32)
+    X = rng.uniform(-np.pi, np.pi, (batch, n_qubits)).astype(np.float32)
+    return theta, X
+
+
+def _paper_inputs(n_qubits: int, n_layers: int, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Paper model: ``theta (132,)`` uniform in ``[0, 2 pi)`` (its initialisation), ``X (batch, 16)``
+    standard normal (standardised features)."""
+    rng = np.random.default_rng(seed)
+    theta = rng.uniform(0.0, 2 * np.pi, 3 * PAPER_QUBITS * PAPER_LAYERS).astype(np.float32)
+    X = rng.standard_normal((batch, PAPER_FEATURES)).astype(np.float32)
+    return theta, X
+
+
+MODELS: dict[str, Model] = {
+    "standard": Model(_check_standard, _inputs, {
+        "dpqml": make_dpqml, "pennylane-broadcast": make_pennylane_broadcast,
+        "pennylane-loop": make_pennylane_loop, "tensorcircuit": make_tensorcircuit}),
+    "paper": Model(_check_paper, _paper_inputs, {
+        "dpqml": make_paper_dpqml, "pennylane-broadcast": make_paper_pennylane_broadcast,
+        "pennylane-loop": make_paper_pennylane_loop, "tensorcircuit": make_paper_tensorcircuit}),
+}
+
+
+def _check_model(model: str) -> Model:
+    if model not in MODELS:
+        raise ValueError(f"unknown model {model!r}; valid models are {list(MODELS)}")
+    return MODELS[model]
 
 
 def _check_framework(framework: str) -> None:
@@ -356,13 +531,6 @@ def available(framework: str) -> bool:
 # --------------------------------------------------------------------------- measuring
 
 
-def _inputs(n_qubits: int, n_layers: int, batch: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    theta = rng.uniform(-np.pi, np.pi, 2 * n_qubits * n_layers).astype(np.float32)
-    X = rng.uniform(-np.pi, np.pi, (batch, n_qubits)).astype(np.float32)
-    return theta, X
-
-
 @dataclass(frozen=True)
 class Measurement:
     approach: str
@@ -377,30 +545,34 @@ class Measurement:
 
 
 def measure(approach: str, n_qubits: int, n_layers: int, batch: int, *, min_seconds: float = 1.0,
-            seed: int = 0, loop_batch: int | None = None, noise: str | None = None) -> Measurement:
-    """Build ``approach``, time it with :func:`~dpqml.bench.timing.time_call`, keep its gradients.
+            seed: int = 0, loop_batch: int | None = None, noise: str | None = None,
+            model: str = "standard") -> Measurement:
+    """Build ``approach`` for ``model`` (:data:`MODELS`), time it with
+    :func:`~dpqml.bench.timing.time_call`, keep its gradients.
 
     Loop approaches get one steady-state call (after the compiling first call), on the first
     ``loop_batch`` examples (all of them when ``None``)."""
     if approach not in APPROACHES:
         raise ValueError(f"unknown approach {approach!r}; valid approaches are {list(APPROACHES)}")
-    theta, X = _inputs(n_qubits, n_layers, batch, seed)
-    spec = APPROACHES[approach]
+    spec = _check_model(model)
+    spec.check(n_qubits, n_layers, batch, noise)
+    theta, X = spec.inputs(n_qubits, n_layers, batch, seed)
+    loop = APPROACHES[approach].loop
     note = ""
-    if spec.loop:
+    if loop:
         used = batch if loop_batch is None else max(1, min(int(loop_batch), batch))
         X = X[:used]
         note = "Python loop; one steady-state call"
         if used < batch:
             note += f" on {used} of {batch} examples"
-    fn = spec.builder(n_qubits, n_layers, batch, noise)
+    fn = spec.builders[approach](n_qubits, n_layers, batch, noise)
     out: dict[str, np.ndarray] = {}
 
     def run():
         out["grads"] = fn(theta, X)
         return out["grads"]
 
-    if spec.loop:
+    if loop:
         timing = time_call(run, min_seconds=0.0, min_calls=1, max_calls=1)
     else:
         timing = time_call(run, min_seconds=min_seconds)
@@ -443,10 +615,12 @@ def _measure_with_timeout(timeout: float, *args, **kwargs) -> Measurement | None
 
 def compare(n_qubits: int, n_layers: int, batch: int, frameworks=("pennylane", "tensorcircuit"),
             min_seconds: float = 1.0, seed: int = 0, *, loop_batch: int | None = None,
-            timeout: float | None = None, noise: str | None = None) -> list[dict]:
+            timeout: float | None = None, noise: str | None = None, model: str = "standard") -> list[dict]:
     """Time every approach of ``frameworks`` against dpqml on the same seeded ``theta``/``X``.
 
-    Returns one row per approach, dpqml's first: ``framework, approach, qubits, layers, batch``
+    ``model``: ``"standard"`` (any ``n_qubits``, ``n_layers``, optionally noisy) or ``"paper"`` (the
+    paper's tabular model: ``n_qubits=4, n_layers=11``, noiseless); see the module docstring.
+    Returns one row per approach, dpqml's first: ``framework, approach, model, qubits, layers, batch``
     (the examples actually timed), ``examples_per_second``, ``compile_seconds`` (first call
     minus a steady one), ``max_abs_diff_vs_dpqml``, ``agrees`` (to ``1e-4``),
     ``ratio_dpqml_over_this`` (dpqml's examples/s over this one's: > 1 means dpqml is faster),
@@ -461,11 +635,10 @@ def compare(n_qubits: int, n_layers: int, batch: int, frameworks=("pennylane", "
         frameworks = (frameworks,)
     for fw in frameworks:
         _check_framework(fw)
-    _check_sizes(n_qubits, n_layers, batch)
-    parse_peer_noise(noise)
-    kwargs = {"min_seconds": min_seconds, "seed": seed, "loop_batch": loop_batch, "noise": noise}
+    _check_model(model).check(n_qubits, n_layers, batch, noise)
+    kwargs = {"min_seconds": min_seconds, "seed": seed, "loop_batch": loop_batch, "noise": noise, "model": model}
     ref = measure("dpqml", n_qubits, n_layers, batch, **kwargs)
-    base = {"qubits": n_qubits, "layers": n_layers, "noise": noise or "none"}
+    base = {"model": model, "qubits": n_qubits, "layers": n_layers, "noise": noise or "none"}
 
     def row(m: Measurement) -> dict:
         diff = float(np.max(np.abs(m.grads - ref.grads[: m.batch_used]))) if m.grads.size else 0.0

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..models import ModelSpec, build_model
 from ..quantum import estimate_memory_bytes, expectations
-from ..quantum.simulate import resolve_method, simulation_kind
+from ..quantum.methods import resolve_method, simulation_kind
 from .timing import peak_rss_bytes, time_call
 
 #: The issue's benchmark grid: n x L, noiseless; noisy (density matrix) for n <= 10.
@@ -44,18 +44,39 @@ class BenchConfig:
     method: str = "auto"
     min_seconds: float = 1.0
     seed: int = 0
+    model: str = "flags"  # one of BENCH_MODELS
+
+
+#: What ``dpqml bench --model`` times: the model the flags build, or the paper's tabular quantum model.
+BENCH_MODELS = ("flags", "paper-quantum")
+
+
+def bench_circuit(spec: ModelSpec, model: str = "flags"):
+    """``(circuit, summary)``: the circuit bench times and the row's ``model, qubits, layers, ansatz,
+    noise``. ``"flags"``: the model ``spec`` describes; ``"paper-quantum"``: the paper's
+    :class:`~dpqml.models.paper.PaperQuantumModel` (4 qubits, 11 layers, 132 angles; ``spec`` unused)."""
+    if model == "paper-quantum":
+        from ..models.paper import PaperQuantumModel
+
+        m = PaperQuantumModel()
+        return m.circuit, {"model": model, "qubits": m.n_qubits, "layers": m.n_layers, "ansatz": "rz-ry-rz-ring",
+                           "noise": "none"}
+    if model != "flags":
+        raise ValueError(f"unknown model {model!r}; valid models are {list(BENCH_MODELS)}")
+    return build_model(spec).circuit, {"model": model, "qubits": spec.qubits, "layers": spec.layers,
+                                       "ansatz": spec.ansatz, "noise": spec.noise}
 
 
 def fit_batch(spec: ModelSpec, batch: int, *, double: bool = False, method: str = "auto",
-              budget_bytes: int = DEFAULT_MEMORY_BUDGET) -> int:
+              budget_bytes: int = DEFAULT_MEMORY_BUDGET, model: str = "flags") -> int:
     """The largest batch ``<= batch`` (halving) whose memory estimate fits ``budget_bytes``."""
-    circuit = build_model(spec).circuit
+    circuit = bench_circuit(spec, model)[0]
     b = batch
     while b > 1 and estimate_memory_bytes(circuit, b, double=double, method=method) > budget_bytes:
         b //= 2
     if estimate_memory_bytes(circuit, b, double=double, method=method) > budget_bytes:
         raise MemoryError(
-            f"{spec.qubits} qubits ({simulation_kind(circuit, method).replace('-', ' ')}) "
+            f"{circuit.n_qubits} qubits ({simulation_kind(circuit, method).replace('-', ' ')}) "
             f"need about {estimate_memory_bytes(circuit, 1, double=double, method=method) / 2**30:.1f} GiB "
             f"for a single example, more than the {budget_bytes / 2**30:.1f} GiB budget"
         )
@@ -84,8 +105,7 @@ def _device_peak_bytes() -> int | None:
 
 def bench_one(cfg: BenchConfig) -> dict:
     """Benchmark one configuration; returns a JSON-ready dict."""
-    model = build_model(cfg.spec)
-    circuit = model.circuit
+    circuit, summary = bench_circuit(cfg.spec, cfg.model)
     dtype = jnp.float64 if cfg.double else jnp.float32
     if cfg.double and not jax.config.jax_enable_x64:
         jax.config.update("jax_enable_x64", True)
@@ -104,10 +124,7 @@ def bench_one(cfg: BenchConfig) -> dict:
     backend = jax.default_backend()
     peak = _device_peak_bytes() if backend != "cpu" else _xla_peak_bytes(compiled)
     return {
-        "qubits": cfg.spec.qubits,
-        "layers": cfg.spec.layers,
-        "ansatz": cfg.spec.ansatz,
-        "noise": cfg.spec.noise,
+        **summary,
         "simulation": simulation_kind(circuit, cfg.method),
         "circuit_gradient": resolve_method(circuit, cfg.method),
         "batch": cfg.batch,
