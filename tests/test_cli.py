@@ -37,6 +37,21 @@ def test_bench_noisy_model_runs_in_the_pauli_basis_or_the_density_matrix(tmp_pat
     assert row["simulation"] == "density-matrix" and row["circuit_gradient"] == "backprop"
 
 
+def test_bench_method_all_times_every_method_of_the_registry_that_runs_the_circuit(tmp_path, capsys):
+    from dpqml.models import build_model
+    from dpqml.quantum.methods import applicable
+
+    out = tmp_path / "b.json"
+    for noise in ("none", "depolarizing"):
+        code = main(["bench", "--qubits", "2", "--layers", "1", "--batch", "2", "--noise", noise,
+                     "--method", "all", "--json", str(out), "--min-seconds", "0.01"])
+        assert code == 0
+        rows = json.loads(out.read_text())
+        expected = applicable(build_model(qubits=2, layers=1, noise=noise).circuit)
+        assert [r["circuit_gradient"] for r in rows] == expected and len(expected) >= 2
+        assert all(r["method"] == r["circuit_gradient"] and r["examples_per_second"] > 0 for r in rows)
+
+
 def _exit_code(argv):
     """main()'s return code, or argparse's exit code for flags it rejects itself."""
     try:

@@ -79,7 +79,8 @@ def _write_json(obj, dest: str) -> None:
 
 # ---------------------------------------------------------------------------------------
 def cmd_bench(args) -> int:
-    from .bench.run import BenchConfig, bench_one, fit_batch, grid
+    from .bench.run import BenchConfig, bench_circuit, bench_one, fit_batch, grid
+    from .quantum.methods import applicable
 
     given = [f"--{k}" for k in _MODEL_DEFAULTS if getattr(args, k) is not None]
     explicit_model = bool(given)
@@ -116,25 +117,38 @@ def cmd_bench(args) -> int:
             cmp.parse_peer_noise(base.noise)  # a noise the other frameworks are not built with: refused now
     # choose every batch before the first measurement, so bad sizes fail fast
     plan = []
+    budget = int(args.memory_budget * 2**30)
     for spec, cap in specs:
-        b = fit_batch(spec, min(args.batch, cap or args.batch), double=args.double, method=args.method,
-                      budget_bytes=int(args.memory_budget * 2**30), model=args.model)
-        plan.append((spec, b))
+        batch = min(args.batch, cap or args.batch)
+        if args.method != "all":
+            plan.append((spec, args.method, fit_batch(spec, batch, double=args.double, method=args.method,
+                                                      budget_bytes=budget, model=args.model), True))
+            continue
+        first = True
+        for m in applicable(bench_circuit(spec, args.model)[0]):
+            try:
+                b = fit_batch(spec, batch, double=args.double, method=m, budget_bytes=budget, model=args.model)
+            except MemoryError as exc:
+                print(f"method {m!r} skipped for n={spec.qubits} L={spec.layers}: {exc}", file=sys.stderr)
+                continue
+            plan.append((spec, m, b, first))
+            first = False
     rows = []
     quiet = args.json == "-"
-    for i, (spec, b) in enumerate(plan, 1):
+    for i, (spec, method, b, first) in enumerate(plan, 1):
         label = "paper-quantum (n=4 L=11)" if paper else f"n={spec.qubits} L={spec.layers} noise={spec.noise}"
-        print(f"[{i}/{len(plan)}] {label} batch={b} ...", file=sys.stderr, flush=True)
-        row = bench_one(BenchConfig(spec, batch=b, double=args.double, method=args.method,
+        print(f"[{i}/{len(plan)}] {label} method={method} batch={b} ...", file=sys.stderr, flush=True)
+        row = bench_one(BenchConfig(spec, batch=b, double=args.double, method=method,
                                     min_seconds=args.min_seconds, seed=args.seed, model=args.model))
         if b < args.batch:
             row["batch_note"] = (f"batch reduced from {args.batch} (large circuits use batch "
                                  f"<= 16 in the full grid; others halve to fit {args.memory_budget:g} GiB)")
         rows.append(row)
-        if frameworks and paper:
+        # with --method all, the other frameworks run once per configuration (beside the first method)
+        if first and frameworks and paper:
             row["compare"] = cmp.compare(cmp.PAPER_QUBITS, cmp.PAPER_LAYERS, b, frameworks=frameworks,
                                          min_seconds=args.min_seconds, seed=args.seed, model="paper")
-        elif frameworks:
+        elif first and frameworks:
             try:
                 if not _is_standard(spec, noise_ok=True):
                     raise ValueError("the frameworks run the standard model only")
@@ -401,8 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--batch", type=positive_int("--batch"), default=64, help="examples per batch (default 64)")
     b.add_argument("--grid", choices=("quick", "full"), help="run a named grid of configurations")
     b.add_argument("--double", action="store_true", help="double precision (default single)")
-    b.add_argument("--method", choices=METHODS,
-                   default="auto", help="circuit differentiation (default auto: chosen by an estimated cost)")
+    b.add_argument("--method", choices=(*METHODS, "all"), default="auto",
+                   help="simulation method (default auto: chosen by an estimated cost); all: time every "
+                        "method that can run each configuration, one row each")
     b.add_argument("--compare", metavar="FRAMEWORKS",
                    help="also run pennylane,tensorcircuit on the same model and print the ratios (the "
                         "standard model, or the paper's with --model paper-quantum; gradients checked to agree)")
