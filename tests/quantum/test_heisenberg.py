@@ -9,7 +9,7 @@ import pytest
 
 from dpqml.models import build_model
 from dpqml.quantum import Angle, Circuit, Operation, X, Z, expectations
-from dpqml.quantum.heisenberg import _kron_derivative, _real_encoding, split_encoding
+from dpqml.quantum.heisenberg import _kron_derivative, real_encoding, split_encoding
 from dpqml.quantum.kernels import kron_wires
 from dpqml.quantum.methods import auto_method
 
@@ -136,7 +136,7 @@ def test_product_state_encodings_shared_and_unused_parameters():
            op("RX", 0, weight=1), op("RZ", 1, weight=2), Operation("CRY", (1, 2), angles=(Angle(weight=2),)),
            op("RY", 2, weight=4, offset=-0.4)]
     circuit = Circuit(n, ops, random_observables(np.random.default_rng(5), n), n_params=5, n_features=3)
-    assert not _real_encoding(split_encoding(circuit)[0])
+    assert not real_encoding(split_encoding(circuit)[0])
     assert _heisenberg(circuit)
     theta, xs = random_inputs(7, circuit, batch=4)
     for got, want in zip(per_example(circuit, "heisenberg", theta, xs), per_example(circuit, "adjoint", theta, xs)):
@@ -144,9 +144,9 @@ def test_product_state_encodings_shared_and_unused_parameters():
     assert np.all(per_example(circuit, "heisenberg", theta, xs)[1][:, :, 3] == 0)  # θ_3 unused
 
 
-def test_real_encodings_are_recognised():
-    assert _real_encoding(split_encoding(build_model(qubits=3, layers=1).circuit)[0])  # RY(x)
-    assert not _real_encoding(split_encoding(build_model(qubits=3, layers=1, encoding="angle-x").circuit)[0])
+def testreal_encodings_are_recognised():
+    assert real_encoding(split_encoding(build_model(qubits=3, layers=1).circuit)[0])  # RY(x)
+    assert not real_encoding(split_encoding(build_model(qubits=3, layers=1, encoding="angle-x").circuit)[0])
 
 
 def test_circuit_without_encoding_gates():

@@ -112,6 +112,24 @@ def expectations(circuit: Circuit, theta, x):
     return heisenberg_expectations(circuit, theta, x)
 
 
+def heisenberg_operators(circuit: Circuit, theta):
+    """The observables evolved backwards through the trainable part: ``A (K, d, d)`` complex
+    Hermitian with ``<O_k> = Tr(A_k ρ_x)`` for the state ``ρ_x`` the encoding prepares (readout
+    errors folded in). Noiseless: ``A_k = U(θ)† O_k U(θ)``; noisy: the adjoint channels applied
+    too (from the Pauli basis, :func:`.pauli_basis.heisenberg_operators`). Differentiable in
+    ``theta`` (real, ``(n_params,)``); the parameter-dependent gradient bounds use it."""
+    need = needs(circuit)
+    if need is not None:
+        raise ValueError(f"the Heisenberg-picture operators need {need}")
+    theta = jnp.asarray(theta)
+    if circuit.is_noisy:
+        from .pauli_basis import heisenberg_operators as pauli_operators
+
+        return pauli_operators(circuit, theta)
+    _, trainable = split_encoding(circuit)
+    return jnp.swapaxes(_heisenberg_observables(trainable, observable_matrices(circuit), theta), 1, 2)
+
+
 def observable_matrices(circuit: Circuit) -> np.ndarray:
     """``(K, d, d)`` dense observables with readout-error factors folded in."""
     n = circuit.n_qubits
@@ -470,7 +488,7 @@ def make_pure_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool):
 _REAL_OPS = frozenset({"I", "H", "X", "Z", "RY", "CNOT", "CZ", "SWAP", "CRY", *CHANNELS})
 
 
-def _real_encoding(encoding: Circuit) -> bool:
+def real_encoding(encoding: Circuit) -> bool:
     """Whether every state the encoding prepares is real (static: from its operations)."""
     return all(op.name in _REAL_OPS or (op.name == "Unitary" and not np.any(np.imag(op.matrix)))
                for op in encoding.operations)
@@ -499,7 +517,7 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
 
         return pauli_expectations(circuit, theta, x)
     encoding, trainable = split_encoding(circuit)
-    real = _real_encoding(encoding)
+    real = real_encoding(encoding)
     cache = _OBSERVABLE_FNS.setdefault(circuit, {})
     n = circuit.n_qubits
     cdt = complex_dtype(theta.dtype)

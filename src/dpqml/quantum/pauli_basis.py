@@ -487,6 +487,17 @@ def _make_core(plan: Plan, obs: np.ndarray):
     return contracted
 
 
+def heisenberg_operators(circuit: Circuit, theta):
+    """``W (K, d, d)``: ``W_k = Σ_P o_kP P`` from the shared sweep's rows (no derivative rows),
+    so ``<O_k> = Tr(W_k ρ)``; differentiable in ``theta``."""
+    _, trainable = split_encoding(circuit)
+    plan = plan_for(trainable)
+    angles = plan.program.angles(theta, jnp.zeros((trainable.n_features,), theta.dtype))
+    o = sweep(plan, angles, observable_vectors(circuit), derivatives=False)
+    cdt = jnp.result_type(theta.dtype, jnp.complex64)
+    return jnp.einsum("kp,pab->kab", o.astype(cdt), jnp.asarray(_word_matrices(circuit.n_qubits), cdt))
+
+
 def pauli_expectations(circuit: Circuit, theta, x):
     """``<O_k>`` for one example, the trainable part in the Pauli-basis Heisenberg picture;
     ``theta`` and ``x`` validated, ``circuit`` split by :func:`.core.split_encoding`."""

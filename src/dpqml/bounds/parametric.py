@@ -1,0 +1,246 @@
+"""Gradient-norm bounds that depend on the parameters only: ``G(θ) ≥ ‖∇ℓ(θ; x, y)‖₂`` for
+every input ``x`` the encoding can prepare and every label ``y``.
+
+DP-SGD releases every noisy iterate ``θ_t``, so a clip threshold computed from ``θ_t`` alone is
+post-processing of released values and costs no privacy: clipping at ``C_t = G(θ_t)`` changes no
+gradient, and the noise ``σ·C_t`` follows the parameters (``docs/privacy.md``, the trainer's
+``max_grad_norm="bound"``). Derivation (``docs/bounds.md``, "Bounds that follow the parameters"):
+
+A circuit that encodes first and trains afterwards gives outputs ``f_k = ⟨ψ|A_k(θ)|ψ⟩`` for the
+encoded state ``ψ`` (``A_k`` the observable evolved backwards through the trainable part,
+:func:`dpqml.quantum.heisenberg.heisenberg_operators`; a mixed encoded state is a mixture of pure
+ones, and every quantity below is convex in the state, so pure states are the worst case), with
+derivatives ``∂f_k/∂θ_p = ⟨ψ|D_kp|ψ⟩``, ``D_kp = ∂A_k/∂θ_p``.
+
+* Binary head (``logit = a Σ_k f_k + b``, ``F = Σ_k f_k``): ``‖∇ℓ‖² = ℓ'² (a² ‖∇_θ F‖² + F² + 1)``.
+* K classes (``logits = a f + b``; the paper's model: ``a = 1``, ``b = 0``, not trained): the
+  loss's gradient in the logits is ``g = softmax − e_y = (1 − p_y)(q − e_y)`` with ``q`` a
+  probability vector on the other classes, so the gradient in ``(θ, a)`` is ``(1 − p_y)`` times a
+  mixture, with weights ``q_k``, of the vectors ``(a ∇_θ(f_k − f_y), f_k − f_y)``: its norm is at
+  most ``(1 − p_y)`` times the largest of theirs. The offsets ``b`` add ``‖g‖² ≤ 2(1 − p_y)²``.
+
+Each remaining term is a quadratic form in ``ψ ⊗ ψ``, because ``⟨ψ|X|ψ⟩⟨ψ|Y|ψ⟩ = ⟨ψψ|X ⊗ Y|ψψ⟩``:
+``a² ‖∇(f_k − f_y)‖² + (f_k − f_y)² ≤ λmax(a² Σ_p D_p ⊗ D_p + A ⊗ A)`` with ``A = A_k − A_y``,
+``D_p = D_kp − D_yp``, the eigenvalue taken on the symmetric subspace (``ψ ⊗ ψ`` lies in it),
+over real vectors where the encoding prepares real states (RY angle encoding, amplitude
+encoding of real features), and on the encoded amplitudes for a bare amplitude encoding of fewer
+than ``2**n`` features. The slope is bounded from the head alone: ``1 − p_y`` at the smallest
+``p_y`` over the outputs' range; logistic ``|ℓ'| ≤ σ(|a|·F_max + |b|)``; squared
+``|ℓ'| ≤ |a|·F_max + |b| + 1``. No data enter: only ``θ``, the head and the circuit. The
+operators are built in double precision and ``G`` is raised by a relative :data:`SAFETY_MARGIN`
+for rounding. Where it loses (measured in ``docs/bounds.md``): the symmetric subspace holds more
+than the product vectors ``ψ ⊗ ψ``, and the slope is taken at its worst, apart from ``ψ``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.linalg
+import scipy.optimize
+
+from ..models.hybrid import QuantumModel
+from ..models.task import LOSS_TASKS
+from .circuit import output_bound
+from .model import Bound
+
+#: The largest eigenvalue problem solved (rows of ``M`` after the restrictions above): about
+#: 10 s of ``eigh`` on 2 cores. n = 4 with 4 classes: 408 rows; n = 6 binary: 2,080.
+MAX_DIMENSION = 4096
+#: Relative margin added to ``G`` for rounding in the operators and the eigenvalue (double
+#: precision; the errors measured are below 1e-12 relative).
+SAFETY_MARGIN = 1e-9
+
+
+@contextlib.contextmanager
+def _double_precision():
+    """JAX in double precision for the block (restored afterwards, so compiled float32 work
+    elsewhere is untouched)."""
+    old = bool(jax.config.jax_enable_x64)
+    jax.config.update("jax_enable_x64", True)
+    try:
+        yield
+    finally:
+        if not old:
+            jax.config.update("jax_enable_x64", False)
+
+
+def _domain(model) -> tuple[bool, int]:
+    """``(real, support)``: whether every encoded state is real, and how many leading amplitudes
+    it can occupy (``2**n``, or the feature count of a bare amplitude encoding)."""
+    from ..models.paper import PaperQuantumModel
+    from ..quantum.core import split_encoding
+    from ..quantum.heisenberg import real_encoding
+
+    if isinstance(model, PaperQuantumModel):
+        return True, model.n_features  # x/‖x‖ zero-padded: real, on the first n_features amplitudes
+    circuit = model.circuit
+    encoding, _ = split_encoding(circuit)
+    bare_amplitude = circuit.state_prep == "amplitude" and not encoding.operations
+    return real_encoding(encoding), (circuit.n_features if bare_amplitude else 2**circuit.n_qubits)
+
+
+def _operators(model, params, real: bool, support: int):
+    """``(A (K, s, s), D (K, P, s, s))`` in double precision (NumPy), restricted to the first
+    ``support`` amplitudes; real parts when the encoded states are real (``⟨ψ|X|ψ⟩ = ψᵀ Re(X) ψ``
+    for a real ``ψ`` and a Hermitian ``X``)."""
+    from ..models.paper import PaperQuantumModel
+
+    with _double_precision():
+        t = jnp.asarray(np.asarray(params["theta"], np.float64))
+        if isinstance(model, PaperQuantumModel):
+            fn = lambda th: model.observable_matrices({"theta": th})  # noqa: E731 - real symmetric M_k
+        else:
+            from ..quantum.heisenberg import heisenberg_operators
+
+            fn = lambda th: heisenberg_operators(model.circuit, th)  # noqa: E731
+        a = np.asarray(fn(t))[..., :support, :support]
+        d = np.moveaxis(np.asarray(jax.jacfwd(fn)(t)), -1, 1)[..., :support, :support]  # (K, P, s, s)
+    return (np.real(a), np.real(d)) if real else (a, d)
+
+
+def _symmetric_pairs(d: int):
+    """Index pairs ``a ≤ b`` and weights ``c_ab`` of the orthonormal basis
+    ``c_ab (e_a ⊗ e_b + e_b ⊗ e_a)`` of the symmetric subspace (``c = 1/√2``, or ``1/2`` when ``a = b``)."""
+    ia, ib = np.triu_indices(d)
+    return ia, ib, np.where(ia == ib, 0.5, math.sqrt(0.5))
+
+
+def _compress(t, pairs):
+    """``Vᵀ T V`` for a 4-index tensor ``T[a, b, c, e]`` (row ``(a, b)``, column ``(c, e)``) and
+    ``V`` the symmetric basis of :func:`_symmetric_pairs`: entries
+    ``c c' (T[ab,ce] + T[ba,ce] + T[ab,ec] + T[ba,ec])``."""
+    ia, ib, w = pairs
+    t = t + t.transpose(1, 0, 2, 3)
+    t = t + t.transpose(0, 1, 3, 2)
+    m = (w[:, None] * w[None, :]) * t[ia, ib][:, ia, ib]
+    return (m + m.conj().T) / 2
+
+
+def _top(m) -> float:
+    return float(scipy.linalg.eigh(m, eigvals_only=True, subset_by_index=[m.shape[0] - 1] * 2)[0])
+
+
+def _quartic_sup(x, dx, a: float, head: bool, real: bool, pairs) -> float:
+    """An upper bound on ``sup_ψ a² Σ_p ⟨ψ|dx_p|ψ⟩² (+ ⟨ψ|x|ψ⟩² when the head trains)`` over unit
+    ``ψ``: the largest eigenvalue, on the symmetric subspace, of a matrix ``T`` with
+    ``⟨ψψ|T|ψψ⟩`` equal to that quartic form. For real ``ψ`` the form has many such matrices: the
+    three ways of pairing its four indices (``(ac|be)``, the tensor product ``a² Σ dx⊗dx + x⊗x``;
+    ``(ab|ce)``; ``(ae|bc)``) and every convex combination of them. Each gives a valid bound, and
+    the eigenvalue is convex in the weights, so they are chosen by a small search (measured: half
+    the eigenvalue of the tensor product alone on the paper's model)."""
+    def pairing(spec):
+        t = a**2 * np.einsum(f"pac,pbe->{spec}", dx, dx, optimize=True)
+        return t + (np.einsum(f"ac,be->{spec}", x, x) if head else 0.0)
+
+    mats = [_compress(pairing("abce"), pairs)]
+    if not real:  # a complex ψ pairs conjugated with unconjugated indices: only the tensor product
+        return max(_top(mats[0]), 0.0)
+    mats += [_compress(pairing(spec), pairs) for spec in ("acbe", "aebc")]  # (ab|ce), (ae|bc) as T[a,b,c,e]
+
+    def value(w):
+        w2, w3 = np.clip(w, 0.0, 1.0)
+        if w2 + w3 > 1.0:
+            w2, w3 = w2 / (w2 + w3), w3 / (w2 + w3)
+        return _top((1.0 - w2 - w3) * mats[0] + w2 * mats[1] + w3 * mats[2])
+
+    best = min(value(np.array(w0)) for w0 in ((0.0, 0.0), (0.5, 0.2), (1 / 3, 1 / 3)))
+    res = scipy.optimize.minimize(value, np.array([0.5, 0.2]), method="Nelder-Mead",
+                                  options={"xatol": 1e-3, "fatol": 1e-6, "maxfev": 60})
+    return max(min(best, float(res.fun)), 0.0)
+
+
+def _head(model, params, loss: str):
+    """``(|a|, head trainable, slope)``: the head's scale, whether ``a`` and ``b`` are trained, and
+    the bound on the loss's slope: binary, on ``|ℓ'(logit)|``; K-class, per label ``y`` on
+    ``1 − p_y`` (``(K,)``), with ``p_y`` at its smallest over the outputs' range."""
+    from ..models.paper import PaperQuantumModel
+
+    if isinstance(model, PaperQuantumModel):  # logits are the <Z_k> themselves, in [-1, 1]
+        a, b, trainable = 1.0, np.zeros(model.n_classes), False
+    else:
+        a, b, trainable = abs(float(np.asarray(params["head"]["a"]))), np.asarray(params["head"]["b"], np.float64), True
+    f = np.array([output_bound(model.circuit, k) for k in range(len(model.circuit.observables))])
+    if model.task == "binary":
+        reach = a * float(f.sum()) + abs(float(b))
+        return a, trainable, reach + 1.0 if loss == "squared" else 1.0 / (1.0 + math.exp(-reach))
+    low, high = b - a * f, b + a * f  # the label's logit at its lowest, every other at its highest
+    slope = np.zeros(len(b))
+    for y in range(len(b)):
+        z = np.concatenate([[low[y]], np.delete(high, y)])
+        slope[y] = 1.0 - 1.0 / float(np.exp(z - z[0]).sum())
+    return a, trainable, slope
+
+
+def _check(model, params, loss):
+    from ..models.paper import PaperQuantumModel
+
+    if isinstance(model, PaperQuantumModel):
+        if loss not in (None, model.default_loss):
+            raise ValueError(f"the bound of {type(model).__name__} is for its loss {model.default_loss!r}; "
+                             f"got {loss!r}")
+        return model.default_loss
+    if not isinstance(model, QuantumModel):
+        raise ValueError(f"parameter_bound takes a dpqml QuantumModel or PaperQuantumModel; got {type(model).__name__}")
+    if model.pre or model.post:
+        raise ValueError("parameter_bound covers a circuit and its head; classical 'pre'/'post' layers are not "
+                         "supported (gradient_bound(model, params=..., feature_bound=X) still bounds such a model)")
+    from ..quantum.core import split_encoding
+
+    if split_encoding(model.circuit) is None:
+        raise ValueError("parameter_bound needs a circuit that encodes the data first and trains afterwards (no "
+                         "trainable angle before the last feature-dependent gate, e.g. not 'reuploading'); the "
+                         "data-free gradient_bound(model, feature_bound=X) still applies")
+    loss = loss or model.default_loss
+    if loss not in LOSS_TASKS or LOSS_TASKS[loss] != model.task:
+        raise ValueError(f"loss must be one of {[k for k, t in LOSS_TASKS.items() if t == model.task]} for this "
+                         f"{model.task} model; got {loss!r}")
+    return loss
+
+
+def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
+    """``G(θ)``: a bound on ``‖∇ℓ(θ; x, y)‖₂`` over all trainable parameters (angles and head)
+    that holds for **every** input the encoding can prepare and every label, at the parameters
+    ``params`` (see the module docstring for the derivation).
+
+    ``model``: a :class:`~dpqml.models.QuantumModel` whose circuit encodes first and trains
+    afterwards, without classical ``pre``/``post`` layers, or the paper's
+    :class:`~dpqml.models.paper.PaperQuantumModel`. Refused with a clear error otherwise, and
+    when an eigenvalue problem would exceed :data:`MAX_DIMENSION` rows (the data-free
+    :func:`~dpqml.bounds.gradient_bound` still applies).
+    """
+    loss = _check(model, params, loss)
+    a, head, slope = _head(model, params, loss)
+    n_obs = len(model.circuit.observables)
+    real, d = _domain(model)
+    rows = d * (d + 1) // 2
+    if rows > MAX_DIMENSION:
+        raise ValueError(f"the parameter-dependent bound of a {model.circuit.n_qubits}-qubit circuit needs "
+                         f"eigenvalue problems of {rows} rows, more than MAX_DIMENSION = {MAX_DIMENSION}; the "
+                         "data-free gradient_bound(model) still applies")
+    A, D = _operators(model, params, real, d)
+    pairs = _symmetric_pairs(d)
+
+    def largest(x, dx):
+        return _quartic_sup(x, dx, a, head, real, pairs)
+
+    if model.task == "binary":  # ‖∇ℓ‖² = ℓ'² (a² ‖∇F‖² + F² + 1), F = Σ_k f_k
+        total = slope * math.sqrt(largest(A.sum(axis=0), D.sum(axis=0)) + (1.0 if head else 0.0))
+    else:  # g = (1 - p_y)(q - e_y), q a distribution: the worst pair (k, y) bounds the mixture
+        lam = np.zeros((n_obs, n_obs))
+        for k in range(n_obs):
+            for y in range(k + 1, n_obs):
+                lam[k, y] = lam[y, k] = largest(A[k] - A[y], D[k] - D[y])
+        total = max(slope[y] * math.sqrt(lam[y].max() + (2.0 if head else 0.0)) for y in range(n_obs))
+    total *= 1.0 + SAFETY_MARGIN
+    name = "theta+head" if head else "theta"
+    assumptions = ("every input the encoding can prepare (any " + ("real " if real else "") + "unit state)",
+                   "every label", "at the given parameters only (recompute after each update)")
+    return Bound(total=total, groups={name: total}, parameter_free=False, loss=loss, feature_bound=None,
+                 head_scale=a if head else None, assumptions=assumptions,
+                 meta={"n_params": int(np.size(params["theta"])), "method": "operator-eigenvalue",
+                       "eigenvalue_rows": rows})
