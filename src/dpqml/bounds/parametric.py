@@ -27,14 +27,13 @@ encoding of real features), and on the encoded amplitudes for a bare amplitude e
 than ``2**n`` features. The slope is bounded from the head alone: ``1 − p_y`` at the smallest
 ``p_y`` over the outputs' range; logistic ``|ℓ'| ≤ σ(|a|·F_max + |b|)``; squared
 ``|ℓ'| ≤ |a|·F_max + |b| + 1``. No data enter: only ``θ``, the head and the circuit. The
-operators are built in double precision and ``G`` is raised by a relative :data:`SAFETY_MARGIN`
-for rounding. Where it loses (measured in ``docs/bounds.md``): the symmetric subspace holds more
+operators are built in the parameters' precision and ``G`` is raised by a relative
+:data:`SAFETY_MARGIN` for rounding. Where it loses (measured in ``docs/bounds.md``): the symmetric subspace holds more
 than the product vectors ``ψ ⊗ ψ``, and the slope is taken at its worst, apart from ``ψ``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
 
 import jax
@@ -51,22 +50,13 @@ from .model import Bound
 #: The largest eigenvalue problem solved (rows of ``M`` after the restrictions above): about
 #: 10 s of ``eigh`` on 2 cores. n = 4 with 4 classes: 408 rows; n = 6 binary: 2,080.
 MAX_DIMENSION = 4096
-#: Relative margin added to ``G`` for rounding in the operators and the eigenvalue (double
-#: precision; the errors measured are below 1e-12 relative).
-SAFETY_MARGIN = 1e-9
-
-
-@contextlib.contextmanager
-def _double_precision():
-    """JAX in double precision for the block (restored afterwards, so compiled float32 work
-    elsewhere is untouched)."""
-    old = bool(jax.config.jax_enable_x64)
-    jax.config.update("jax_enable_x64", True)
-    try:
-        yield
-    finally:
-        if not old:
-            jax.config.update("jax_enable_x64", False)
+#: Relative margin added to ``G`` for rounding in the operators (built in the parameters'
+#: precision) and the eigenvalue (double precision): per precision of the operators. Single
+#: precision: the bound from float32 operators differed from the float64 one by at most 5e-7
+#: relative (the paper's model at three parameter draws; depolarizing, amplitude damping and
+#: ``nisq`` at n = 4, L = 4; ``tests/bounds/test_parametric.py`` checks 1e-5), so 1e-4 leaves a
+#: factor of 200; double: 1e-9.
+SAFETY_MARGIN = {"float32": 1e-4, "float64": 1e-9}
 
 
 def _domain(model) -> tuple[bool, int]:
@@ -85,22 +75,24 @@ def _domain(model) -> tuple[bool, int]:
 
 
 def _operators(model, params, real: bool, support: int):
-    """``(A (K, s, s), D (K, P, s, s))`` in double precision (NumPy), restricted to the first
-    ``support`` amplitudes; real parts when the encoded states are real (``⟨ψ|X|ψ⟩ = ψᵀ Re(X) ψ``
-    for a real ``ψ`` and a Hermitian ``X``)."""
+    """``((A (K, s, s), D (K, P, s, s)), precision)``: built by JAX in the parameters' precision,
+    returned in double (NumPy), restricted to the first ``support`` amplitudes; real parts when the
+    encoded states are real (``⟨ψ|X|ψ⟩ = ψᵀ Re(X) ψ`` for a real ``ψ`` and a Hermitian ``X``)."""
     from ..models.paper import PaperQuantumModel
 
-    with _double_precision():
-        t = jnp.asarray(np.asarray(params["theta"], np.float64))
-        if isinstance(model, PaperQuantumModel):
-            fn = lambda th: model.observable_matrices({"theta": th})  # noqa: E731 - real symmetric M_k
-        else:
-            from ..quantum.heisenberg import heisenberg_operators
+    t = jnp.asarray(params["theta"])
+    if isinstance(model, PaperQuantumModel):
+        fn = lambda th: model.observable_matrices({"theta": th})  # noqa: E731 - real symmetric M_k
+    else:
+        from ..quantum.heisenberg import heisenberg_operators
 
-            fn = lambda th: heisenberg_operators(model.circuit, th)  # noqa: E731
-        a = np.asarray(fn(t))[..., :support, :support]
-        d = np.moveaxis(np.asarray(jax.jacfwd(fn)(t)), -1, 1)[..., :support, :support]  # (K, P, s, s)
-    return (np.real(a), np.real(d)) if real else (a, d)
+        fn = lambda th: heisenberg_operators(model.circuit, th)  # noqa: E731
+    a = fn(t)
+    precision = "float64" if jnp.finfo(a.dtype).bits >= 64 else "float32"
+    a = np.asarray(a, np.complex128 if np.iscomplexobj(a) else np.float64)[..., :support, :support]
+    d = np.moveaxis(np.asarray(jax.jacfwd(fn)(t)), -1, 1)[..., :support, :support]  # (K, P, s, s)
+    d = d.astype(np.complex128 if np.iscomplexobj(d) else np.float64)
+    return ((np.real(a), np.real(d)) if real else (a, d)), precision
 
 
 def _symmetric_pairs(d: int):
@@ -222,7 +214,7 @@ def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
         raise ValueError(f"the parameter-dependent bound of a {model.circuit.n_qubits}-qubit circuit needs "
                          f"eigenvalue problems of {rows} rows, more than MAX_DIMENSION = {MAX_DIMENSION}; the "
                          "data-free gradient_bound(model) still applies")
-    A, D = _operators(model, params, real, d)
+    (A, D), precision = _operators(model, params, real, d)
     pairs = _symmetric_pairs(d)
 
     def largest(x, dx):
@@ -236,7 +228,7 @@ def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
             for y in range(k + 1, n_obs):
                 lam[k, y] = lam[y, k] = largest(A[k] - A[y], D[k] - D[y])
         total = max(slope[y] * math.sqrt(lam[y].max() + (2.0 if head else 0.0)) for y in range(n_obs))
-    total *= 1.0 + SAFETY_MARGIN
+    total *= 1.0 + SAFETY_MARGIN[precision]
     name = "theta+head" if head else "theta"
     assumptions = ("every input the encoding can prepare (any " + ("real " if real else "") + "unit state)",
                    "every label", "at the given parameters only (recompute after each update)")

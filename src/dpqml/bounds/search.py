@@ -62,6 +62,38 @@ def largest_gradient_norm(model: QuantumModel, *, feature_bound: float = float(n
     return best
 
 
+def largest_gradient_norm_at(model, params, *, starts: int = 12, steps: int = 120, learning_rate: float = 0.08,
+                             feature_bound: float = 4.0, seed: int = 0) -> float:
+    """The largest ``‖∇ℓ(θ; x, y)‖₂`` (all trainable parameters) found by Adam ascent over the
+    inputs alone, at the fixed ``params``, from ``starts`` random starts per label: a lower bound
+    on ``sup_x ‖∇ℓ‖`` at these parameters, which the parameter-dependent bound
+    (:func:`.parametric.parameter_bound`) must exceed. Inputs: unconstrained for amplitude
+    encodings, ``feature_bound · tanh(u)`` otherwise (the bound holds for every input)."""
+    amplitude = model.circuit.state_prep == "amplitude"
+
+    def norm(u, y):
+        x = u if amplitude else feature_bound * jnp.tanh(u)
+        g = jax.grad(lambda p: model.loss(p, x, y))(params)
+        return jnp.sqrt(sum(jnp.sum(leaf**2) for leaf in jax.tree_util.tree_leaves(g)))
+
+    def run(u, y):
+        init, update = _adam(learning_rate)
+
+        def step(carry, _):
+            u, s = carry
+            value, g = jax.value_and_grad(norm)(u, y)
+            u, s = update(u, g, s)
+            return (u, s), value
+
+        (u, _), trace = jax.lax.scan(step, (u, init(u)), None, length=steps)
+        return jnp.maximum(jnp.max(trace), norm(u, y))
+
+    run_all = jax.jit(jax.vmap(run, in_axes=(0, None)))
+    rng = np.random.default_rng(seed)
+    return max(float(jnp.max(run_all(jnp.asarray(rng.normal(size=(starts, model.input_dim))), y)))
+               for y in range(model.n_classes))
+
+
 def _adam(lr, b1=0.9, b2=0.999, eps=1e-8):
     """Adam ascent on a pytree (``z + lr · m̂/(√v̂ + ε)``); a few lines, so no optimizer dependency."""
     def init(z):

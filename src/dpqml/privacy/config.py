@@ -37,6 +37,10 @@ def _check_number(name: str, value, *, low=None, high=None, low_open=False, high
         raise ValueError(f"{name} must be in {rng}; got {value!r}")
 
 
+#: ``max_grad_norm`` value that clips each step at the parameter-dependent bound ``G(θ_t)``.
+FOLLOW_BOUND = "bound"
+
+
 @dataclass(frozen=True)
 class PrivacyConfig:
     """DP-SGD's public parameters.
@@ -45,7 +49,11 @@ class PrivacyConfig:
         noise_multiplier: σ; Gaussian noise of standard deviation ``σ · max_grad_norm`` is added
             to the *sum* of clipped per-example gradients. ``0`` means no noise (ε = ∞).
         max_grad_norm: C, the L2 clip threshold of the flat per-example gradient of *all*
-            trainable parameters.
+            trainable parameters; or ``"bound"`` (:data:`FOLLOW_BOUND`): each step ``t`` clips at
+            ``C_t = G(θ_t)``, the parameter-dependent bound of :func:`dpqml.bounds.parameter_bound`
+            (computed from the current parameters alone, so it costs no privacy and clipping
+            never changes a gradient), and adds noise ``σ·C_t``; the accounting is unchanged
+            (``docs/privacy.md``).
         sample_rate: q, each example joins each step's batch independently with probability q
             (Poisson sampling, the assumption of the accountant).
         steps: T, the number of DP-SGD steps planned.
@@ -61,7 +69,7 @@ class PrivacyConfig:
     """
 
     noise_multiplier: float
-    max_grad_norm: float
+    max_grad_norm: float | str
     sample_rate: float
     steps: int
     delta: float
@@ -72,7 +80,11 @@ class PrivacyConfig:
 
     def __post_init__(self):
         _check_number("noise_multiplier", self.noise_multiplier, low=0.0)
-        _check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+        if self.max_grad_norm != FOLLOW_BOUND:
+            try:
+                _check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+            except ValueError as exc:
+                raise ValueError(f"{exc} (or {FOLLOW_BOUND!r}: clip at the parameter-dependent bound)") from None
         _check_number("sample_rate", self.sample_rate, low=0.0, high=1.0, low_open=True)
         _check_number("steps", self.steps, low=1, integer=True)
         _check_number("delta", self.delta, low=0.0, high=1.0, low_open=True, high_open=True)
@@ -86,7 +98,8 @@ class PrivacyConfig:
             raise ValueError(f"allow_large_delta must be True or False; got {self.allow_large_delta!r}")
         if self.noise_multiplier > 0:  # without noise ε = ∞ whatever δ is
             check_delta(self.delta, self.n_examples, allow_large=self.allow_large_delta)
-        for name in ("noise_multiplier", "max_grad_norm", "sample_rate", "delta"):
+        numbers_ = ("noise_multiplier", "sample_rate", "delta") + (("max_grad_norm",) * self.clips_at_constant)
+        for name in numbers_:
             object.__setattr__(self, name, float(getattr(self, name)))
         object.__setattr__(self, "steps", int(self.steps))
         object.__setattr__(self, "n_examples", int(self.n_examples))
@@ -98,9 +111,22 @@ class PrivacyConfig:
         return self.sample_rate * self.n_examples
 
     @property
+    def clips_at_constant(self) -> bool:
+        """Whether C is one number (False: ``max_grad_norm="bound"``, C follows the parameters)."""
+        return self.max_grad_norm != FOLLOW_BOUND
+
+    @property
     def noise_std(self) -> float:
-        """σ · C, the standard deviation of the noise on each coordinate of the clipped sum."""
+        """σ · C, the standard deviation of the noise on each coordinate of the clipped sum (with
+        ``max_grad_norm="bound"`` it changes every step: :meth:`noise_std_at`)."""
+        if not self.clips_at_constant:
+            raise ValueError("with max_grad_norm='bound' the noise std is sigma * C_t, new at every step; "
+                             "use noise_std_at(C_t)")
         return self.noise_multiplier * self.max_grad_norm
+
+    def noise_std_at(self, clip: float) -> float:
+        """σ · ``clip``: the noise std of a step that clips at ``clip``."""
+        return self.noise_multiplier * float(clip)
 
     @property
     def private(self) -> bool:

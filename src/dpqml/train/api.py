@@ -36,7 +36,7 @@ def resolve_sample_rate(n_examples: int, sample_rate: float | None, expected_bat
 
 
 def privacy_config(n_examples: int, *, target_epsilon: float | None = None, noise_multiplier: float | None = None,
-                   delta: float = 1e-5, max_grad_norm: float = 1.0, epochs: float = 10,
+                   delta: float = 1e-5, max_grad_norm: float | str = 1.0, epochs: float = 10,
                    sample_rate: float | None = None, expected_batch_size: float | None = None,
                    accountant: str = "pld", allow_large_delta: bool = False) -> PrivacyConfig:
     """The :class:`PrivacyConfig` for a run of ``epochs`` epochs over ``n_examples`` examples, with σ
@@ -65,7 +65,7 @@ def privacy_config(n_examples: int, *, target_epsilon: float | None = None, nois
 
 
 def train_private(model, data, *, target_epsilon: float | None = None, noise_multiplier: float | None = None,
-                  delta: float = 1e-5, max_grad_norm: float = 1.0, epochs: float = 10,
+                  delta: float = 1e-5, max_grad_norm: float | str = 1.0, epochs: float = 10,
                   sample_rate: float | None = None, expected_batch_size: float | None = None,
                   accountant: str = "pld", learning_rate: float = 0.05, optimizer: str = "adam",
                   seed: int = 0, allow_large_delta: bool = False, **train_options) -> TrainResult:
@@ -79,7 +79,9 @@ def train_private(model, data, *, target_epsilon: float | None = None, noise_mul
             default) to the smallest value that meets it. ``math.inf``: no noise (clipping kept).
         noise_multiplier: σ, instead of ``target_epsilon``.
         delta: δ of the guarantee; δ ≥ 1/N is refused unless ``allow_large_delta=True``.
-        max_grad_norm: C, the per-example clip threshold.
+        max_grad_norm: C, the per-example clip threshold; or ``"bound"``: each step clips at
+            ``G(θ_t)``, the gradient-norm bound of the current parameters (:func:`dpqml.bounds.parameter_bound`;
+            no privacy cost, no gradient ever clipped), with noise ``σ·G(θ_t)``.
         epochs, sample_rate, expected_batch_size: T = round(epochs / q) Poisson-sampled steps;
             q defaults to ``min(64, N) / N``.
         learning_rate, optimizer, seed, **train_options: see :class:`~dpqml.train.TrainConfig`

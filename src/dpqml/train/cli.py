@@ -10,10 +10,17 @@ import argparse
 import math
 import sys
 
-from ..argtypes import int_at_least, number, positive_int
+from ..argtypes import int_at_least, number, positive_float, positive_int
 
 DEFAULT_DATASET = "digits"
 MODELS = ("quantum", "logistic", "mlp", "cnn")
+
+
+def _clip_threshold(text: str):
+    """``--max-grad-norm``: a finite number > 0, or ``bound``."""
+    if text == "bound":
+        return text
+    return positive_float("--max-grad-norm")(text)
 
 
 def add_train_parser(sub, add_model_args) -> argparse.ArgumentParser:
@@ -45,7 +52,10 @@ def add_train_parser(sub, add_model_args) -> argparse.ArgumentParser:
                    help="δ (default 1e-5); δ >= 1/N is refused (too weak to protect anyone) unless --allow-large-delta")
     p.add_argument("--allow-large-delta", action="store_true",
                    help="accept δ >= 1/N (with a warning); the result then records allow_large_delta")
-    p.add_argument("--max-grad-norm", type=float, default=1.0, help="clip threshold C (default 1.0)")
+    p.add_argument("--max-grad-norm", type=_clip_threshold, default=1.0,
+                   help="clip threshold C > 0 (default 1.0), or 'bound': each step clips at G(θ_t), the "
+                        "gradient-norm bound of the current parameters (no privacy cost, no gradient ever "
+                        "clipped), with noise σ·G(θ_t); quantum models that encode first, without pre/post layers")
     p.add_argument("--accountant", default="pld", help="pld (default, tight) or rdp (fast, conservative)")
     rnd = p.add_mutually_exclusive_group()
     rnd.add_argument("--randomness", choices=("secure", "fast"), default=None,
@@ -228,6 +238,8 @@ def _describe(args, ds, model, privacy) -> str:
     else:
         m = f"classical {args.model}"
     sigma = f"σ={privacy.noise_multiplier:.4g}" + (" (calibrated)" if args.noise_multiplier is None else "")
+    clip_text = (f"C={privacy.max_grad_norm:g}" if privacy.clips_at_constant
+                 else "C=G(θ_t) (the gradient bound of the current parameters)")
     target = ("non-private (σ=0, clipping kept)" if not privacy.private else
               f"target ε={args.target_epsilon:g}" if args.target_epsilon is not None else "σ given")
     grads = ("" if args.shots is None else
@@ -237,7 +249,7 @@ def _describe(args, ds, model, privacy) -> str:
                   "this seed can replay the sampling and the noise; the guarantee does not hold against them")
     return (f"dpqml train: {m} ({n_params} parameters) on {ds.name} ({ds.n_train} train / {ds.n_test} test, "
             f"{ds.n_features} features, {ds.n_classes} classes)\n"
-            f"  DP-SGD: {target}, δ={privacy.delta:g}, C={privacy.max_grad_norm:g}, {sigma}, "
+            f"  DP-SGD: {target}, δ={privacy.delta:g}, {clip_text}, {sigma}, "
             f"q={privacy.sample_rate:.4g} (expected batch {privacy.expected_batch_size:.1f}), "
             f"{privacy.steps} steps, accountant {privacy.accountant}, sampling and noise "
             f"{'seeded (reproducible)' if args.reproducible_noise is not None else args.randomness or 'secure'}"

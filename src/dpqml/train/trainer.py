@@ -481,11 +481,25 @@ def _prepare(model, x_train, y_train, privacy, config, x_test, y_test, params) -
     if privacy.private:  # ε is computed after training: refuse now what the accountant could not do then
         check_accounting_limits(privacy.sample_rate, privacy.noise_multiplier, privacy.steps, delta=privacy.delta,
                                 accountant=privacy.accountant, neighboring=privacy.neighboring)
+    clip = privacy.max_grad_norm
+    if not privacy.clips_at_constant:  # C_t = G(θ_t): refuse a model without that bound before any work
+        clip = _bound_following_clip(model, run.params, config.loss)
     _check_finite_in(run.x_train.dtype,
-                     ("max_grad_norm", "max_grad_norm * n_examples (the largest clipped sum)",
-                      privacy.max_grad_norm * n),
-                     ("noise_multiplier", "noise_multiplier * max_grad_norm (the noise std)", privacy.noise_std))
+                     ("max_grad_norm", "max_grad_norm * n_examples (the largest clipped sum)", clip * n),
+                     ("noise_multiplier", "noise_multiplier * max_grad_norm (the noise std)",
+                      privacy.noise_std_at(clip)))
     return run
+
+
+def _bound_following_clip(model, params, loss) -> float:
+    """``C_t = G(θ_t)`` for ``max_grad_norm="bound"``: the parameter-dependent bound of
+    :func:`dpqml.bounds.parameter_bound`, from the current parameters alone (never the data)."""
+    from ..bounds.parametric import parameter_bound
+
+    try:
+        return parameter_bound(model, params, loss=loss).total
+    except ValueError as exc:
+        raise ValueError(f"max_grad_norm='bound' needs the parameter-dependent gradient bound: {exc}") from None
 
 
 def _check_loss_on_one_example(model, params, x, y, loss_name) -> None:
@@ -572,7 +586,9 @@ def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> 
     randomness = make_randomness(config.randomness, noise_seed=config.noise_seed, saved=saved)
     clipped_sum = _compiled(model, ("clipped_sum", config.loss, config.method, config.shots),
                             lambda: _make_clipped_sum(model, config.loss, config.method, config.shots))
-    max_grad_norm = jnp.asarray(privacy.max_grad_norm, flat0.dtype)
+    follow = not privacy.clips_at_constant  # max_grad_norm="bound": C_t = G(θ_t), new every step
+    if not follow:
+        max_grad_norm = jnp.asarray(privacy.max_grad_norm, flat0.dtype)
 
     layout = (jax.tree_util.tree_structure(params), tuple(jnp.shape(v) for v in jax.tree_util.tree_leaves(params)),
               str(flat0.dtype))
@@ -589,6 +605,10 @@ def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> 
         ledger.reserve(block, block_start)  # written down before the steps run
         for step in range(block_start, block_start + block):
             idx = randomness.sample(n, q, step)
+            if follow:  # from the released parameters alone: post-processing, no privacy cost
+                clip = _bound_following_clip(model, params, config.loss)
+                max_grad_norm = jnp.asarray(clip, flat0.dtype)
+                epoch.clips.append(clip)
             summed = jnp.zeros((n_params,), flat0.dtype)
             step_key = jax.random.fold_in(shot_key, step) if cost else None
             for b, (b_idx, mask) in enumerate(physical_batches(idx, config.max_physical_batch)):
@@ -598,7 +618,8 @@ def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> 
                                                  batch_key)
                 summed = summed + s
                 epoch.add(float(loss_sum), stats, mask)
-            noise = randomness.noise(step, n_params, privacy.noise_std, flat0.dtype) if privacy.private else zero
+            noise_std = privacy.noise_std_at(clip) if follow else privacy.noise_std
+            noise = randomness.noise(step, n_params, noise_std, flat0.dtype) if privacy.private else zero
             params, opt_state = update(params, opt_state, summed, noise, expected_batch)
             epoch.steps += 1
             done = step + 1
@@ -660,6 +681,7 @@ class _EpochStats:
         self.clipped = 0
         self.nonfinite = 0
         self.correct = None
+        self.clips = []  # C_t of each step with max_grad_norm="bound"
 
     def add(self, loss_sum, stats, mask):
         real = np.asarray(mask) > 0
@@ -687,6 +709,8 @@ class _EpochStats:
             "clipped_fraction": self.clipped / self.count if self.count else 0.0,
             "nonfinite_gradients": self.nonfinite,
         }
+        if self.clips:  # the thresholds that followed the parameters (public: computed from θ_t alone)
+            rec["clip_threshold"] = {"min": min(self.clips), "mean": float(np.mean(self.clips)), "max": max(self.clips)}
         if self.nonfinite:
             warnings.warn(f"{self.nonfinite} per-example gradient(s) in epoch {epoch} were NaN or infinite; "
                           "they were zeroed (not used) and counted", stacklevel=3)
