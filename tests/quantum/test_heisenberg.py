@@ -82,12 +82,12 @@ def test_auto_picks_it_for_small_encode_then_train_circuits_only():
     assert not _heisenberg(noisy_reup)
     # Noiseless: measured slower with more parameters and on larger registers.
     assert _heisenberg(build_model(qubits=4, layers=6).circuit)
-    assert _heisenberg(build_model(qubits=4, layers=24).circuit)  # 192 parameters
-    assert not _heisenberg(build_model(qubits=4, layers=25).circuit)
-    assert _heisenberg(build_model(qubits=4, layers=6, readout="z", n_classes=4).circuit)  # 4 x 48
-    assert not _heisenberg(build_model(qubits=4, layers=7, readout="z", n_classes=4).circuit)
-    assert _heisenberg(build_model(qubits=5, layers=10).circuit)
-    assert not _heisenberg(build_model(qubits=5, layers=11).circuit)
+    assert _heisenberg(build_model(qubits=4, layers=30).circuit)  # 240 parameters
+    assert not _heisenberg(build_model(qubits=4, layers=31).circuit)
+    assert _heisenberg(build_model(qubits=4, layers=24, readout="z", n_classes=4).circuit)  # 4 x 192
+    assert not _heisenberg(build_model(qubits=4, layers=25, readout="z", n_classes=4).circuit)
+    assert _heisenberg(build_model(qubits=5, layers=20).circuit)  # 200 parameters
+    assert not _heisenberg(build_model(qubits=5, layers=21).circuit)
     assert not _heisenberg(build_model(qubits=5, layers=2, readout="z", n_classes=3).circuit)
     assert not _heisenberg(build_model(qubits=6, layers=2).circuit)
     assert not _heisenberg(build_model(qubits=8, layers=2).circuit)

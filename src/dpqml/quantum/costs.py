@@ -40,12 +40,18 @@ TN_SECONDS_PER_FLOP = 0.8e-9
 
 # --- Heisenberg picture ------------------------------------------------------------------
 #: Noiseless circuits: ``auto`` uses the dense Heisenberg picture where it was measured faster
-#: than the adjoint state vector: n <= 4 with (observables x parameters) <= HEISENBERG_MAX_TERMS_4,
-#: or n = HEISENBERG_MAX_QUBITS with one observable and at most HEISENBERG_MAX_PARAMS_5 parameters
-#: (n = 6 loses everywhere).
+#: than the adjoint state vector (``dpqml bench --method all``, batch 64, after the rewrite of
+#: its Jacobian): n <= 4 with at most HEISENBERG_MAX_PARAMS_4 parameters and (observables x
+#: parameters) <= HEISENBERG_MAX_TERMS_4 (measured
+#: faster at every point up to 768: n = 4, L = 30, one observable: 19,089 against 2,817 ex/s;
+#: amplitude encoding, four observables, L = 24: 20,253 against 4,407; the paper's model, 4 x 132:
+#: 1.9 against 3.5 ms per batch), or n = HEISENBERG_MAX_QUBITS with one observable and at most
+#: HEISENBERG_MAX_PARAMS_5 parameters (L = 20: 10,724 against 4,559). It loses at n = 5 with five
+#: observables (14,013 against 22,518) and at n = 6 (33,188 against 42,140 at L = 2).
 HEISENBERG_MAX_QUBITS = 5
-HEISENBERG_MAX_TERMS_4 = 192
-HEISENBERG_MAX_PARAMS_5 = 100
+HEISENBERG_MAX_TERMS_4 = 768
+HEISENBERG_MAX_PARAMS_4 = 240  # the deepest point measured (its compile time grows with depth)
+HEISENBERG_MAX_PARAMS_5 = 200
 
 #: Noisy circuits: ``auto`` runs the Pauli basis whenever its shared sweep (``K·(A + 1)`` rows of
 #: ``4**n`` reals, :func:`.pauli_basis.rows_bytes`) fits in this many bytes: it was measured faster

@@ -47,6 +47,7 @@ from .circuit import Circuit
 from .core import split_encoding
 from .costs import (
     ADJOINT_LIVE_STATES,
+    HEISENBERG_MAX_PARAMS_4,
     HEISENBERG_MAX_PARAMS_5,
     HEISENBERG_MAX_QUBITS,
     HEISENBERG_MAX_TERMS_4,
@@ -61,7 +62,7 @@ def auto_eligible(n_qubits: int, n_observables: int, n_params: int) -> bool:
     this method beats the adjoint state vector (:data:`.costs.HEISENBERG_MAX_TERMS_4`; its costs
     grow as ``K · P · 4**n`` per example and ``K · P · 8**n`` per batch)."""
     if n_qubits <= 4:
-        return n_observables * n_params <= HEISENBERG_MAX_TERMS_4
+        return n_params <= HEISENBERG_MAX_PARAMS_4 and n_observables * n_params <= HEISENBERG_MAX_TERMS_4
     return n_qubits == HEISENBERG_MAX_QUBITS and n_observables == 1 and n_params <= HEISENBERG_MAX_PARAMS_5
 
 
