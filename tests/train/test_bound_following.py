@@ -106,7 +106,7 @@ def test_cli_trains_with_the_bound_and_refuses_other_words(tmp_path, capsys):
     assert json.loads(out.read_text())["max_grad_norm"] == "bound"
     with pytest.raises(SystemExit):
         main(["train", "--max-grad-norm", "tight"])
-    assert "--max-grad-norm must be a finite number > 0" in capsys.readouterr().err
+    assert "--max-grad-norm must be a finite number > 0 or 'bound'" in capsys.readouterr().err
 
 
 def test_single_precision_training_uses_the_double_precision_bound(monkeypatch):
