@@ -27,8 +27,9 @@ so agreement is an independent check.
 Approaches (all float32 / complex64; every builder returns ``fn(theta, X) -> np.ndarray (B, p)``):
 
 ``dpqml``
-    ``jax.jit(jax.vmap(jax.grad(f), in_axes=(None, 0)))`` with ``f`` read from
-    ``expectations(circuit, theta, x)`` (method ``"auto"``) of dpqml's own circuit.
+    standard model: ``jax.jit(jax.vmap(jax.grad(f), in_axes=(None, 0)))`` with ``f`` read from
+    ``expectations(circuit, theta, x)`` (method ``"auto"``) of dpqml's own circuit; paper model:
+    the model's closed-form adjoint (``PaperQuantumModel.per_example_grads``) under ``jax.jit``.
 ``pennylane-broadcast``
     ``default.qubit`` with parameter broadcasting: the weights are repeated per example, shape
     ``(B, p)``; the gradient of ``sum_b f(W_b, x_b)`` with respect to ``W`` is the per-example
@@ -246,18 +247,25 @@ def make_dpqml(n_qubits: int, n_layers: int, batch: int, noise: str | None = Non
 
 def make_paper_dpqml(n_qubits: int = PAPER_QUBITS, n_layers: int = PAPER_LAYERS, batch: int = 1,
                      noise: str | None = None) -> GradFn:
-    """dpqml, paper model: ``jit(vmap(grad(f)))``, ``f = expectations(circuit, theta, x) @ w`` over
-    :class:`~dpqml.models.paper.PaperQuantumModel`'s circuit (amplitude state preparation)."""
+    """dpqml, paper model: :meth:`~dpqml.models.paper.PaperQuantumModel.per_example_grads` of
+    ``f = logits @ w`` (the model's closed-form adjoint, what the tabular study trains with),
+    under ``jax.jit``. The generic circuit path (``expectations`` of the model's circuit, method
+    ``auto``) is what ``dpqml bench --model paper-quantum`` times."""
     _check_paper(n_qubits, n_layers, batch, noise)
+    import jax
     import jax.numpy as jnp
 
     from ..models.paper import PaperQuantumModel
-    from ..quantum import expectations
 
-    circuit = PaperQuantumModel(n_qubits=PAPER_QUBITS, n_features=PAPER_FEATURES, n_classes=PAPER_QUBITS,
-                                layers=PAPER_LAYERS).circuit
+    model = PaperQuantumModel(n_qubits=PAPER_QUBITS, n_features=PAPER_FEATURES, n_classes=PAPER_QUBITS,
+                              layers=PAPER_LAYERS)
     w = np.asarray(PAPER_WEIGHTS, np.float32)
-    return _dpqml_grads(lambda theta, x: jnp.dot(expectations(circuit, theta, x), w))
+
+    def grads(theta, X):
+        labels = jnp.zeros((X.shape[0],), jnp.int32)  # f does not read them
+        return model.per_example_grads({"theta": theta}, X, labels, loss=lambda z, y: jnp.dot(z, w))[1]["theta"]
+
+    return _CompiledOnFirstCall(jax.jit(grads), lambda: _jax_x64(False))
 
 
 def _pennylane_qnode(n_qubits: int, n_layers: int, noise: str | None = None):

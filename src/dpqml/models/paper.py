@@ -261,9 +261,10 @@ class PaperQuantumModel(Classifier):
         v = _unit_amplitudes(xs, 2**self.n_qubits)
         return jnp.einsum("kij,bi,bj->bk", self.observable_matrices(params), v, v)
 
-    def per_example_grads(self, params, xs, ys, loss: str | None = None):
+    def per_example_grads(self, params, xs, ys, loss=None):
         """Per-example losses ``(B,)`` and gradients ``{"theta": (B, P)}`` (the engine's
-        :func:`~dpqml.engine.per_example_grads` convention), exact, by one forward and one
+        :func:`~dpqml.engine.per_example_grads` convention) of ``loss``: a loss name (default the
+        model's, cross-entropy) or a function ``(logits (K,), label) -> scalar``; exact, by one forward and one
         backward sweep of the batch's states through the ``L`` layers (the adjoint method;
         Jones & Gacon 2020, "Efficient calculation of gradients in classical simulations of
         variational quantum algorithms").
@@ -291,7 +292,7 @@ class PaperQuantumModel(Classifier):
         logits = jnp.abs(psi) ** 2 @ z.T  # (B, K): <Z_k> = Σ_d z_kd |ψ_d|²
 
         def loss_of(out, y):
-            return per_example_loss(out, y, loss, self.task)
+            return loss(out, y) if callable(loss) else per_example_loss(out, y, loss, self.task)
 
         losses, g = jax.vmap(jax.value_and_grad(loss_of))(logits, jnp.asarray(ys))
         chi = (g @ z).astype(us.dtype) * psi  # λ
