@@ -244,6 +244,14 @@ def cmd_bound(args) -> int:
         if "cost" in out:  # the per-step ratio at the median synthetic gradient (clipped at C)
             median = min(out["synthetic_norms"]["fraction_of_bound"]["0.5"] * g, c)
             out["cost"]["noise_to_signal_typical"] = out["cost"]["noise_norm"] / median if median > 0 else math.inf
+    if args.at_init is not None:  # G(θ_0): where max_grad_norm="bound" starts (parameters only, no data)
+        from .bounds import parameter_bound
+
+        try:
+            g0 = parameter_bound(model, model.init(jax.random.PRNGKey(args.at_init)), loss=args.loss).total
+            out["at_init"] = {"seed": args.at_init, "bound": g0}
+        except ValueError as exc:
+            out["at_init"] = {"seed": args.at_init, "unavailable": str(exc)}
     if args.json:
         _write_json(out, args.json)
         return 0
@@ -256,6 +264,10 @@ def cmd_bound(args) -> int:
     else:
         print(f"clip C = {c:g} < G: clipping can cut up to {100 * out['worst_case_cut']:.1f}% of a gradient's norm")
     print(f"suggested clip (chosen without data, so free of privacy cost): C = {g:.6g}")
+    if "at_init" in out:
+        a0 = out["at_init"]
+        print(f"at the initial parameters (seed {a0['seed']}): G(θ_0) = {a0['bound']:.6g}, where "
+              "--max-grad-norm bound starts" if "bound" in a0 else f"at the initial parameters: {a0['unavailable']}")
     if "cost" in out:
         k = out["cost"]
         print(f"noise on the mean gradient: norm {k['noise_norm']:.4g} (std {k['noise_std']:.3g} per parameter) "
@@ -459,6 +471,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="loss (default: logistic for binary, cross-entropy for K-class)")
     bd.add_argument("--head-scale", type=positive_float("--head-scale"), default=1.0, metavar="A",
                     help="declared bound on the head's trainable scale |a| (default 1, its initial value)")
+    bd.add_argument("--at-init", type=_nonnegative_int("--at-init"), metavar="SEED",
+                    help="also the parameter-dependent bound G(θ_0) at the model's initial parameters (init with "
+                         "this seed): where training with --max-grad-norm bound starts, over every input and label")
     ce = bd.add_argument_group("clipping-cost estimate (public quantities only)")
     ce.add_argument("--noise-multiplier", type=nonnegative_float("--noise-multiplier"),
                     help="σ of the planned run, >= 0")

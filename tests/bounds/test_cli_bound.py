@@ -59,3 +59,22 @@ def test_non_positive_clip_is_refused(clip, capsys):
 def test_trainable_encoding_without_feature_bound_is_refused(capsys):
     code, _, err = _run(["bound", "--ansatz", "reuploading", "--clip", "1"], capsys)
     assert code == 2 and "--feature-bound" in err
+
+
+def test_at_init_reports_the_parameter_dependent_bound_where_bound_following_starts(capsys):
+    import jax
+
+    from dpqml.bounds import parameter_bound
+
+    code, out, _ = _run(["bound", "--clip", "1.0", "--at-init", "3", "--json"], capsys)
+    assert code == 0
+    row = json.loads(out)
+    model = build_model()
+    expected = parameter_bound(model, model.init(jax.random.PRNGKey(3))).total
+    assert row["at_init"] == {"seed": 3, "bound": pytest.approx(expected)}
+    assert row["at_init"]["bound"] < row["bound"]  # below the data-free bound
+    code, out, _ = _run(["bound", "--clip", "1", "--ansatz", "reuploading", "--feature-bound", "3", "--at-init", "0"],
+                        capsys)
+    assert code == 0 and "at the initial parameters: parameter_bound needs a circuit that encodes" in out
+    code, _, err = _run(["bound", "--clip", "1", "--at-init", "-1"], capsys)
+    assert code == 2 and "--at-init" in err
