@@ -87,10 +87,10 @@ def _operators(model, params, real: bool, support: int):
         from ..quantum.heisenberg import heisenberg_operators
 
         fn = lambda th: heisenberg_operators(model.circuit, th)  # noqa: E731
-    a = fn(t)
+    d, a = jax.jacfwd(lambda th: (fn(th),) * 2, has_aux=True)(t)  # one pass: the Jacobian and the value
     precision = "float64" if jnp.finfo(a.dtype).bits >= 64 else "float32"
     a = np.asarray(a, np.complex128 if np.iscomplexobj(a) else np.float64)[..., :support, :support]
-    d = np.moveaxis(np.asarray(jax.jacfwd(fn)(t)), -1, 1)[..., :support, :support]  # (K, P, s, s)
+    d = np.moveaxis(np.asarray(d), -1, 1)[..., :support, :support]  # (K, P, s, s)
     d = d.astype(np.complex128 if np.iscomplexobj(d) else np.float64)
     return ((np.real(a), np.real(d)) if real else (a, d)), precision
 
@@ -140,7 +140,7 @@ def _quartic_sup(x, dx, a: float, head: bool, real: bool, pairs) -> float:
             w2, w3 = w2 / (w2 + w3), w3 / (w2 + w3)
         return _top((1.0 - w2 - w3) * mats[0] + w2 * mats[1] + w3 * mats[2])
 
-    best = min(value(np.array(w0)) for w0 in ((0.0, 0.0), (0.5, 0.2), (1 / 3, 1 / 3)))
+    best = min(value(np.array(w0)) for w0 in ((0.0, 0.0), (1 / 3, 1 / 3)))  # beside the search's start
     res = scipy.optimize.minimize(value, np.array([0.5, 0.2]), method="Nelder-Mead",
                                   options={"xatol": 1e-3, "fatol": 1e-6, "maxfev": 60})
     return max(min(best, float(res.fun)), 0.0)

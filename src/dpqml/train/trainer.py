@@ -588,7 +588,8 @@ def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> 
                             lambda: _make_clipped_sum(model, config.loss, config.method, config.shots))
     follow = not privacy.clips_at_constant  # max_grad_norm="bound": C_t = G(θ_t), new every step
     if not follow:
-        max_grad_norm = jnp.asarray(privacy.max_grad_norm, flat0.dtype)
+        clip = privacy.max_grad_norm
+        max_grad_norm = jnp.asarray(clip, flat0.dtype)
 
     layout = (jax.tree_util.tree_structure(params), tuple(jnp.shape(v) for v in jax.tree_util.tree_leaves(params)),
               str(flat0.dtype))
@@ -618,7 +619,7 @@ def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> 
                                                  batch_key)
                 summed = summed + s
                 epoch.add(float(loss_sum), stats, mask)
-            noise_std = privacy.noise_std_at(clip) if follow else privacy.noise_std
+            noise_std = privacy.noise_std_at(clip)  # σ·C, or σ·C_t when the threshold follows the bound
             noise = randomness.noise(step, n_params, noise_std, flat0.dtype) if privacy.private else zero
             params, opt_state = update(params, opt_state, summed, noise, expected_batch)
             epoch.steps += 1
