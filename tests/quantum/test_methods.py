@@ -17,7 +17,7 @@ from dpqml.models import build_model
 from dpqml.quantum import methods
 from dpqml.quantum.methods import REGISTRY, applicable, auto_method, resolve_method, simulation_kind
 
-KINDS = {"state-vector", "density-matrix", "pauli-basis", "tensor-network"}
+KINDS = {"state-vector", "density-matrix", "pauli-basis", "tensor-network", "trajectories"}
 
 
 def _circuits():
@@ -37,8 +37,9 @@ def test_every_method_offers_the_interface_and_agrees_with_backprop(name):
     theta = jnp.asarray(rng.uniform(0, 2 * np.pi, circuit.n_params), jnp.float32)
     x = jnp.asarray(rng.uniform(0, 1, circuit.n_features), jnp.float32)
     reference = q.expectations(circuit, theta, x, method="backprop")
-    runnable = applicable(circuit)
+    runnable = applicable(circuit, estimators=True)
     assert "backprop" in runnable  # backprop runs every circuit
+    assert applicable(circuit) == [m for m in runnable if REGISTRY[m].exact]
     for method, m in REGISTRY.items():
         need = m.needs(circuit)
         assert (need is None) == (method in runnable)
@@ -52,6 +53,11 @@ def test_every_method_offers_the_interface_and_agrees_with_backprop(name):
         assert cost is None or cost >= 0
         small, large = (m.memory_bytes(circuit, b, 8, True) for b in (1, 64))
         assert 0 < small < large
+        if not m.exact:  # an estimator: never auto's choice, and the exact interface refuses it
+            assert cost is None
+            with pytest.raises(ValueError, match="estimates .*trajectory_expectations"):
+                q.expectations(circuit, theta, x, method=method)
+            continue
         np.testing.assert_allclose(q.expectations(circuit, theta, x, method=method), reference, atol=2e-5)
     chosen = auto_method(circuit)
     assert chosen in runnable and REGISTRY[chosen].auto_seconds(circuit) is not None
@@ -91,6 +97,7 @@ def test_noisy_circuits_fall_back_on_backprop_only_where_nothing_else_runs():
     assert auto_method(noisy) == "heisenberg"
     assert REGISTRY["backprop"].auto_seconds(noisy) == math.inf
     assert auto_method(reup) == "backprop" and applicable(reup) == ["backprop"]
+    assert applicable(reup, estimators=True) == ["backprop", "trajectories"]
     assert REGISTRY["backprop"].auto_seconds(build_model(qubits=3, layers=2).circuit) is None
 
 

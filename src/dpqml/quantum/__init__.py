@@ -16,6 +16,8 @@ from .simulate import (
     probabilities,
     sample_expectations,
     statevector,
+    trajectory_bound,
+    trajectory_expectations,
 )
 
 __all__ = [
@@ -38,4 +40,6 @@ __all__ = [
     "probabilities",
     "sample_expectations",
     "statevector",
+    "trajectory_bound",
+    "trajectory_expectations",
 ]

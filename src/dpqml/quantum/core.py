@@ -70,9 +70,10 @@ def initial_state(circuit: Circuit, x, cdt):
     return jnp.zeros((2,) * n, cdt).at[(0,) * n].set(1.0)
 
 
-def step_payloads(program: Program, angles):
-    """Per-step numeric payloads: a matrix for "u", an angle for "pauli", None otherwise."""
-    fused = program.fused_matrices(angles) if program.n_chains else []
+def step_payloads(program: Program, angles, kraus=None):
+    """Per-step numeric payloads: a matrix for "u", an angle for "pauli", None otherwise
+    (``kraus``: the drawn Kraus operators of a program lowered with ``kraus=True``)."""
+    fused = program.fused_matrices(angles, kraus) if program.n_chains else []
     out = []
     for kind, _, payload in program.steps:
         if kind in ("u", "sop"):

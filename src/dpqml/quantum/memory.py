@@ -8,7 +8,8 @@ from .circuit import Circuit
 from .methods import REGISTRY, applicable, resolve_method, simulation_kind, why_not
 
 _KIND_PLURAL = {"pauli-basis": "Pauli-basis rows", "density-matrix": "density matrices",
-                "tensor-network": "tensor networks", "state-vector": "state vectors"}
+                "tensor-network": "tensor networks", "state-vector": "state vectors",
+                "trajectories": "sampled state vectors"}
 
 
 def available_memory_bytes() -> int:
@@ -71,7 +72,17 @@ def _what_fits(circuit: Circuit, batch: int, *, double: bool, limit: int, gradie
             smaller.append(f"{m!r} up to batch {lo}")
     if fits:
         return f"method {' or '.join(repr(m) for m in fits)} fits this batch"
+    estimate = _estimator_fits(circuit, batch, double=double, limit=limit, gradients=gradients)
     if smaller:
-        return f"these fit a smaller batch: {', '.join(smaller)}"
+        return f"these fit a smaller batch: {', '.join(smaller)}{estimate}"
     prec = "" if not double else " or single precision"
-    return f"no method fits even one example; use fewer qubits{prec}"
+    return f"no exact method fits even one example; use fewer qubits{prec}{estimate}"
+
+
+def _estimator_fits(circuit: Circuit, batch: int, *, double: bool, limit: int, gradients: bool) -> str:
+    """Where no exact method fits the batch: the estimating methods that would (one trajectory per
+    example counted; several multiply it), or ``""``."""
+    out = [m for m in applicable(circuit, estimators=True) if not REGISTRY[m].exact
+           and REGISTRY[m].memory_bytes(circuit, max(int(batch), 1), 16 if double else 8, gradients) <= limit]
+    return "".join(f"; method {m!r} would fit (a Monte Carlo estimate, not exact values: "
+                   f"{REGISTRY[m].summary})" for m in out)

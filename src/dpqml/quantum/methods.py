@@ -10,7 +10,12 @@ offers the same small interface:
   method is fastest, ``inf`` for a fallback, ``None`` where ``auto`` never chooses it;
 * ``memory_bytes(circuit, batch, itemsize, gradients)``: rough peak memory of a batch;
 * ``holds(circuit)``: what the simulation holds (``"state-vector"``, ``"density-matrix"``,
-  ``"pauli-basis"``, ``"tensor-network"``).
+  ``"pauli-basis"``, ``"tensor-network"``, ``"trajectories"``).
+
+A method is *exact* (the default) or an *estimator*: ``"trajectories"`` (:mod:`.trajectories`)
+averages sampled state vectors, so it needs a PRNG key and a number of trajectories, its
+``expectations`` refuses with where to find them, ``auto`` never picks it, and
+:func:`applicable` lists it only when asked for estimators too.
 
 :func:`.simulate.expectations` runs a method through :data:`REGISTRY` (refusing it with
 :func:`why_not`), the memory check (:mod:`.memory`) asks every applicable method what fits,
@@ -23,7 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import adjoint, backprop, heisenberg, tensornet
+from . import adjoint, backprop, heisenberg, tensornet, trajectories
 from .circuit import Circuit
 
 
@@ -38,11 +43,12 @@ class Method:
     auto_seconds: Callable[[Circuit], float | None]
     memory_bytes: Callable[[Circuit, int, int, bool], int]
     holds: Callable[[Circuit], str]
+    exact: bool = True
 
 
-def _method(name: str, module, summary: str) -> Method:
+def _method(name: str, module, summary: str, exact: bool = True) -> Method:
     return Method(name, summary, module.needs, module.expectations, module.auto_seconds,
-                  module.memory_bytes, module.holds)
+                  module.memory_bytes, module.holds, exact)
 
 
 REGISTRY: dict[str, Method] = {
@@ -56,6 +62,9 @@ REGISTRY: dict[str, Method] = {
                                           "per batch (dense unitary when noiseless, Pauli basis when noisy)"),
         _method("tensor-network", tensornet, "tensor network inside the observable's light cone "
                                              "(shallow circuits)"),
+        _method("trajectories", trajectories, "noisy circuits as sampled state vectors, an unbiased "
+                                              "Monte Carlo estimate (needs a key and a number of "
+                                              "trajectories; never chosen by auto)", exact=False),
     )
 }
 
@@ -75,9 +84,10 @@ def why_not(circuit: Circuit, method: str) -> str | None:
     return None if need is None else f"method={method!r} needs {need}"
 
 
-def applicable(circuit: Circuit) -> list[str]:
-    """The registered methods that can run ``circuit``."""
-    return [name for name, m in REGISTRY.items() if m.needs(circuit) is None]
+def applicable(circuit: Circuit, *, estimators: bool = False) -> list[str]:
+    """The registered exact methods that can run ``circuit`` (``estimators=True``: the methods
+    that estimate, such as ``"trajectories"``, too)."""
+    return [name for name, m in REGISTRY.items() if m.needs(circuit) is None and (m.exact or estimators)]
 
 
 def auto_method(circuit: Circuit) -> str:

@@ -21,6 +21,11 @@ A step is a tuple ``(kind, wires, payload)``:
   :meth:`Program.fused_matrices`, on the axis pair (row ``w``, column ``w``). Every run of
   single-qubit gates *and* noise channels on one wire fuses into one superoperator (``U -> U ⊗ conj(U)``,
   channel ``-> sum_k K ⊗ conj(K)``), so a gate and the noise after it cost one pass.
+
+Lowered with ``kraus=True`` (state vectors, for sampled trajectories: :mod:`.trajectories`), a
+noise channel becomes one more element of its wire's single-qubit chain: the Kraus operator a
+trajectory drew for it, passed to :meth:`Program.fused_matrices` at run time (``n_kraus`` of them,
+in the circuit's order of channels).
 """
 
 from __future__ import annotations
@@ -57,13 +62,16 @@ class Program:
     # The longest run of identical consecutive step blocks: (start, period, repeats), or None.
     # The simulator runs it with ``lax.scan`` so compile time does not grow with depth.
     repeat: tuple | None = None
+    # Channels lowered as run-time Kraus elements (``kraus=True``), in the circuit's order.
+    n_kraus: int = 0
 
-    def fused_matrices(self, angles):
+    def fused_matrices(self, angles, kraus=None):
         """All fused chains at once: a list of ``n_chains`` ``(d, d)`` matrices (d = 2, or 4 for superoperators).
 
         Every rotation matrix of the circuit is built in one vectorised expression per gate
         type; chains of equal length are multiplied together as batches. This keeps the
-        compiled program small (fast compiles) whatever the depth.
+        compiled program small (fast compiles) whatever the depth. ``kraus`` (``(n_kraus, 2, 2)``)
+        holds the drawn Kraus operator of every channel of a program lowered with ``kraus=True``.
         """
         cdt = G.complex_dtype(angles.dtype)
         parts = []
@@ -79,6 +87,10 @@ class Program:
             parts = [u]
         if len(self.fixed):
             parts.append(jnp.asarray(self.fixed, cdt))
+        if self.n_kraus:
+            if kraus is None:
+                raise ValueError("this program samples its noise channels: pass the drawn Kraus operators")
+            parts.append(jnp.asarray(kraus).astype(cdt))
         return self.multiply_chains(jnp.concatenate(parts))
 
     def multiply_chains(self, table) -> list:
@@ -102,6 +114,26 @@ class Program:
             for g, cid in enumerate(ids):
                 out[cid] = [owners[e] for e in idx[g] if e < len(owners)]
         return out
+
+    def kraus_steps(self) -> tuple:
+        """For each step, whether its payload holds a drawn Kraus operator (``kraus=True``)."""
+        if not self.n_kraus:
+            return (False,) * len(self.steps)
+        first = sum(len(self.rot_slots[name]) for name in _ROT_NAMES) + len(self.fixed)
+        sampled = [False] * self.n_chains
+        for ids, idx in self.chain_groups:
+            for g, cid in enumerate(ids):
+                sampled[cid] = bool(np.any(idx[g] >= first))
+
+        def dep(step):
+            kind, _, payload = step
+            if kind == "u" and isinstance(payload, int):
+                return sampled[payload]
+            if kind == "kron":
+                return any(sampled[c] for c in payload)
+            return False
+
+        return tuple(dep(st) for st in self.steps)
 
     def feature_steps(self) -> tuple:
         """For each step, whether its payload may depend on the features ``x`` (static; a dense
@@ -259,19 +291,21 @@ def merge_permutations(steps, n):
 
 
 def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True,
-          permutations: bool = True, group: int = 1) -> Program:
+          permutations: bool = True, group: int = 1, kraus: bool = False) -> Program:
     """Lower ``circuit`` to a :class:`Program`; ``mixed`` selects density-matrix steps.
 
     ``permutations=False`` keeps every CNOT/SWAP as its own step (the tensor-network method
     needs the gates, not their composed permutation). ``group >= 2`` (state vectors only)
     gathers single-qubit steps on up to ``group`` adjacent wires into one ``"kron"`` step
-    (:func:`group_single_qubit`)."""
+    (:func:`group_single_qubit`). ``kraus=True`` (state vectors) lowers each noise channel to a
+    run-time element of its wire's chain: the Kraus operator a sampled trajectory applies."""
     n_p, n_f = circuit.n_params, circuit.n_features
     w_idx, f_idx, fw_idx, scale, offset = [], [], [], [], []
     steps: list = []
     pending: dict[int, list] = {}
     # single-qubit elements: ("rot", name, slot) or ("fixed", matrix (d, d))
     chains: list[list] = []
+    n_kraus = 0
 
     def flush(wires):
         for w in wires:
@@ -296,11 +330,14 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
         if op.is_readout:
             continue  # applied at measurement
         if op.is_noise:
-            if not mixed:
+            if mixed:
+                ks = [np.asarray(k, np.complex128) for k in G.kraus_operators(op.name, op.prob)]
+                pending.setdefault(op.wires[0], []).append(("fixed", sum(np.kron(k, k.conj()) for k in ks)))
+            elif kraus:
+                pending.setdefault(op.wires[0], []).append(("kraus", n_kraus))
+                n_kraus += 1
+            else:
                 raise ValueError("noise channels need density-matrix simulation (mixed=True)")
-            kraus = [np.asarray(k, np.complex128) for k in G.kraus_operators(op.name, op.prob)]
-            sop = sum(np.kron(k, k.conj()) for k in kraus)
-            pending.setdefault(op.wires[0], []).append(("fixed", sop))
         elif len(op.wires) == 1 and op.name != "PauliRot":
             if op.name in _ROT_NAMES:
                 elems = [("rot", op.name, slots[0])]
@@ -338,16 +375,19 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
         for j, slot in enumerate(rot_slots[name]):
             pos.setdefault((name, slot), base + j)
         base += len(rot_slots[name])
-    fixed = []
+    fixed = [e[1] for elems in chains for e in elems if e[0] == "fixed"]
     chain_idx = []
+    n_fixed = 0
     for elems in chains:
         idx = []
         for e in elems:
             if e[0] == "rot":
                 idx.append(pos[(e[1], e[2])])
+            elif e[0] == "kraus":  # after the fixed elements: fused_matrices appends the drawn operators
+                idx.append(base + len(fixed) + e[1])
             else:
-                idx.append(base + len(fixed))
-                fixed.append(e[1])
+                idx.append(base + n_fixed)
+                n_fixed += 1
         chain_idx.append(idx)
     by_len: dict[int, list[int]] = {}
     for cid, idx in enumerate(chain_idx):
@@ -371,6 +411,7 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
         chain_groups=groups,
         n_chains=len(chains),
         mixed=mixed,
+        n_kraus=n_kraus,
     )
     if not scan:
         return program

@@ -17,6 +17,9 @@ module on the shared core :mod:`.core`):
 * ``"tensor-network"`` (:mod:`.tensornet`): each Pauli term contracted inside its light cone;
 * ``"auto"`` (:func:`.methods.auto_method`): the cheapest applicable method by the cost rules of
   :mod:`.costs`.
+
+:func:`trajectory_expectations` estimates instead (:mod:`.trajectories`): noisy circuits as an
+average of sampled state vectors, unbiased, with a stated variance; never chosen by ``auto``.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import backprop, core
+from . import trajectories as traj
 from .circuit import Circuit
 from .core import program_for, state_program  # noqa: F401 - re-exported: the lowered programs
 from .methods import (  # noqa: F401 - re-exported: the method choice
@@ -101,3 +105,36 @@ def sample_expectations(circuit: Circuit, theta, x=None, *, shots: int, key):
     p_plus = jnp.clip((1.0 + factors * vals) / 2.0, 0.0, 1.0)
     counts = jax.random.binomial(key, shots, p_plus, dtype=vals.dtype)
     return core.combine(circuit, 2.0 * counts / shots - 1.0, readout=False)
+
+
+def check_trajectories(trajectories) -> int:
+    """``trajectories`` as an int, or ``ValueError`` naming the valid range."""
+    if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or trajectories < 1:
+        raise ValueError(f"trajectories must be an integer >= 1 (sampled trajectories per example); "
+                         f"got {trajectories!r}")
+    return int(trajectories)
+
+
+def trajectory_expectations(circuit: Circuit, theta, x=None, *, key, trajectories: int,
+                            return_stderr: bool = False):
+    """Monte Carlo estimates of ``<O_k>`` for one example, shape ``(n_observables,)``: the mean
+    over ``trajectories`` state vectors, each with every noise channel replaced by one Kraus
+    operator drawn with state-independent probabilities (:mod:`.trajectories`).
+
+    The estimate and its gradient in ``theta`` (JAX's reverse mode; the draws do not depend on
+    ``theta``) are unbiased. Each Pauli term's estimate has variance at most ``B**2 / trajectories``,
+    ``B = trajectory_bound(circuit)`` (1 for Pauli and phase-damping noise, ``prod (1 + γ)`` over
+    amplitude-damping channels). ``return_stderr=True`` also returns the sample standard error of
+    the mean. ``key`` is a ``jax.random`` key; pass a fresh one for independent estimates.
+    Composes with ``jax.jit``, ``jax.vmap`` (over examples and keys) and ``jax.grad``.
+    """
+    trajectories = check_trajectories(trajectories)
+    refusal = why_not(circuit, "trajectories")
+    if refusal is not None:
+        raise ValueError(refusal)
+    theta, x = core.as_inputs(circuit, theta, x)
+    mean, stderr = traj.estimate(circuit, theta, x, key, trajectories)
+    return (mean, stderr) if return_stderr else mean
+
+
+trajectory_bound = traj.trajectory_bound
