@@ -52,6 +52,30 @@ def test_bench_method_all_times_every_method_of_the_registry_that_runs_the_circu
         assert all(r["method"] == r["circuit_gradient"] and r["examples_per_second"] > 0 for r in rows)
 
 
+def test_bench_times_sampled_trajectories_and_says_so(tmp_path, capsys):
+    out = tmp_path / "t.json"
+    code = main(["bench", "--qubits", "3", "--layers", "1", "--batch", "4", "--noise", "amplitude-damping",
+                 "--method", "trajectories", "--json", str(out), "--min-seconds", "0.01"])
+    assert code == 0
+    row = json.loads(out.read_text())
+    assert row["simulation"] == "trajectories" and row["circuit_gradient"] == "trajectories"
+    assert row["trajectories_per_example"] == 1 and row["examples_per_second"] > 0
+    assert main(["bench", "--qubits", "2", "--layers", "1", "--method", "trajectories", "--json", str(out),
+                 "--min-seconds", "0.01"]) == 2
+    assert "method='trajectories' needs noise channels" in capsys.readouterr().err
+
+
+def test_train_takes_sampled_trajectories(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    code = main(["train", "--noise", "depolarizing:0.05", "--qubits", "2", "--layers", "1", "--trajectories", "2",
+                 "--epochs", "1", "--no-progress", "--json", str(out)])
+    assert code == 0
+    assert json.loads(out.read_text())["trajectories"] == 2
+    assert "averaged over 2 sampled noise trajectories" in capsys.readouterr().err
+    assert main(["train", "--trajectories", "2", "--shots", "10", "--epochs", "1"]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
 def _exit_code(argv):
     """main()'s return code, or argparse's exit code for flags it rejects itself."""
     try:

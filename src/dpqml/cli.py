@@ -286,7 +286,7 @@ def cmd_bound(args) -> int:
 
 _PRIVACY_FLAGS = ("sample_rate", "noise_multiplier", "steps", "delta", "target_epsilon", "max_grad_norm",
                   "learning_rate", "epochs", "expected_batch_size", "optimizer", "accountant", "seed", "shots",
-                  "epsilon", "confidence")
+                  "trajectories", "epsilon", "confidence")
 _FLAG_NAMES = {"max_physical_batch": "physical-batch-size"}
 
 
@@ -429,7 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--double", action="store_true", help="double precision (default single)")
     b.add_argument("--method", choices=(*METHODS, "all"), default="auto",
                    help="simulation method (default auto: chosen by an estimated cost); all: time every "
-                        "method that can run each configuration, one row each")
+                        "exact method that can run each configuration, one row each; trajectories (noisy "
+                        "circuits): one sampled trajectory per example, an estimate")
     b.add_argument("--compare", metavar="FRAMEWORKS",
                    help="also run pennylane,tensorcircuit on the same model and print the ratios (the "
                         "standard model, or the paper's with --model paper-quantum; gradients checked to agree)")

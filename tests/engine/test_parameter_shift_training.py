@@ -22,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from dpqml.engine import make_parameter_shift_grads, parameter_shift_jacobian, shift_plan
+from dpqml.engine.parameter_shift import shot_loss
 from dpqml.models import build_model
 from dpqml.quantum import Angle, Circuit, Operation, X, Z, expectations, identity
 
@@ -173,7 +174,8 @@ def test_model_gradients_use_shot_estimates_forward_and_shifted():
     """The squared loss gives unbiased circuit and offset gradients (∂ℓ/∂f is affine in f, and f̂ is
     independent of the shifted estimates), while ∂ℓ/∂a = (a f̂ + b - t) f̂ has mean exact + a·Var(f̂),
     Var(f̂) = (1 - <Z0>²)/S: the forward value comes from shots too, as on hardware. The batch is
-    2000 copies of one example, hence 2000 independent draws; standard errors are the sample
+    one example under 2000 independent keys (a batch of 2000 copies would draw the same samples 2000
+    times: an example's draws follow its content, engine/sampled.py); standard errors are the sample
     standard deviations over √2000. Trainable encodings and pre layers ride along: a
     re-uploading model after a classical pre layer."""
     shots, n = 5, 2000
@@ -183,8 +185,9 @@ def test_model_gradients_use_shot_estimates_forward_and_shifted():
     params = model.init(jax.random.PRNGKey(0), jnp.float64)
     params["head"] = {"a": jnp.array(1.5), "b": jnp.array(0.2)}
     x1, y1 = jnp.array([-0.5, 0.2, 0.9]), 1
-    grads = make_parameter_shift_grads(model, shots, "squared")
-    losses, g = grads(params, jnp.tile(x1, (n, 1)), jnp.full((n,), y1), jax.random.PRNGKey(11))
+    loss_fn = shot_loss(model, shots, "squared")
+    keys = jax.random.split(jax.random.PRNGKey(11), n)
+    losses, g = jax.jit(jax.vmap(jax.value_and_grad(loss_fn), in_axes=(None, None, None, 0)))(params, x1, y1, keys)
     m, ref = jax.jit(lambda p: (model.expectations(p, x1)[0], jax.grad(model.loss)(p, x1, y1, "squared")))(params)
     m = float(m)
     assert abs(m) < 0.8  # the variance of f̂ is not negligible

@@ -22,8 +22,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models import ModelSpec, build_model
-from ..quantum import estimate_memory_bytes, expectations
-from ..quantum.methods import resolve_method, simulation_kind
+from ..quantum import estimate_memory_bytes, expectations, trajectory_expectations
+from ..quantum.methods import REGISTRY, resolve_method, simulation_kind
 from .timing import peak_rss_bytes, time_call
 
 #: The issue's benchmark grid: n x L, noiseless; noisy (density matrix) for n <= 10.
@@ -113,14 +113,25 @@ def bench_one(cfg: BenchConfig) -> dict:
     theta = jnp.asarray(rng.uniform(0, 2 * np.pi, circuit.n_params), dtype)
     x = jnp.asarray(rng.uniform(0, np.pi, (cfg.batch, circuit.n_features)), dtype)
 
-    def output(th, xi):
-        return jnp.sum(expectations(circuit, th, xi, method=cfg.method))
+    sampled = not REGISTRY[resolve_method(circuit, cfg.method)].exact
+    if sampled:  # an estimator (trajectories): one sampled trajectory per example, keys by example
+        keys = jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.batch)
 
-    fn = jax.jit(jax.vmap(jax.grad(output), in_axes=(None, 0)))
+        def output(th, xi, key):
+            return jnp.sum(trajectory_expectations(circuit, th, xi, key=key, trajectories=1))
+
+        fn = jax.jit(jax.vmap(jax.grad(output), in_axes=(None, 0, 0)))
+        args = (theta, x, keys)
+    else:
+        def output(th, xi):
+            return jnp.sum(expectations(circuit, th, xi, method=cfg.method))
+
+        fn = jax.jit(jax.vmap(jax.grad(output), in_axes=(None, 0)))
+        args = (theta, x)
     t0 = time.perf_counter()
-    compiled = fn.lower(theta, x).compile()
+    compiled = fn.lower(*args).compile()
     compile_seconds = time.perf_counter() - t0
-    timing = time_call(lambda: compiled(theta, x), min_seconds=cfg.min_seconds)
+    timing = time_call(lambda: compiled(*args), min_seconds=cfg.min_seconds)
     backend = jax.default_backend()
     peak = _device_peak_bytes() if backend != "cpu" else _xla_peak_bytes(compiled)
     return {
@@ -131,6 +142,7 @@ def bench_one(cfg: BenchConfig) -> dict:
         "n_params": circuit.n_params,
         "precision": "double" if cfg.double else "single",
         "method": cfg.method,
+        **({"trajectories_per_example": 1} if sampled else {}),
         "examples_per_second": cfg.batch / timing.seconds_per_call,
         "seconds_per_batch": timing.seconds_per_call,
         "compile_seconds": compile_seconds,

@@ -54,6 +54,7 @@ import numpy as np
 from ..models.hybrid import QuantumModel
 from ..models.task import per_example_loss
 from ..quantum import Angle, Circuit, Operation, sample_expectations
+from .sampled import sampled_grads
 
 _C_PLUS = (np.sqrt(2.0) + 1.0) / (4.0 * np.sqrt(2.0))
 _C_MINUS = (np.sqrt(2.0) - 1.0) / (4.0 * np.sqrt(2.0))
@@ -276,15 +277,12 @@ def make_parameter_shift_grads(model: QuantumModel, shots: int, loss: str | None
     """A jitted ``f(params, x (B, d), y (B,), key) -> (losses (B,), grads)``: per-example losses and
     parameter-shift gradients of a batch (every leaf of ``grads`` with a leading axis ``B``).
 
-    Example ``i`` draws from ``split(key, B)[i]``; its circuit evaluations from keys split from that.
+    Example ``i`` draws from :func:`~dpqml.engine.sampled.content_key` ``(key, x_i, y_i)`` (a hash of
+    its own bits, not its position in the batch: see :mod:`.sampled`); its circuit evaluations from
+    keys split from that.
     """
     loss_fn = shot_loss(model, shots, loss)
-    return jax.jit(partial(_shift_grads, loss_fn))
-
-
-def _shift_grads(loss_fn, params, x, y, key):
-    keys = jax.random.split(key, x.shape[0])
-    return jax.vmap(jax.value_and_grad(loss_fn), in_axes=(None, 0, 0, 0))(params, x, y, keys)
+    return jax.jit(partial(sampled_grads, loss_fn))
 
 
 # -- cost on hardware -----------------------------------------------------------------------------

@@ -88,6 +88,11 @@ def add_train_parser(sub, add_model_args) -> argparse.ArgumentParser:
                         "measurement samples, gradients by the parameter-shift rule (quantum models); the summary "
                         "says how many circuit executions and shots a hardware run would need. Shot noise is not "
                         "privacy: σ is calibrated as without shots (default: exact expectations)")
+    o.add_argument("--trajectories", type=int, metavar="M",
+                   help="noisy quantum models: every example's expectations averaged over M sampled noise "
+                        "trajectories (state vectors, an unbiased Monte Carlo estimate) instead of exact density "
+                        "matrices: for registers too wide for them. Sampling noise is not privacy: σ is "
+                        "calibrated as without (default: exact expectations)")
     r = t.add_argument_group("run")
     r.add_argument("--device", choices=("cpu", "gpu", "auto"), default="auto",
                    help="where JAX runs (default auto: a GPU if the CUDA extra is installed)")
@@ -179,6 +184,12 @@ def cmd_train(args, write_json) -> int:
     if args.shots is not None and args.model != "quantum":
         raise ValueError(f"--shots (finite-shot parameter-shift gradients) needs --model quantum; got --model "
                          f"{args.model}, which has no circuit")
+    if args.trajectories is not None and args.model != "quantum":
+        raise ValueError(f"--trajectories (sampled noise trajectories) needs --model quantum; got --model "
+                         f"{args.model}, which has no circuit")
+    if args.trajectories is not None and args.shots is not None:
+        raise ValueError("give --shots (parameter-shift gradients from finite shots) or --trajectories (sampled "
+                         "noise trajectories), not both")
     if args.hidden is not None and args.model != "mlp":
         raise ValueError(f"--hidden (the MLP's widths) needs --model mlp; got --model {args.model}")
     _select_device(args.device)
@@ -196,7 +207,9 @@ def cmd_train(args, write_json) -> int:
                          randomness=args.randomness, noise_seed=args.reproducible_noise,
                          checkpoint_dir=args.checkpoint_dir,
                          progress=not args.no_progress and args.json != "-",
-                         method="vmap" if args.shots is None else "parameter-shift", shots=args.shots)
+                         method=("parameter-shift" if args.shots is not None else
+                                 "trajectories" if args.trajectories is not None else "vmap"),
+                         shots=args.shots, trajectories=args.trajectories)
     what = _describe(args, ds, model, privacy)
     print(what, file=sys.stderr, flush=True)
     result = train(model, ds.x_train, ds.y_train, privacy, config, x_test=ds.x_test, y_test=ds.y_test)
@@ -248,6 +261,9 @@ def _describe(args, ds, model, privacy) -> str:
               f"target ε={args.target_epsilon:g}" if args.target_epsilon is not None else "σ given")
     grads = ("" if args.shots is None else
              f"\n  gradients: parameter-shift rule, every circuit expectation from {args.shots} shots")
+    if args.trajectories is not None:
+        grads += (f"\n  gradients: every circuit expectation averaged over {args.trajectories} sampled noise "
+                  "trajectories (unbiased Monte Carlo estimate)")
     if args.reproducible_noise is not None:
         grads += (f"\n  WARNING: reproducible noise (--reproducible-noise {args.reproducible_noise}): anyone who knows "
                   "this seed can replay the sampling and the noise; the guarantee does not hold against them")

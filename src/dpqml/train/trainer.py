@@ -32,6 +32,7 @@ from jax.flatten_util import ravel_pytree
 from ..diagnostics import DIAGNOSTICS_NOTE  # the wording every result file carries
 from ..engine import PER_EXAMPLE_METHODS, make_per_example_grads
 from ..engine.parameter_shift import check_shots, make_parameter_shift_grads, model_plan, parameter_shift_cost
+from ..engine.sampled import make_trajectory_grads, trajectory_loss, trajectory_predict
 from ..privacy.accounting import check_accounting_limits
 from ..privacy.config import PrivacyConfig, _check_number
 from ..privacy.dpsgd import clip_per_example, privatize
@@ -39,13 +40,18 @@ from ..privacy.ledger import PrivacyLedger
 from ..privacy.randomness import REPRODUCIBLE_NOISE_WARNING, check_randomness, make_randomness
 from ..privacy.sampling import padded_size, physical_batches
 from ..quantum import check_memory
+from ..quantum.simulate import check_trajectories
 from .checkpoint import CheckpointError, directory_lock, has_checkpoint, load_checkpoint, save_checkpoint
 
 OPTIMIZERS = ("sgd", "adam", "momentum")
-#: Per-example gradient methods: exact (:mod:`dpqml.engine.per_example`) or from finite shots.
-TRAIN_METHODS = (*PER_EXAMPLE_METHODS, "parameter-shift")
-#: Folded into ``PRNGKey(seed)`` for the measurement samples of finite-shot runs (a stream of its
-#: own, apart from the initialisation and noise keys ``split(PRNGKey(seed))``).
+#: Per-example gradient methods: exact (:mod:`dpqml.engine.per_example`), from finite shots, or
+#: from sampled noise trajectories.
+TRAIN_METHODS = (*PER_EXAMPLE_METHODS, "parameter-shift", "trajectories")
+#: The methods whose gradients come from random draws (a key per step, one per example by content).
+SAMPLED_METHODS = ("parameter-shift", "trajectories")
+#: Folded into ``PRNGKey(seed)`` for the measurement samples of finite-shot runs and the draws of
+#: sampled trajectories (a stream of its own, apart from the initialisation and noise keys
+#: ``split(PRNGKey(seed))``).
 SHOT_STREAM = 0x5307
 HARDWARE_COST_NOTE = (
     "circuit_executions and shots_total are expectations, q*N*T examples times the executions (shots) "
@@ -82,11 +88,19 @@ class TrainConfig:
         method: per-example gradient method: ``"vmap"`` (default), ``"expand"`` or ``"loop"`` (exact
             gradients, :mod:`dpqml.engine.per_example`), or ``"parameter-shift"`` (quantum models: every
             circuit expectation estimated from ``shots`` samples, derivatives by the parameter-shift
-            rule, :mod:`dpqml.engine.parameter_shift`).
+            rule, :mod:`dpqml.engine.parameter_shift`), or ``"trajectories"`` (noisy quantum models:
+            expectations averaged over ``trajectories`` sampled state vectors, unbiased,
+            :mod:`dpqml.quantum.trajectories`; for registers too wide for density matrices).
         shots: measurement samples per circuit evaluation and Pauli term; required with
-            ``method="parameter-shift"`` and refused otherwise. The samples of step ``t``, physical
-            batch ``b`` draw from ``fold_in(fold_in(fold_in(PRNGKey(seed), SHOT_STREAM), t), b)``
-            (reproducible whatever ``randomness`` is: shot noise is not a privacy mechanism).
+            ``method="parameter-shift"`` and refused otherwise.
+        trajectories: sampled trajectories per example and step; required with
+            ``method="trajectories"`` and refused otherwise.
+
+    The samples (shots, trajectories) of step ``t`` draw from
+    ``fold_in(fold_in(PRNGKey(seed), SHOT_STREAM), t)``, each example from a hash of its own
+    content (:mod:`dpqml.engine.sampled`: its gradient then depends on it alone, as DP-SGD's
+    sensitivity argument needs). They are reproducible whatever ``randomness`` is: they are not
+    a privacy mechanism.
     """
 
     learning_rate: float = 0.05
@@ -101,6 +115,7 @@ class TrainConfig:
     progress: bool = False
     method: str = "vmap"
     shots: int | None = None
+    trajectories: int | None = None
 
     def __post_init__(self):
         _check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
@@ -125,6 +140,14 @@ class TrainConfig:
         elif self.shots is not None:
             raise ValueError(f"shots={self.shots!r} is only used with method='parameter-shift' (finite-shot "
                              f"gradients); got method={self.method!r}: drop shots, or set the method")
+        if self.method == "trajectories":
+            if self.trajectories is None:
+                raise ValueError("method='trajectories' needs trajectories (an integer >= 1: sampled trajectories "
+                                 "per example and step)")
+            check_trajectories(self.trajectories)
+        elif self.trajectories is not None:
+            raise ValueError(f"trajectories={self.trajectories!r} is only used with method='trajectories' (sampled "
+                             f"noise trajectories); got method={self.method!r}: drop trajectories, or set the method")
 
     def make_optimizer(self) -> optax.GradientTransformation:
         if self.optimizer == "sgd":
@@ -138,8 +161,9 @@ class TrainConfig:
         d = asdict(self)
         for k in ("checkpoint_dir", "progress"):
             d.pop(k)
-        if d["shots"] is None:  # as before shots existed: older checkpoints still resume
-            d.pop("shots")
+        for k in ("shots", "trajectories"):
+            if d[k] is None:  # as before these existed: older checkpoints still resume
+                d.pop(k)
         return d
 
 
@@ -187,13 +211,15 @@ class TrainResult:
     hardware_cost: dict | None = None
     randomness: str = "secure"
     noise_seed: int | None = None
+    trajectories: int | None = None
 
     def to_dict(self) -> dict:
         """JSON-able summary (without the parameters). ``randomness`` names the mechanism's source of
         randomness; a reproducible run (``noise_seed``) adds the seed and
         ``reproducible_noise_warning``. Finite-shot runs add ``shots``, the expected
         ``circuit_executions`` and ``shots_total`` of a hardware run, and ``hardware_cost``
-        (per-example counts, and the realised totals as diagnostics)."""
+        (per-example counts, and the realised totals as diagnostics). Runs on sampled noise
+        trajectories add ``trajectories`` (per example and step)."""
         p = self.privacy
         out = {
             "epsilon": _json_float(self.epsilon), "delta": p.delta, "noise_multiplier": p.noise_multiplier,
@@ -204,6 +230,8 @@ class TrainResult:
             "seconds": round(self.seconds, 3), "resumed_from": self.resumed_from,
             "randomness": self.randomness, "diagnostics_note": DIAGNOSTICS_NOTE, "history": self.history,
         }
+        if self.trajectories is not None:
+            out["trajectories"] = self.trajectories
         if self.noise_seed is not None:
             out.update({"noise_seed": self.noise_seed, "reproducible_noise_warning": REPRODUCIBLE_NOISE_WARNING})
         if self.hardware_cost is not None:
@@ -238,12 +266,14 @@ def _json_float(v):
 
 # -- validation ---------------------------------------------------------------------------------
 def check_training_memory(model, max_physical_batch: int, n_examples: int, *, double: bool = False, cost=None,
-                          batch_setting: str = "--physical-batch-size on the command line") -> None:
+                          batch_setting: str = "--physical-batch-size on the command line",
+                          trajectories: int | None = None) -> None:
     """Refuse, before any work, a circuit whose simulation for the largest physical batch cannot
     fit in this machine's memory (:func:`dpqml.quantum.check_memory` says how much it would need).
 
     The largest physical batch is ``padded_size(n_examples, max_physical_batch)``; ``cost`` (a
-    parameter-shift :class:`~dpqml.engine.ShotCost`) multiplies it by the shifted evaluations.
+    parameter-shift :class:`~dpqml.engine.ShotCost`) multiplies it by the shifted evaluations,
+    ``trajectories`` (sampled trajectories per example) by the trajectories.
     ``batch_setting`` says in the message where ``max_physical_batch`` is set. Models without a
     ``circuit`` pass. Raises ``MemoryError`` with the estimate and how to shrink the batch."""
     circuit = getattr(model, "circuit", None)
@@ -254,12 +284,15 @@ def check_training_memory(model, max_physical_batch: int, n_examples: int, *, do
         if cost is not None:  # parameter shift: every shifted evaluation of every example at once, no AD
             check_memory(circuit, batch * cost.circuit_evaluations, double=double,
                          method="backprop" if circuit.is_noisy else "adjoint", gradients=False)
+        elif trajectories is not None:
+            check_memory(circuit, batch * trajectories, double=double, method="trajectories")
         else:
             check_memory(circuit, batch, double=double, method=getattr(model, "method", "auto"))
     except MemoryError as exc:
         raise MemoryError(f"{exc} (the physical batch is max_physical_batch={max_physical_batch}, "
                           f"{batch_setting}, or the training set size if smaller"
                           + (f", times {cost.circuit_evaluations} parameter-shift evaluations" if cost else "")
+                          + (f", times {trajectories} trajectories" if trajectories else "")
                           + ")") from None
 
 
@@ -310,25 +343,29 @@ def validate_data(x, y, *, n_classes: int, input_dim: int | None, name: str, dty
 
 
 # -- the compiled pieces -------------------------------------------------------------------------
-def _predictor(model):
-    """The model's ``predict(params, x)``, or None when it has none (accuracy is then not reported)."""
+def _predictor(model, trajectories=None):
+    """The model's ``predict(params, x)``, or None when it has none (accuracy is then not reported).
+    Runs on sampled trajectories predict from them too (wide noisy circuits have no exact simulation)."""
     if isinstance(model, FunctionModel) and model.predict_fn is None:
         return None
+    if trajectories is not None:
+        return trajectory_predict(model, trajectories)
     return getattr(model, "predict", None)
 
 
-def _make_clipped_sum(model, loss_name, method, shots=None):
+def _make_clipped_sum(model, loss_name, method, shots=None, trajectories=None):
     """``clipped_sum(params, x, y, mask, max_grad_norm, key=None)``: the clipped per-example gradients of a
     physical batch, summed, with the batch's loss sum and clipping statistics (one compiled call).
-    ``key`` seeds the measurement samples of ``method="parameter-shift"`` (exact methods need none)."""
+    ``key`` seeds the draws of the sampled methods (:data:`SAMPLED_METHODS`; exact methods need none)."""
 
-    if method == "parameter-shift":
-        shift_grads = make_parameter_shift_grads(model, shots, loss_name)
+    if method in SAMPLED_METHODS:
+        sampled = (make_parameter_shift_grads(model, shots, loss_name) if method == "parameter-shift"
+                   else make_trajectory_grads(model, trajectories, loss_name))
 
         def per_example(params, x, y, key):
             if key is None:
-                raise ValueError("method='parameter-shift' needs a PRNG key for the measurement samples")
-            return shift_grads(params, x, y, key)
+                raise ValueError(f"method={method!r} needs a PRNG key for its samples")
+            return sampled(params, x, y, key)
     else:
         def loss_fn(params, x, y):
             return model.loss(params, x, y, loss_name) if loss_name else model.loss(params, x, y)
@@ -338,7 +375,7 @@ def _make_clipped_sum(model, loss_name, method, shots=None):
         def per_example(params, x, y, key):
             return exact(params, x, y)
 
-    predict = _predictor(model)
+    predict = _predictor(model, trajectories if method == "trajectories" else None)
 
     @jax.jit
     def clipped_sum(params, x, y, mask, max_grad_norm, key=None):
@@ -385,9 +422,10 @@ def _compiled(model, what: tuple, make):
     return cache[what]
 
 
-def _accuracy(model, params, x, y, chunk=256):
+def _accuracy(model, params, x, y, chunk=256, trajectories=None):
     """Accuracy over ``x`` in chunks of one padded shape (one compilation for any set size)."""
-    pred = _compiled(model, ("predict",), lambda: jax.jit(jax.vmap(model.predict, in_axes=(None, 0))))
+    pred = _compiled(model, ("predict", trajectories),
+                     lambda: jax.jit(jax.vmap(_predictor(model, trajectories), in_axes=(None, 0))))
     hits = 0
     for i in range(0, len(x), chunk):
         xb, yb = x[i:i + chunk], y[i:i + chunk]
@@ -458,6 +496,8 @@ def check_inputs(model, x_train, y_train, config: TrainConfig, *, x_test=None, y
     if config.method == "parameter-shift":  # refuse a model without a shiftable circuit before any work
         model_plan(model)
         cost = parameter_shift_cost(model, config.shots)
+    elif config.method == "trajectories":  # refuse a model without a noisy circuit before any work
+        trajectory_loss(model, config.trajectories, config.loss)
     params = model.init(jax.random.split(key)[0]) if params is None else params
     _real_params(params)
     _no_cross_example_state(params)
@@ -468,7 +508,8 @@ def check_inputs(model, x_train, y_train, config: TrainConfig, *, x_test=None, y
         x_test, y_test = validate_data(x_test, y_test, n_classes=n_classes, input_dim=input_dim, name="test",
                                        dtype=dtype)
     _check_loss_on_one_example(model, params, x_train[0], y_train[0], config.loss)
-    check_training_memory(model, config.max_physical_batch, len(x_train), double=dtype == jnp.float64, cost=cost)
+    check_training_memory(model, config.max_physical_batch, len(x_train), double=dtype == jnp.float64, cost=cost,
+                          trajectories=config.trajectories)
     _check_finite_in(dtype, ("learning_rate", "learning_rate", config.learning_rate))
     return _Run(x_train, y_train, x_test, y_test, params, cost, key)
 
@@ -584,8 +625,10 @@ def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> 
                       "to resume from: training starts again at step 0, and epsilon covers the earlier steps too",
                       stacklevel=3)
     randomness = make_randomness(config.randomness, noise_seed=config.noise_seed, saved=saved)
-    clipped_sum = _compiled(model, ("clipped_sum", config.loss, config.method, config.shots),
-                            lambda: _make_clipped_sum(model, config.loss, config.method, config.shots))
+    clipped_sum = _compiled(model, ("clipped_sum", config.loss, config.method, config.shots, config.trajectories),
+                            lambda: _make_clipped_sum(model, config.loss, config.method, config.shots,
+                                                      config.trajectories))
+    sampled = config.method in SAMPLED_METHODS
     follow = not privacy.clips_at_constant  # max_grad_norm="bound": C_t = G(θ_t), new every step
     if not follow:
         clip = privacy.max_grad_norm
@@ -611,12 +654,12 @@ def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> 
                 max_grad_norm = jnp.asarray(clip, flat0.dtype)
                 epoch.clips.append(clip)
             summed = jnp.zeros((n_params,), flat0.dtype)
-            step_key = jax.random.fold_in(shot_key, step) if cost else None
-            for b, (b_idx, mask) in enumerate(physical_batches(idx, config.max_physical_batch)):
-                batch_key = jax.random.fold_in(step_key, b) if cost else shot_key  # exact methods ignore it
+            # sampled methods: one key per step, each example's draws from its own content (not its batch)
+            step_key = jax.random.fold_in(shot_key, step) if sampled else shot_key  # exact methods ignore it
+            for b_idx, mask in physical_batches(idx, config.max_physical_batch):
                 # gathered on the host: cheaper than an indexing op on the device per batch
                 s, loss_sum, stats = clipped_sum(params, x_train[b_idx], y_train[b_idx], mask, max_grad_norm,
-                                                 batch_key)
+                                                 step_key)
                 summed = summed + s
                 epoch.add(float(loss_sum), stats, mask)
             noise_std = privacy.noise_std_at(clip)  # σ·C, or σ·C_t when the threshold follows the bound
@@ -650,13 +693,14 @@ def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> 
             "redone; the reported epsilon covers all of them and exceeds the planned one", stacklevel=3)
     train_acc = test_acc = None
     if _predictor(model) is not None:
-        train_acc = _accuracy(model, params, x_train, y_train)
+        train_acc = _accuracy(model, params, x_train, y_train, trajectories=config.trajectories)
         if run.x_test is not None:
-            test_acc = _accuracy(model, params, run.x_test, run.y_test)
+            test_acc = _accuracy(model, params, run.x_test, run.y_test, trajectories=config.trajectories)
     return TrainResult(params=params, privacy=privacy, steps=T, steps_spent=ledger.steps_spent,
                        epsilon=ledger.epsilon(), train_accuracy=train_acc, test_accuracy=test_acc,
                        n_params=n_params, history=history, seconds=time.perf_counter() - t0, resumed_from=start,
                        hardware_cost=None if cost is None else hardware_cost(cost, privacy, history),
+                       trajectories=config.trajectories,
                        randomness=randomness.name, noise_seed=config.noise_seed)
 
 
