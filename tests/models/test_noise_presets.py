@@ -7,12 +7,12 @@ import pytest
 
 from dpqml.models import apply_noise, build_model, parse_noise
 from dpqml.models.noise import NISQ_DEFAULTS, relaxation
-from dpqml.quantum import Circuit, Operation, Z, expectations, pauli
+from dpqml.quantum import Angle, Circuit, Operation, Z, expectations, pauli
 
 
 def _idle(n_ops: int, preset: str) -> Circuit:
     # |+> then n_ops identity-like gates (RZ(0)): only the noise acts, so <X> and <Z> follow T1/T2
-    ops = [Operation("H", (0,))] + [Operation("RZ", (0,), (0.0,)) for _ in range(n_ops)]
+    ops = [Operation("H", (0,))] + [Operation("RZ", (0,), (Angle(offset=0.0),)) for _ in range(n_ops)]
     return apply_noise(Circuit(1, ops, [pauli("X", (0,)), Z(0)]), preset)
 
 
@@ -41,7 +41,7 @@ def test_nisq_idle_qubit_decays_as_t1_and_t2():
 
 
 def test_nisq_two_qubit_gates_get_the_larger_error_and_readout_flips():
-    c = Circuit(2, [Operation("RY", (0,), (0.3,)), Operation("CNOT", (0, 1))], [Z(0)])
+    c = Circuit(2, [Operation("RY", (0,), (Angle(offset=0.3),)), Operation("CNOT", (0, 1))], [Z(0)])
     noisy = apply_noise(c, "nisq")
     deps = [op for op in noisy.operations if op.name == "Depolarizing"]
     assert sorted(op.prob for op in deps) == [NISQ_DEFAULTS["p1"], NISQ_DEFAULTS["p2"], NISQ_DEFAULTS["p2"]]

@@ -55,7 +55,7 @@ def test_refused_where_it_does_not_apply():
     noisy = build_model(qubits=3, layers=1, noise="depolarizing").circuit
     with pytest.raises(ValueError, match="tensor-network.*noiseless"):
         expectations(noisy, jnp.zeros(noisy.n_params), jnp.zeros(noisy.n_features), method="tensor-network")
-    amp = Circuit(2, [Operation("RY", (0,), angles=(0,))], [Z(0)], n_params=1, n_features=3,
+    amp = Circuit(2, [Operation("RY", (0,), angles=(Angle(offset=0.0),))], [Z(0)], n_params=1, n_features=3,
                   state_prep="amplitude")
     with pytest.raises(ValueError, match="tensor-network.*amplitude"):
         expectations(amp, jnp.zeros(1), jnp.ones(3), method="tensor-network")

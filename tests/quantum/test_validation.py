@@ -109,14 +109,41 @@ def test_unknown_gate_name_lists_valid_names():
     assert set(all_names()) >= expected
 
 
-def test_plain_number_angles_are_constants_and_other_types_are_rejected():
-    assert Operation("RX", (0,), (0.5,)).angles == (Angle(offset=0.5),)
-    rot = Operation("Rot", (0,), (1, np.float32(0.25), Angle(weight=0)))
-    assert rot.angles == (Angle(offset=1.0), Angle(offset=0.25), Angle(weight=0))
-    assert Circuit(1, [Operation("RX", (0,), (0.5,))], [Z(0)]).n_params == 0
+def test_plain_number_angles_are_refused_with_both_spellings_and_other_types_too():
+    # a number could mean a constant or a trainable angle: the message shows how to say each
+    for number in (0.5, 1, np.float32(0.25)):
+        with pytest.raises(ValueError, match=r"RX: angle .* is a plain number; say what it is: "
+                                             r"Angle\(offset=.*\) for a constant angle, or Angle\(weight=k\)"):
+            Operation("RX", (0,), (number,))
+    with pytest.raises(ValueError, match="Rot: angle 1 is a plain number"):
+        Operation("Rot", (0,), (1, Angle(offset=0.25), Angle(weight=0)))
+    assert Operation("RX", (0,), (Angle(offset=0.5),)).angles == (Angle(offset=0.5),)
+    assert Operation("RX", (0,), Angle(weight=2)).angles == (Angle(weight=2),)  # one Angle, not in a tuple
     for bad in ("0.5", None, True, 1j, [0.5]):
-        with pytest.raises(ValueError, match="RX: angles must be Angle objects or numbers"):
+        with pytest.raises(ValueError, match="RX: angles must be"):
             Operation("RX", (0,), (bad,))
+
+
+def test_pennylane_names_positional_strengths_and_sums_of_observables():
+    from dpqml.quantum import X, Y, Z
+    from dpqml.quantum.gates import ALIASES
+
+    assert Operation("Hadamard", (0,)).name == "H" and Operation("PauliX", (1,)).name == "X"
+    assert Operation("DepolarizingChannel", (0,), prob=0.1).name == "Depolarizing"
+    for alias, name in ALIASES.items():
+        assert name in all_names() and alias not in all_names()
+    # a channel's strength given positionally, as PennyLane takes it
+    op = Operation("Depolarizing", (0,), 0.1)
+    assert op.prob == 0.1 and op.angles == () and op.is_noise
+    assert Operation("ReadoutError", (1,), 0.02).prob == 0.02
+    with pytest.raises(ValueError, match=r"Depolarizing: prob must be a probability in \[0, 1\]; got 1.5"):
+        Operation("Depolarizing", (0,), 1.5)
+    with pytest.raises(ValueError, match="unknown operation name 'Toffoli'.*'Hadamard'"):
+        Operation("Toffoli", (0, 1, 2))
+    # sum() over observables, as over numbers
+    total = sum(Z(k) for k in range(3))
+    assert total == Z(0) + Z(1) + Z(2)
+    assert sum([X(0), 2.0 * Y(1)]) == X(0) + 2.0 * Y(1)
 
 
 @pytest.mark.parametrize(
@@ -428,7 +455,8 @@ def test_check_memory_says_which_method_or_batch_would_fit():
         check_memory(noisy, 64, method="backprop", limit_bytes=pauli)
     reup = build_model(qubits=6, layers=2, ansatz="reuploading", noise="depolarizing").circuit  # backprop only
     per_example = estimate_memory_bytes(reup, 1)
-    with pytest.raises(MemoryError, match=r"these fit a smaller batch: 'backprop' up to batch 2$"):
+    with pytest.raises(MemoryError, match=r"these fit a smaller batch: 'backprop' up to batch 2; "
+                                             r"method 'trajectories' would fit this batch \(.*not exact values\)$"):
         check_memory(reup, 64, limit_bytes=2 * per_example)
-    with pytest.raises(MemoryError, match="no method fits even one example"):
+    with pytest.raises(MemoryError, match="no exact method fits even one example; use fewer qubits$"):
         check_memory(noisy, 64, limit_bytes=1000)

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .gates import CHANNELS, READOUT, gate_info
+from .gates import CHANNELS, READOUT, canonical_name, gate_info
 from .observables import Observable
 
 
@@ -90,16 +90,24 @@ class Angle:
         return "+".join(parts)
 
 
+def _is_number(a) -> bool:
+    return isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, bool)
+
+
 @dataclass(frozen=True, eq=False)
 class Operation:
     """One gate, channel or measurement error.
 
-    * ``name``: see :func:`dpqml.quantum.gates.all_names`;
+    * ``name``: see :func:`dpqml.quantum.gates.all_names`; PennyLane's names (``Hadamard``,
+      ``PauliX``, ``DepolarizingChannel``, ...: :data:`dpqml.quantum.gates.ALIASES`) are accepted;
     * ``wires``: the qubits it acts on (control first for controlled gates);
-    * ``angles``: one :class:`Angle` per rotation angle (``Rot`` has three, ``φ, θ, ω``);
+    * ``angles``: one :class:`Angle` per rotation angle (``Rot`` has three, ``φ, θ, ω``); a plain
+      number is refused, since it could mean a constant (``Angle(offset=0.5)``) or a trainable
+      angle (``Angle(weight=k)``); a single ``Angle`` needs no tuple;
     * ``pauli``: the Pauli word of a ``PauliRot`` (one letter per wire);
     * ``matrix``: the unitary of a fixed ``Unitary`` operation;
-    * ``prob``: the strength of a noise channel or readout error, in ``[0, 1]``.
+    * ``prob``: the strength of a noise channel or readout error, in ``[0, 1]``; it may be given
+      positionally, as PennyLane takes it: ``Operation("Depolarizing", (0,), 0.1)``.
     """
 
     name: str
@@ -110,17 +118,29 @@ class Operation:
     prob: float | None = None
 
     def __post_init__(self):
+        if isinstance(self.name, str):
+            object.__setattr__(self, "name", canonical_name(self.name))  # PennyLane's names too
         object.__setattr__(self, "wires", as_wires(self.wires, f"{self.name} wires"))
-        angles = []
-        for a in self.angles:
-            if isinstance(a, Angle):
-                angles.append(a)
-            elif isinstance(a, (int, float, np.integer, np.floating)) and not isinstance(a, bool):
-                angles.append(Angle(offset=float(a)))  # a plain number is a constant angle
-            else:
-                raise ValueError(f"{self.name}: angles must be Angle objects or numbers; got {a!r}")
-        object.__setattr__(self, "angles", tuple(angles))
         info = gate_info(self.name)
+        angles = self.angles
+        if info.kind in ("channel", "readout") and _is_number(angles) and self.prob is None:
+            object.__setattr__(self, "prob", float(angles))  # the strength, given positionally
+            angles = ()
+        if isinstance(angles, Angle) or _is_number(angles):
+            angles = (angles,)
+        try:
+            angles = tuple(angles)
+        except TypeError:
+            raise ValueError(f"{self.name}: angles must be a tuple of Angle objects; got {angles!r}") from None
+        for a in angles:
+            if _is_number(a):
+                raise ValueError(
+                    f"{self.name}: angle {a!r} is a plain number; say what it is: Angle(offset={float(a)!r}) for a "
+                    f"constant angle, or Angle(weight=k) for the trainable theta[k] (Angle(feature=j) for the "
+                    f"feature x[j])")
+            if not isinstance(a, Angle):
+                raise ValueError(f"{self.name}: angles must be Angle objects; got {a!r}")
+        object.__setattr__(self, "angles", angles)
         k = len(self.wires)
         if k == 0:
             raise ValueError(f"{self.name}: needs at least one wire; got wires=()")

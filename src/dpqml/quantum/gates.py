@@ -66,8 +66,22 @@ class GateInfo:
     kind: str  # "fixed" | "parametrised" | "unitary" | "channel" | "readout"
 
 
+#: PennyLane's names of the operations dpqml simulates, accepted as aliases of dpqml's.
+ALIASES: dict[str, str] = {
+    "Identity": "I", "Hadamard": "H", "PauliX": "X", "PauliY": "Y", "PauliZ": "Z",
+    "QubitUnitary": "Unitary", "DepolarizingChannel": "Depolarizing",
+}
+
+
+def canonical_name(name: str) -> str:
+    """dpqml's name of an operation given by its name or a PennyLane alias (:data:`ALIASES`)."""
+    return ALIASES.get(name, name)
+
+
 def gate_info(name: str) -> GateInfo:
-    """Look up a gate or channel by name; raise ``ValueError`` listing the valid names."""
+    """Look up a gate or channel by name (or a PennyLane alias, :data:`ALIASES`); raise
+    ``ValueError`` listing the valid names."""
+    name = canonical_name(name)
     if name in FIXED_1Q:
         return GateInfo(name, 1, 0, "fixed")
     if name in FIXED_2Q:
@@ -81,7 +95,8 @@ def gate_info(name: str) -> GateInfo:
         return GateInfo(name, 1, 0, "channel")
     if name == READOUT:
         return GateInfo(name, 1, 0, "readout")
-    raise ValueError(f"unknown operation name {name!r}; valid names are {sorted(all_names())}")
+    raise ValueError(f"unknown operation name {name!r}; valid names are {sorted(all_names())} (PennyLane's "
+                     f"{sorted(ALIASES)} are accepted too)")
 
 
 def all_names() -> list[str]:

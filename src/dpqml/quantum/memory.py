@@ -84,5 +84,5 @@ def _estimator_fits(circuit: Circuit, batch: int, *, double: bool, limit: int, g
     example counted; several multiply it), or ``""``."""
     out = [m for m in applicable(circuit, estimators=True) if not REGISTRY[m].exact
            and REGISTRY[m].memory_bytes(circuit, max(int(batch), 1), 16 if double else 8, gradients) <= limit]
-    return "".join(f"; method {m!r} would fit (a Monte Carlo estimate, not exact values: "
-                   f"{REGISTRY[m].summary})" for m in out)
+    return "".join(f"; method {m!r} would fit this batch (one sample each: a Monte Carlo estimate, not exact "
+                   f"values)" for m in out)

@@ -66,6 +66,13 @@ class Observable:
             return NotImplemented
         return Observable(self.terms + other.terms).simplify()
 
+    def __radd__(self, other) -> Observable:
+        if isinstance(other, (int, float)) and not isinstance(other, bool) and other == 0:
+            return self  # sum() starts from 0
+        if isinstance(other, Observable):
+            return other + self
+        return NotImplemented
+
     def __mul__(self, scalar) -> Observable:
         if isinstance(scalar, complex) and scalar.imag == 0:
             scalar = scalar.real
