@@ -5,7 +5,9 @@
 * :mod:`.dpsgd`: per-example clipping, Gaussian noise (seeded or secure), normalisation;
 * :mod:`.accounting`: ε and calibration with Google's dp-accounting (PLD default, RDP);
 * :mod:`.randomness`: where sampling and noise draw from (secret by default; reproducible on request);
-* :mod:`.ledger`: :class:`PrivacyLedger`, every step ever taken, written before it runs.
+* :mod:`.ledger`: :class:`PrivacyLedger`, every step ever taken, written before it runs;
+* :mod:`.transform`: the privatisation for your own JAX loop (:func:`private_gradient`, and
+  :func:`dp_sgd`, an optax transformation).
 
 See ``docs/privacy.md``.
 """
@@ -26,9 +28,11 @@ from .dpsgd import clip_per_example, gaussian_noise, privatize, secure_gaussian_
 from .ledger import LedgerError, PrivacyLedger
 from .randomness import RANDOMNESS, REPRODUCIBLE_NOISE_WARNING, make_randomness
 from .sampling import physical_batches, poisson_sample, step_rng
+from .transform import DPSGDState, dp_sgd, private_gradient
 
 __all__ = [
     "ACCOUNTANTS",
+    "DPSGDState",
     "LedgerError",
     "MAX_NOISE_MULTIPLIER",
     "NEIGHBORING_RELATIONS",
@@ -41,12 +45,14 @@ __all__ = [
     "clip_per_example",
     "compute_delta",
     "compute_epsilon",
+    "dp_sgd",
     "dp_sgd_event",
     "gaussian_noise",
     "make_accountant",
     "make_randomness",
     "physical_batches",
     "poisson_sample",
+    "private_gradient",
     "privatize",
     "secure_gaussian_noise",
     "step_rng",
