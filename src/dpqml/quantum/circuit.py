@@ -294,3 +294,7 @@ class Circuit:
             self.n_qubits, tuple(operations), self.observables, self.n_params, self.n_features,
             self.state_prep, dict(self.meta),
         )
+
+    def noiseless(self) -> Circuit:
+        """The same circuit without its noise channels and readout errors."""
+        return self.with_operations(op for op in self.operations if not (op.is_noise or op.is_readout))
