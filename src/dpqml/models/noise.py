@@ -5,7 +5,9 @@
   0.01) on every wire of every gate, after the gate;
 * ``amplitude-damping:g`` and ``phase-damping:g``: likewise with damping ``g`` (default 0.01);
 * ``readout:p``: a measurement bit flip with probability ``p`` (default 0.02) on every qubit;
-* ``nisq`` or ``nisq:key=value,...``: a NISQ-like device (below).
+* ``nisq`` or ``nisq:key=value,...``: a NISQ-like device (below);
+* ``device:<name>``: the NISQ preset with a real device's calibration snapshot, per qubit
+  (:mod:`.device_noise`; ``pip install 'dpqml[qiskit]'``).
 
 Presets join with ``+``: ``depolarizing:0.005+readout:0.02``.
 
@@ -30,7 +32,8 @@ _GATE_CHANNELS = {"depolarizing": "Depolarizing", "amplitude-damping": "Amplitud
 _DEFAULTS = {"depolarizing": 0.01, "amplitude-damping": 0.01, "phase-damping": 0.01, "readout": 0.02}
 #: The NISQ preset's parameters and defaults (times in microseconds, errors as probabilities).
 NISQ_DEFAULTS = {"t1": 100.0, "t2": 80.0, "t1q": 0.05, "t2q": 0.3, "p1": 0.001, "p2": 0.01, "readout": 0.02}
-NOISE_PRESETS = ("none", *(f"{k}[:p]" for k in _DEFAULTS), "nisq[:t1=..,t2=..,t1q=..,t2q=..,p1=..,p2=..,readout=..]")
+NOISE_PRESETS = ("none", *(f"{k}[:p]" for k in _DEFAULTS), "nisq[:t1=..,t2=..,t1q=..,t2q=..,p1=..,p2=..,readout=..]",
+                 "device:<name>")
 
 
 def parse_noise(spec: str) -> list[tuple[str, float | dict]]:
@@ -45,6 +48,13 @@ def parse_noise(spec: str) -> list[tuple[str, float | dict]]:
         name, _, value = part.partition(":")
         if name == "nisq":
             out.append((name, nisq_parameters(value)))
+            continue
+        if name == "device":
+            if not value:
+                raise ValueError("noise preset device needs a device name, device:<name> (for example device:manila)")
+            from .device_noise import device_snapshot
+
+            out.append((name, device_snapshot(value)))
             continue
         if name not in _DEFAULTS:
             raise ValueError(f"unknown noise preset {name!r}; valid presets are {list(NOISE_PRESETS)}")
@@ -108,11 +118,37 @@ def _nisq_channels(op: Operation, p: dict) -> list[Operation]:
     return ops
 
 
+def _device_channels(op: Operation, snap: dict) -> list[Operation]:
+    from .device_noise import pair_calibration
+
+    if len(op.wires) >= 2:
+        time, error = pair_calibration(snap, op.wires[0], op.wires[1])
+        p = min(0.75 * error, 1.0)
+        per_wire = {w: (time, p) for w in op.wires}
+    else:
+        w = op.wires[0]
+        per_wire = {w: (snap["time_1q"][w], min(1.5 * snap["error_1q"][w], 1.0))}
+    ops = []
+    for w, (time, p) in per_wire.items():
+        gamma, lam = relaxation(time, snap["t1"][w], snap["t2"][w])
+        if gamma > 0:
+            ops.append(Operation("AmplitudeDamping", (w,), prob=gamma))
+        if lam > 0:
+            ops.append(Operation("PhaseDamping", (w,), prob=lam))
+        if p > 0:
+            ops.append(Operation("Depolarizing", (w,), prob=p))
+    return ops
+
+
 def apply_noise(circuit: Circuit, spec: str) -> Circuit:
     """A copy of ``circuit`` with the noise preset ``spec`` inserted."""
     presets = parse_noise(spec)
     if not presets:
         return circuit
+    for name, p in presets:
+        if name == "device" and circuit.n_qubits > p["n_qubits"]:
+            raise ValueError(f"noise preset device:{p['name'].removeprefix('fake_')} has {p['n_qubits']} qubits; the "
+                             f"circuit has {circuit.n_qubits}")
     ops = []
     for op in circuit.operations:
         ops.append(op)
@@ -123,8 +159,16 @@ def apply_noise(circuit: Circuit, spec: str) -> Circuit:
                 ops += [Operation(_GATE_CHANNELS[name], (w,), prob=p) for w in op.wires]
             elif name == "nisq":
                 ops += _nisq_channels(op, p)
+            elif name == "device":
+                ops += _device_channels(op, p)
     for name, p in presets:
-        readout_p = p if name == "readout" else p["readout"] if name == "nisq" else 0.0
-        if readout_p > 0:
-            ops += [Operation("ReadoutError", (w,), prob=readout_p) for w in range(circuit.n_qubits)]
-    return circuit.with_operations(ops)
+        for w in range(circuit.n_qubits):
+            readout_p = (p if name == "readout" else p["readout"] if name == "nisq"
+                         else p["readout"][w] if name == "device" else 0.0)
+            if readout_p > 0:
+                ops.append(Operation("ReadoutError", (w,), prob=readout_p))
+    out = circuit.with_operations(ops)
+    for name, p in presets:
+        if name == "device":  # which calibration: results and reports name it
+            out.meta["device_snapshot"] = {k: p[k] for k in ("name", "backend_version", "last_update")}
+    return out

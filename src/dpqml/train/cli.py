@@ -218,6 +218,9 @@ def cmd_train(args, write_json) -> int:
                 "n_train": ds.n_train, "n_test": ds.n_test, "n_features": ds.n_features,
                 "target_epsilon": None if args.target_epsilon is None else
                 ("inf" if math.isinf(args.target_epsilon) else args.target_epsilon)})
+    snapshot = getattr(getattr(model, "circuit", None), "meta", {}).get("device_snapshot")
+    if snapshot:  # --noise device:<name>: which calibration the noise came from
+        out["device_snapshot"] = snapshot
     eps = "inf (not private)" if math.isinf(result.epsilon) else f"{result.epsilon:.3f}"
     summary = (f"done: {result.steps_spent} steps in {result.seconds:.1f} s; test accuracy "
                f"{_pct(result.test_accuracy)}, train accuracy {_pct(result.train_accuracy)} (diagnostic); "
@@ -252,6 +255,9 @@ def _describe(args, ds, model, privacy) -> str:
     if args.model == "quantum":
         m = (f"{args.qubits}-qubit {args.ansatz} model, {args.layers} layers, {args.encoding} encoding, "
              f"readout {args.readout}, noise {args.noise}")
+        snap = model.circuit.meta.get("device_snapshot")
+        if snap:
+            m += f" (calibration snapshot {snap['name']} {snap['backend_version']}, {snap['last_update']})"
     else:
         m = f"classical {args.model}"
     sigma = f"σ={privacy.noise_multiplier:.4g}" + (" (calibrated)" if args.noise_multiplier is None else "")
