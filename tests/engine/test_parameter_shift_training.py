@@ -20,6 +20,7 @@ import functools
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 
 from dpqml.engine import make_parameter_shift_grads, parameter_shift_jacobian, shift_plan
 from dpqml.engine.parameter_shift import shot_loss
@@ -205,3 +206,19 @@ def test_model_gradients_use_shot_estimates_forward_and_shifted():
     se = check_mean(g["head"]["a"], float(ref["head"]["a"]) + bias)
     assert bias > 10 * se  # the bias is there: the head saw the shot estimate, not the exact value
     assert losses.shape == (n,) and np.std(np.asarray(losses)) > 0
+
+
+@pytest.mark.parametrize("spec", [dict(qubits=3, layers=2, noise="nisq"),
+                                  dict(qubits=2, layers=2, ansatz="reuploading"),
+                                  dict(qubits=3, layers=1, ansatz="strongly-entangling")])
+def test_the_exact_shift_rule_equals_the_autodiff_jacobian(spec):
+    # shots=None: every shifted circuit's exact value, the rule's infinite-shot limit
+    circuit = build_model(**spec).circuit
+    rng = np.random.default_rng(0)
+    theta = jnp.asarray(rng.uniform(0, 2 * np.pi, circuit.n_params))
+    x = jnp.asarray(rng.uniform(0, 1, circuit.n_features))
+    values, jac = parameter_shift_jacobian(circuit, theta, x, shots=None)
+    np.testing.assert_allclose(values, expectations(circuit, theta, x), atol=1e-12)
+    np.testing.assert_allclose(jac, jax.jacobian(expectations, argnums=1)(circuit, theta, x), atol=1e-12)
+    with pytest.raises(ValueError, match="with shots needs key"):
+        parameter_shift_jacobian(circuit, theta, x, shots=10)

@@ -53,7 +53,7 @@ import numpy as np
 
 from ..models.hybrid import QuantumModel
 from ..models.task import per_example_loss
-from ..quantum import Angle, Circuit, Operation, sample_expectations
+from ..quantum import Angle, Circuit, Operation, expectations, sample_expectations
 from .sampled import sampled_grads
 
 _C_PLUS = (np.sqrt(2.0) + 1.0) / (4.0 * np.sqrt(2.0))
@@ -181,8 +181,9 @@ def check_shots(shots) -> int:
     return int(shots)
 
 
-def shot_estimator(plan: ShiftPlan, shots: int):
-    """``estimate(phi, x, key) -> <O>`` estimates ``(n_observables,)`` from ``shots`` samples, at the
+def shot_estimator(plan: ShiftPlan, shots: int | None):
+    """``estimate(phi, x, key) -> <O>`` estimates ``(n_observables,)`` from ``shots`` samples (``None``:
+    exact expectation values, the rule's infinite-shot limit; ``key`` is then unused), at the
     shifted circuit's angles ``phi`` (:meth:`ShiftPlan.angles`), whose reverse-mode derivative is the
     parameter-shift estimate: ``vjp(g) = Ĵᵀ g`` with ``Ĵ[k, j] = Σ_r c_r f̂_k(phi + s_r e_j)``.
 
@@ -190,7 +191,7 @@ def shot_estimator(plan: ShiftPlan, shots: int):
     the forward value, is the same whether or not a gradient is taken). ``x`` gets no cotangent:
     every angle that depends on something trainable is in ``phi``.
     """
-    shots = check_shots(shots)
+    shots = None if shots is None else check_shots(shots)
     circuit = plan.shifted
     n_occ = len(plan.occurrences)
     occ = plan.eval_occurrence
@@ -199,6 +200,8 @@ def shot_estimator(plan: ShiftPlan, shots: int):
     displacement[np.arange(n_rows), occ] = plan.eval_shift
 
     def sample(phi, x, key):
+        if shots is None:  # exact values at each shifted point: the derivative comes from the rule alone
+            return jax.lax.stop_gradient(expectations(circuit, phi, x, method="backprop"))
         return sample_expectations(circuit, phi, x, shots=shots, key=key)
 
     def forward_and_jacobian(phi, x, key):
@@ -223,19 +226,27 @@ def shot_estimator(plan: ShiftPlan, shots: int):
     return estimate
 
 
-def parameter_shift_jacobian(circuit: Circuit, theta, x=None, *, shots: int, key):
-    """Finite-shot estimates of ``<O_k>`` and of ``∂<O_k>/∂θ`` for one example by the parameter-shift rule.
+def parameter_shift_jacobian(circuit: Circuit, theta, x=None, *, shots: int | None, key=None):
+    """Finite-shot estimates of ``<O_k>`` and of ``∂<O_k>/∂θ`` for one example by the parameter-shift
+    rule (``shots=None``: the exact rule, every shifted circuit's exact value).
 
     Args:
         circuit: any circuit (noise channels and readout errors included).
         theta: trainable angles ``(n_params,)``; x: features ``(n_features,)`` (or None).
-        shots: measurement samples per circuit evaluation and Pauli term (integer >= 1).
-        key: a ``jax.random`` key; the evaluations draw from independent keys split from it.
+        shots: measurement samples per circuit evaluation and Pauli term (integer >= 1), or
+            ``None`` for exact values.
+        key: a ``jax.random`` key; the evaluations draw from independent keys split from it
+            (required with shots; unused without).
 
     Returns:
         ``(values (n_observables,), jacobian (n_observables, n_params))``.
     """
-    shots = check_shots(shots)
+    if shots is not None:
+        shots = check_shots(shots)
+        if key is None:
+            raise ValueError("parameter_shift_jacobian with shots needs key (a jax.random key for the samples)")
+    else:
+        key = jax.random.PRNGKey(0)  # unused by the exact rule
     plan = shift_plan(circuit)
     estimate = shot_estimator(plan, shots)
     theta = jnp.asarray(theta)
