@@ -217,6 +217,10 @@ def cmd_bound(args) -> int:
     else:
         spec = spec_from_args(args)
         model = build_model(ModelSpec(**{**spec.__dict__, "n_classes": args.classes}))
+    if args.circuit_only:
+        return _circuit_only_bound(args, model)
+    if args.clip is None:
+        raise ValueError("--clip is required (the clip norm C to compare the bound with), unless --circuit-only")
     try:
         b = gradient_bound(model, feature_bound=args.feature_bound, loss=args.loss, head_scale=args.head_scale)
     except ValueError as exc:
@@ -281,6 +285,34 @@ def cmd_bound(args) -> int:
         if "cost" in out:
             print(f"  noise-to-signal per step at the median synthetic gradient: "
                   f"{out['cost']['noise_to_signal_typical']:.3g}")
+    return 0
+
+
+def _circuit_only_bound(args, model) -> int:
+    from .bounds import circuit_bound
+
+    extra = [flag for flag, v in (("--clip", args.clip), ("--at-init", args.at_init),
+                                  ("--noise-multiplier", args.noise_multiplier), ("--sample-rate", args.sample_rate),
+                                  ("--n-examples", args.n_examples), ("--steps", args.steps),
+                                  ("--loss", args.loss)) if v is not None]
+    if args.synthetic_norms:
+        extra.append("--synthetic-norms")
+    if extra:
+        raise ValueError(f"--circuit-only bounds the circuit's outputs without head and loss; drop {', '.join(extra)}")
+    try:
+        b = circuit_bound(model, feature_bound=args.feature_bound)
+    except ValueError as exc:
+        raise ValueError(str(exc).replace("feature_bound is required", "--feature-bound is required")) from None
+    out = {"circuit_bound": b.total, "per_output": b.groups, "feature_bound": b.feature_bound,
+           "assumptions": list(b.assumptions), "n_angles": model.circuit.n_params}
+    if args.json:
+        _write_json(out, args.json)
+        return 0
+    print(f"circuit-output bound: ||d<O>/dθ|| <= {b.total:.6g} (Frobenius norm of the Jacobian)")
+    for k, v in b.groups.items():
+        print(f"  ||∇θ {k}|| <= {v:.6g}")
+    for a in b.assumptions:
+        print(f"  assuming {a}")
     return 0
 
 
@@ -459,7 +491,11 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     add_model_args(bd)
-    bd.add_argument("--clip", type=positive_float("--clip"), required=True, help="clip norm C (max_grad_norm), > 0")
+    bd.add_argument("--clip", type=positive_float("--clip"),
+                    help="clip norm C (max_grad_norm), > 0; required unless --circuit-only")
+    bd.add_argument("--circuit-only", action="store_true",
+                    help="bound the circuit's outputs alone (the Jacobian of the <O_k> in the angles), without "
+                         "head and loss")
     bd.add_argument("--model", choices=("flags", "paper-quantum"), default="flags",
                     help="flags: the model the model flags build (default); paper-quantum: the paper's tabular "
                          "model (amplitude encoding of 16 features on 4 qubits, 11 RZ RY RZ layers with a CNOT "

@@ -7,7 +7,8 @@ data, so choosing the clip norm ``C = G`` costs no privacy budget). Derivation:
 """
 
 from .circuit import parameter_bounds, slot_bounds, term_slot_bounds
-from .model import Bound, gradient_bound
+from .model import Bound, circuit_bound, gradient_bound
 from .parametric import parameter_bound
 
-__all__ = ["Bound", "gradient_bound", "parameter_bound", "parameter_bounds", "slot_bounds", "term_slot_bounds"]
+__all__ = ["Bound", "circuit_bound", "gradient_bound", "parameter_bound", "parameter_bounds", "slot_bounds",
+           "term_slot_bounds"]

@@ -203,3 +203,20 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
     meta = {"n_params": int(circ.n_params), "refined": refine}
     return Bound(total, groups, parameter_free, loss, feature_bound,
                  None if model.post else a, tuple(assumptions), meta)
+
+
+def circuit_bound(circuit, *, feature_bound: float | None = None, refine: bool = True) -> Bound:
+    """A bound on the circuit's outputs alone, without head and loss: ``groups[f"<O_k>"]`` bounds
+    ``‖∇_θ ⟨O_k⟩‖₂`` and ``total`` bounds the Jacobian's Frobenius (hence spectral) norm, over every
+    parameter value and every input (``feature_bound``: ``|x_j| ≤ X``, needed for trainable
+    encodings). A model is taken by its ``circuit``."""
+    circuit = getattr(circuit, "circuit", circuit)
+    if feature_bound is not None and (not np.isfinite(feature_bound) or feature_bound < 0):
+        raise ValueError(f"feature_bound must be a finite number >= 0; got {feature_bound!r}")
+    B = parameter_bounds(circuit, slot_bounds(circuit, refine=refine), feature_bound)
+    rows = np.sqrt((B**2).sum(axis=1))
+    assumptions = ["the circuit's outputs <O_k> alone (no head, no loss)"]
+    if feature_bound is not None:
+        assumptions.append(f"every input feature |x_j| <= {feature_bound:g}")
+    return Bound(float(np.linalg.norm(rows)), {f"<O_{k}>": float(r) for k, r in enumerate(rows)}, True,
+                 "none (circuit outputs)", feature_bound, None, tuple(assumptions))
