@@ -90,3 +90,31 @@ def test_an_examples_sampled_gradient_does_not_depend_on_the_rest_of_the_batch(h
         np.testing.assert_allclose(np.asarray(leaf_full)[1:], np.asarray(leaf_rest), rtol=1e-6, atol=1e-7)
     _, other = grads(params, jnp.asarray(x), jnp.asarray(y), jax.random.PRNGKey(12))
     assert not np.allclose(np.asarray(full["theta"]), np.asarray(other["theta"]))  # the draws are random
+
+
+def test_on_step_sees_every_released_iterate_and_the_white_box_game_trains_once(monkeypatch):
+    import dpqml.train as train_module
+    from dpqml.audit.games import white_box_scores
+    from dpqml.privacy import PrivacyConfig
+    from dpqml.train import train
+
+    x, y = _data(n=16, d=3)
+    model = build_model(qubits=3, layers=1)
+    privacy = PrivacyConfig(1.0, 1.0, 0.25, 5, 1e-5, 16)
+    seen = []
+    result = train(model, x, y, privacy, TrainConfig(noise_seed=0), on_step=lambda t, p: seen.append((t, p)))
+    assert [t for t, _ in seen] == list(range(5))
+    np.testing.assert_array_equal(np.asarray(seen[-1][1]["theta"]), np.asarray(result.params["theta"]))
+    assert not np.allclose(np.asarray(seen[0][1]["theta"]), np.asarray(seen[-1][1]["theta"]))
+    # the white-box audit game: one trainer run of T steps (it once replayed every prefix: T runs)
+    calls = []
+    real_train = train_module.train
+
+    def counting(*args, **kwargs):
+        calls.append(args[3].steps)
+        return real_train(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "train", counting)
+    claimed = PrivacyConfig(1.0, 1.0, 0.5, 6, 1e-5, 4)
+    scores = white_box_scores(4, np.array([1, 0, 1, 1], bool), claimed, claimed, seed=3, max_physical_batch=8)
+    assert calls == [6] and scores.shape == (4,) and np.all(np.isfinite(scores))

@@ -10,7 +10,8 @@ higher meaning "more likely trained on", computed from the trainer's outputs onl
 
 Every trainer run here asks for reproducible noise (``noise_seed``): an audit is an experiment on
 canaries that releases no model, only a bound on the mechanism, and it must be repeatable (the
-white-box games also replay one run to observe its iterates). The noise has the same law either way.
+white-box games observe every iterate of one run through the trainer's ``on_step``). The noise has the
+same law either way.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ def white_box_scores(canaries, included, claimed, run, seed, max_physical_batch)
     ``(θ_0 − θ_T)·qN = Σ_t (Σ clip(g_i) + z_t)``. With q = 1 or σ = 0 that sum, along each canary's
     coordinate and in units of C, is the score: a sufficient statistic (the Gaussian mean; or the exact
     number of times the canary was sampled), so seeing every step would tell the adversary nothing more.
-    With q < 1 the adversary needs every step's update ``u_t``: the run's prefixes of 1, 2, ..., T steps
-    are replayed with the same seed (the trainer's sampling and noise are pure functions of (seed, step),
-    which is what makes resumed runs exact), ``θ_t`` read after each, and the score is the log-likelihood
-    ratio of the claimed mechanism, ``Σ_t log(1 − q + q·exp((u_t − ½)/σ²))``. Returns ``(m,)`` scores.
+    With q < 1 the adversary needs every step's update ``u_t``: the one run reports ``θ_t`` after every
+    step (the trainer's ``on_step``: the released iterates, nothing the mechanism keeps secret), and the
+    score is the log-likelihood ratio of the claimed mechanism, ``Σ_t log(1 − q + q·exp((u_t − ½)/σ²))``.
+    Returns ``(m,)`` scores.
     """
     import jax.numpy as jnp
 
@@ -52,20 +53,25 @@ def white_box_scores(canaries, included, claimed, run, seed, max_physical_batch)
     y = np.zeros(n, np.int32)
     model = FunctionModel(loss_fn=lambda params, xi, yi: jnp.dot(params, xi), params=jnp.zeros(m, jnp.float32),
                           input_dim=m, family="dirac-canaries")
-    # noise_seed: reproducible noise, so that the prefixes replay one run (the auditor plays an adversary who
+    # noise_seed: reproducible noise, so that the audit can be repeated (the auditor plays an adversary who
     # sees every iterate; the audit releases no model, only a bound on the mechanism)
     config = TrainConfig(learning_rate=1.0, optimizer="sgd", seed=seed, noise_seed=seed,
                          max_physical_batch=max_physical_batch)
     sigma, q, steps = claimed.noise_multiplier, claimed.sample_rate, claimed.steps
     sufficient = sigma == 0.0 or q >= 1.0
-    observed = [steps] if sufficient else range(1, steps + 1)
     thetas = [np.zeros(m, np.float64)]
+    privacy = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, run.sample_rate, steps, run.delta, n,
+                            run.accountant, run.neighboring, allow_large_delta=True)
+
+    def observe(step, params):  # every released iterate θ_{t+1} of the one run
+        if not sufficient:
+            thetas.append(np.asarray(params, np.float64))
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # δ vs 1/N: the audit's δ is the claim's, stated in the report
-        for t in observed:
-            privacy = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, run.sample_rate, t, run.delta, n,
-                                    run.accountant, run.neighboring, allow_large_delta=True)
-            thetas.append(np.asarray(train(model, x, y, privacy, config).params, np.float64))
+        final = train(model, x, y, privacy, config, on_step=observe).params
+    if sufficient:
+        thetas.append(np.asarray(final, np.float64))
     # θ_{t+1} = θ_t − (Σ clip + z_t)/(qN): undo the normalisation by the public constant qN, in units of C
     updates = -np.diff(np.stack(thetas), axis=0) * (q * n) / c
     if sufficient:

@@ -438,7 +438,7 @@ def _accuracy(model, params, x, y, chunk=256, trajectories=None):
 
 # -- the loop ------------------------------------------------------------------------------------
 def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig | None = None, *,
-          x_test=None, y_test=None, params=None, log=None) -> TrainResult:
+          x_test=None, y_test=None, params=None, log=None, on_step=None) -> TrainResult:
     """Train ``model`` with DP-SGD under ``privacy`` (see the module docstring).
 
     Args:
@@ -450,6 +450,9 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
         x_test, y_test: optional held-out set for the test accuracy.
         params: initial parameters (default: ``model.init(PRNGKey(seed))``).
         log: optional ``callable(dict)`` called with each epoch's record.
+        on_step: optional ``callable(step, params)`` called after every step with the released
+            parameters ``θ_{t+1}`` (post-processing of the mechanism's output: the white-box audit
+            observes every iterate of one run this way).
 
     Returns:
         :class:`TrainResult`. With ``config.checkpoint_dir`` the run checkpoints every
@@ -466,11 +469,11 @@ def train(model, x_train, y_train, privacy: PrivacyConfig, config: TrainConfig |
     config = config or TrainConfig()
     run = _prepare(model, x_train, y_train, privacy, config, x_test, y_test, params)
     if config.checkpoint_dir is None:
-        return _run(model, run, privacy, config, log)
+        return _run(model, run, privacy, config, log, on_step)
     busy = (f"another training run is using the checkpoint directory {config.checkpoint_dir}; wait for it to end, "
             "or use another directory")
     with directory_lock(config.checkpoint_dir, busy):
-        return _run(model, run, privacy, config, log)
+        return _run(model, run, privacy, config, log, on_step)
 
 
 @dataclass
@@ -603,7 +606,7 @@ def _resume(ckpt, run: _Run, opt_state, config: TrainConfig, fingerprint: str):
         meta.get("mechanism")
 
 
-def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> TrainResult:
+def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log, on_step=None) -> TrainResult:
     params, cost = run.params, run.cost
     x_train, y_train = run.x_train, run.y_train
     flat0, unravel = ravel_pytree(params)
@@ -665,6 +668,8 @@ def _run(model, run: _Run, privacy: PrivacyConfig, config: TrainConfig, log) -> 
             noise_std = privacy.noise_std_at(clip)  # σ·C, or σ·C_t when the threshold follows the bound
             noise = randomness.noise(step, n_params, noise_std, flat0.dtype) if privacy.private else zero
             params, opt_state = update(params, opt_state, summed, noise, expected_batch)
+            if on_step is not None:
+                on_step(step, params)
             epoch.steps += 1
             done = step + 1
             if done % steps_per_epoch == 0 or done == T:
