@@ -16,6 +16,15 @@ from ..privacy.accounting import MAX_STEPS, check_accounting_limits
 from ..privacy.config import PrivacyConfig, _check_number
 from .trainer import TrainConfig, TrainResult, check_inputs, train
 
+#: The expected batch size ``q·N`` when neither ``sample_rate`` nor ``expected_batch_size`` is given
+#: (capped at ``N``), shared by :func:`train_private` and ``dpqml train``.
+DEFAULT_EXPECTED_BATCH_SIZE = 64
+
+
+def default_expected_batch_size(n_examples: int) -> int:
+    """``min(DEFAULT_EXPECTED_BATCH_SIZE, N)``: the default ``q·N`` of the API and the command line."""
+    return min(DEFAULT_EXPECTED_BATCH_SIZE, int(n_examples))
+
 
 def steps_for_epochs(epochs: float, sample_rate: float) -> int:
     """DP-SGD steps for ``epochs`` passes at sample rate q: ``max(1, round(epochs / q))``."""
@@ -28,7 +37,8 @@ def resolve_sample_rate(n_examples: int, sample_rate: float | None, expected_bat
     if sample_rate is not None and expected_batch_size is not None:
         raise ValueError("give sample_rate or expected_batch_size, not both")
     if sample_rate is None:
-        expected_batch_size = min(64, n_examples) if expected_batch_size is None else expected_batch_size
+        if expected_batch_size is None:
+            expected_batch_size = default_expected_batch_size(n_examples)
         _check_number("expected_batch_size", expected_batch_size, low=0.0, high=n_examples, low_open=True)
         sample_rate = expected_batch_size / n_examples
     _check_number("sample_rate", sample_rate, low=0.0, high=1.0, low_open=True)
@@ -106,4 +116,5 @@ def train_private(model, data, *, target_epsilon: float | None = None, noise_mul
     return train(model, x, y, privacy, config, x_test=x_test, y_test=y_test)
 
 
-__all__ = ["privacy_config", "resolve_sample_rate", "steps_for_epochs", "train_private"]
+__all__ = ["DEFAULT_EXPECTED_BATCH_SIZE", "default_expected_batch_size", "privacy_config", "resolve_sample_rate",
+           "steps_for_epochs", "train_private"]

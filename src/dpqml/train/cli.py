@@ -75,7 +75,7 @@ def add_train_parser(sub, add_model_args) -> argparse.ArgumentParser:
     o.add_argument("--epochs", type=float, default=10.0, help="passes over the data (default 10)")
     o.add_argument("--sample-rate", type=float, help="Poisson sample rate q (default: batch-size / N)")
     o.add_argument("--expected-batch-size", "--batch-size", dest="batch_size", type=float,
-                   help="expected batch size qN of Poisson sampling (default 32)")
+                   help="expected batch size qN of Poisson sampling (default min(64, N), as train_private)")
     o.add_argument("--physical-batch-size", type=positive_int("--physical-batch-size"), default=256,
                    help="most examples per compiled gradient call (memory cap; default 256)")
     o.add_argument("--learning-rate", type=float, default=0.05, help="step size (default 0.05)")
@@ -174,7 +174,7 @@ def load_from_args(args):
 
 
 def cmd_train(args, write_json) -> int:
-    from ..train.api import privacy_config
+    from ..train.api import default_expected_batch_size, privacy_config
     from ..train.trainer import TrainConfig, train
 
     if args.target_epsilon is None and args.noise_multiplier is None:
@@ -197,7 +197,7 @@ def cmd_train(args, write_json) -> int:
     model = build_from_args(args, ds)
     batch = args.batch_size if args.sample_rate is None and args.batch_size is not None else None
     if args.sample_rate is None and batch is None:
-        batch = min(32, ds.n_train)
+        batch = default_expected_batch_size(ds.n_train)  # the API's default too
     privacy = privacy_config(ds.n_train, target_epsilon=args.target_epsilon, noise_multiplier=args.noise_multiplier,
                              delta=args.delta, max_grad_norm=args.max_grad_norm, epochs=args.epochs,
                              sample_rate=args.sample_rate, expected_batch_size=batch, accountant=args.accountant,
