@@ -16,8 +16,9 @@ def check_confidence(confidence: float) -> float:
     return float(confidence)
 
 
-def check_delta(delta: float) -> float:
-    """``delta`` as a float in [0, 1)."""
+def check_delta_value(delta: float) -> float:
+    """``delta`` as a float in [0, 1) (a value check only; :func:`dpqml.privacy.check_delta` is the
+    other check, of δ against 1/N)."""
     if isinstance(delta, bool) or not isinstance(delta, Real) or not 0 <= delta < 1:
         raise ValueError(f"delta must be a number in [0, 1); got {delta!r}")
     return float(delta)

@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from dpqml.audit._validation import check_confidence, check_count, check_delta, check_epsilon, check_scores
+from dpqml.audit._validation import check_confidence, check_count, check_delta_value, check_epsilon, check_scores
 
 
 def clopper_pearson_upper(successes, trials, significance: float):
@@ -65,7 +65,7 @@ def clopper_pearson_epsilon_lower_bound(tp: int, fn: int, fp: int, tn: int, *, d
         raise ValueError("tp + fn (runs with the target) must be >= 1; got 0")
     if fp + tn == 0:
         raise ValueError("fp + tn (runs without the target) must be >= 1; got 0")
-    delta = check_delta(delta)
+    delta = check_delta_value(delta)
     significance = 1.0 - check_confidence(confidence)
     return float(_epsilon_from_rate_bounds(*_rate_bounds(tp, fn, fp, tn, significance), delta))
 
@@ -109,7 +109,7 @@ def multi_run_audit(scores_in, scores_out, *, delta: float = 0.0, confidence: fl
     minimum = 1 if threshold is not None else 2
     scores_in = check_scores("scores_in", scores_in, minimum=minimum)
     scores_out = check_scores("scores_out", scores_out, minimum=minimum)
-    delta = check_delta(delta)
+    delta = check_delta_value(delta)
     confidence = check_confidence(confidence)
     significance = 1.0 - confidence
     if threshold is not None:
@@ -140,7 +140,7 @@ def runs_needed(epsilon: float, *, confidence: float = 0.95, delta: float = 0.0,
     """
     epsilon = check_epsilon(epsilon)
     confidence = check_confidence(confidence)
-    delta = check_delta(delta)
+    delta = check_delta_value(delta)
     ratio = (math.exp(epsilon) + delta) / (1.0 + math.exp(epsilon))
     counted = max(1, math.ceil(math.log((1.0 - confidence) / 2) / math.log(ratio)))
 

@@ -26,7 +26,7 @@ import numpy as np
 from dpqml.audit._validation import (
     check_confidence,
     check_count,
-    check_delta,
+    check_delta_value,
     check_epsilon,
     check_labels,
     check_scores,
@@ -107,7 +107,7 @@ def one_run_p_value(correct: int, guesses: int, canaries: int, epsilon: float, *
     ``m = canaries``). For ``δ = 0`` it is the binomial tail alone (their Theorem 3.1).
     """
     v, r, m = _check_guess_counts(correct, guesses, canaries)
-    delta = check_delta(delta)
+    delta = check_delta_value(delta)
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon >= 0:
         raise ValueError(f"epsilon must be a number >= 0; got {epsilon!r}")
     return _p_value(v, r, m, float(epsilon), delta)
@@ -158,7 +158,7 @@ def one_run_epsilon_lower_bound(correct: int, guesses: int, canaries: int, *, de
     The bound never exceeds the one for ``delta = 0``, and grows with ``correct``.
     """
     v, r, m = _check_guess_counts(correct, guesses, canaries)
-    delta = check_delta(delta)
+    delta = check_delta_value(delta)
     confidence = check_confidence(confidence)
     return _epsilon_lower(v, r, m, delta, 1.0 - confidence)
 
@@ -196,7 +196,7 @@ def one_run_audit(scores, included, *, delta: float = 0.0, confidence: float = 0
     scores = check_scores("scores", scores)
     m = scores.size
     included = check_labels("included", included, m, "scores")
-    delta = check_delta(delta)
+    delta = check_delta_value(delta)
     confidence = check_confidence(confidence)
     if k_pos is not None or k_neg is not None:
         pairs = [(check_count("k_pos", 0 if k_pos is None else k_pos),
@@ -242,7 +242,7 @@ def canaries_needed(epsilon: float, *, confidence: float = 0.95, delta: float = 
     """
     epsilon = check_epsilon(epsilon)
     significance = 1.0 - check_confidence(confidence)
-    delta = check_delta(delta)
+    delta = check_delta_value(delta)
     if isinstance(guess_fraction, bool) or not isinstance(guess_fraction, (int, float)) or \
             not 0 < guess_fraction <= 1:
         raise ValueError(f"guess_fraction must be a number in (0, 1]; got {guess_fraction!r}")

@@ -40,7 +40,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from dpqml.audit._validation import check_confidence, check_count, check_delta, check_epsilon
+from dpqml.audit._validation import check_confidence, check_count, check_delta_value, check_epsilon
 from dpqml.audit.games import CANARY_SCALE, black_box_scores, white_box_model_scores, white_box_scores
 from dpqml.audit.metrics import auroc, tpr_at_fpr
 from dpqml.audit.multi_run import multi_run_audit, runs_needed
@@ -252,7 +252,7 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
     score = _check_choice("score", score, SCORES)
     epsilon = check_epsilon(epsilon)
     confidence = check_confidence(confidence)
-    delta = check_delta(delta)
+    delta = check_delta_value(delta)
     if delta == 0.0:
         raise ValueError("delta must be > 0 for DP-SGD's (ε, δ) guarantee; got 0")
     canaries = check_count("canaries", defaults["canaries"] if canaries is None else canaries, minimum=2)

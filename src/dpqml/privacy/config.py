@@ -12,6 +12,7 @@ import math
 import numbers
 from dataclasses import asdict, dataclass
 
+from ..validation import check_scalar
 from .accounting import (
     ACCOUNTANTS,
     NEIGHBORING_RELATIONS,
@@ -20,22 +21,6 @@ from .accounting import (
     check_delta,
     compute_epsilon,
 )
-
-
-def _check_number(name: str, value, *, low=None, high=None, low_open=False, high_open=False, integer=False):
-    """Raise a ValueError naming ``name`` unless ``value`` lies in the stated interval."""
-    ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
-    if isinstance(value, bool) or not ok_type or (not integer and not math.isfinite(float(value))):
-        kind = "an integer" if integer else "a finite number"
-        raise ValueError(f"{name} must be {kind}; got {value!r}")
-    lo_bad = low is not None and (value <= low if low_open else value < low)
-    hi_bad = high is not None and (value >= high if high_open else value > high)
-    if lo_bad or hi_bad:
-        lo = "" if low is None else (f"({low}" if low_open else f"[{low}")
-        hi = "" if high is None else (f"{high})" if high_open else f"{high}]")
-        rng = f"{lo}, {hi}" if low is not None and high is not None else (f"> {low}" if low_open else f">= {low}")
-        raise ValueError(f"{name} must be in {rng}; got {value!r}")
-
 
 #: ``max_grad_norm`` value that clips each step at the parameter-dependent bound ``G(θ_t)``.
 FOLLOW_BOUND = "bound"
@@ -79,16 +64,16 @@ class PrivacyConfig:
     allow_large_delta: bool = False
 
     def __post_init__(self):
-        _check_number("noise_multiplier", self.noise_multiplier, low=0.0)
+        check_scalar(self.noise_multiplier, "noise_multiplier", low=0.0)
         if self.max_grad_norm != FOLLOW_BOUND:
             try:
-                _check_number("max_grad_norm", self.max_grad_norm, low=0.0, low_open=True)
+                check_scalar(self.max_grad_norm, "max_grad_norm", low=0.0, low_open=True)
             except ValueError as exc:
                 raise ValueError(f"{exc} (or {FOLLOW_BOUND!r}: clip at the parameter-dependent bound)") from None
-        _check_number("sample_rate", self.sample_rate, low=0.0, high=1.0, low_open=True)
-        _check_number("steps", self.steps, low=1, integer=True)
-        _check_number("delta", self.delta, low=0.0, high=1.0, low_open=True, high_open=True)
-        _check_number("n_examples", self.n_examples, low=1, integer=True)
+        check_scalar(self.sample_rate, "sample_rate", low=0.0, high=1.0, low_open=True)
+        check_scalar(self.steps, "steps", low=1, integer=True)
+        check_scalar(self.delta, "delta", low=0.0, high=1.0, low_open=True, high_open=True)
+        check_scalar(self.n_examples, "n_examples", low=1, integer=True)
         if self.accountant not in ACCOUNTANTS:
             raise ValueError(f"accountant must be one of {list(ACCOUNTANTS)}; got {self.accountant!r}")
         if self.neighboring not in NEIGHBORING_RELATIONS:
@@ -154,7 +139,7 @@ class PrivacyConfig:
         if isinstance(target_epsilon, numbers.Real) and math.isinf(target_epsilon) and target_epsilon > 0:
             sigma = 0.0
         else:
-            _check_number("target_epsilon", target_epsilon, low=0.0, low_open=True)
+            check_scalar(target_epsilon, "target_epsilon", low=0.0, low_open=True)
             # Validate the public parameters before the (slower) calibration.
             cls(1.0, max_grad_norm, sample_rate, steps, delta, n_examples, accountant, neighboring, allow_large_delta)
             sigma = calibrate_noise_multiplier(target_epsilon, delta, sample_rate, steps, accountant=accountant,

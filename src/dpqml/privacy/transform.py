@@ -36,7 +36,8 @@ import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
-from .config import PrivacyConfig, _check_number
+from ..validation import check_scalar
+from .config import PrivacyConfig
 from .dpsgd import clip_per_example, privatize
 from .randomness import _noise_key
 
@@ -108,11 +109,11 @@ def dp_sgd(privacy: PrivacyConfig | None = None, *, max_grad_norm: float | None 
                         ("expected_batch_size", expected_batch_size)):
         if value is None:
             raise ValueError(f"dp_sgd needs {name} (or a PrivacyConfig)")
-    _check_number("max_grad_norm", max_grad_norm, low=0.0, low_open=True)
-    _check_number("noise_multiplier", noise_multiplier, low=0.0)
-    _check_number("expected_batch_size", expected_batch_size, low=0.0, low_open=True)
+    check_scalar(max_grad_norm, "max_grad_norm", low=0.0, low_open=True)
+    check_scalar(noise_multiplier, "noise_multiplier", low=0.0)
+    check_scalar(expected_batch_size, "expected_batch_size", low=0.0, low_open=True)
     if noise_seed is not None:
-        _check_number("noise_seed", noise_seed, low=0, integer=True)
+        check_scalar(noise_seed, "noise_seed", low=0, integer=True)
     c, sigma, divisor = float(max_grad_norm), float(noise_multiplier), float(expected_batch_size)
 
     def init(params):

@@ -13,7 +13,8 @@ from __future__ import annotations
 import math
 
 from ..privacy.accounting import MAX_STEPS, check_accounting_limits
-from ..privacy.config import PrivacyConfig, _check_number
+from ..privacy.config import PrivacyConfig
+from ..validation import check_scalar
 from .trainer import TrainConfig, TrainResult, check_inputs, train
 
 #: The expected batch size ``q·N`` when neither ``sample_rate`` nor ``expected_batch_size`` is given
@@ -28,7 +29,7 @@ def default_expected_batch_size(n_examples: int) -> int:
 
 def steps_for_epochs(epochs: float, sample_rate: float) -> int:
     """DP-SGD steps for ``epochs`` passes at sample rate q: ``max(1, round(epochs / q))``."""
-    _check_number("epochs", epochs, low=0.0, low_open=True)
+    check_scalar(epochs, "epochs", low=0.0, low_open=True)
     return max(1, round(epochs / sample_rate))
 
 
@@ -39,9 +40,9 @@ def resolve_sample_rate(n_examples: int, sample_rate: float | None, expected_bat
     if sample_rate is None:
         if expected_batch_size is None:
             expected_batch_size = default_expected_batch_size(n_examples)
-        _check_number("expected_batch_size", expected_batch_size, low=0.0, high=n_examples, low_open=True)
+        check_scalar(expected_batch_size, "expected_batch_size", low=0.0, high=n_examples, low_open=True)
         sample_rate = expected_batch_size / n_examples
-    _check_number("sample_rate", sample_rate, low=0.0, high=1.0, low_open=True)
+    check_scalar(sample_rate, "sample_rate", low=0.0, high=1.0, low_open=True)
     return float(sample_rate)
 
 

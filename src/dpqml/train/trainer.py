@@ -34,13 +34,14 @@ from ..engine import PER_EXAMPLE_METHODS, make_per_example_grads
 from ..engine.parameter_shift import check_shots, make_parameter_shift_grads, model_plan, parameter_shift_cost
 from ..engine.sampled import make_trajectory_grads, trajectory_loss, trajectory_predict
 from ..privacy.accounting import check_accounting_limits
-from ..privacy.config import PrivacyConfig, _check_number
+from ..privacy.config import PrivacyConfig
 from ..privacy.dpsgd import clip_per_example, privatize
 from ..privacy.ledger import PrivacyLedger
 from ..privacy.randomness import REPRODUCIBLE_NOISE_WARNING, check_randomness, make_randomness
 from ..privacy.sampling import padded_size, physical_batches
 from ..quantum import check_memory
 from ..quantum.simulate import check_trajectories
+from ..validation import check_scalar
 from .checkpoint import CheckpointError, directory_lock, has_checkpoint, load_checkpoint, save_checkpoint
 
 OPTIMIZERS = ("sgd", "adam", "momentum")
@@ -118,18 +119,18 @@ class TrainConfig:
     trajectories: int | None = None
 
     def __post_init__(self):
-        _check_number("learning_rate", self.learning_rate, low=0.0, low_open=True)
+        check_scalar(self.learning_rate, "learning_rate", low=0.0, low_open=True)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {self.optimizer!r}")
-        _check_number("max_physical_batch", self.max_physical_batch, low=1, integer=True)
-        _check_number("seed", self.seed, low=0, integer=True)
+        check_scalar(self.max_physical_batch, "max_physical_batch", low=1, integer=True)
+        check_scalar(self.seed, "seed", low=0, integer=True)
         if self.noise_seed is not None:
-            _check_number("noise_seed", self.noise_seed, low=0, integer=True)
+            check_scalar(self.noise_seed, "noise_seed", low=0, integer=True)
         if self.randomness is None:
             object.__setattr__(self, "randomness", "secure" if self.noise_seed is None else "seeded")
         check_randomness(self.randomness, self.noise_seed)
         if self.checkpoint_every is not None:
-            _check_number("checkpoint_every", self.checkpoint_every, low=1, integer=True)
+            check_scalar(self.checkpoint_every, "checkpoint_every", low=1, integer=True)
         if self.method not in TRAIN_METHODS:
             raise ValueError(f"method must be one of {list(TRAIN_METHODS)}; got {self.method!r}")
         if self.method == "parameter-shift":
