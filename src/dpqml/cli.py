@@ -227,7 +227,8 @@ def _privacy_wrapped(cmd, *args, accountant_flag: bool = True):
 
 #: Every output path a command writes (attribute of the parsed arguments, flag, file or directory),
 #: checked before any work so that a long run never fails at its last write.
-_OUTPUT_PATHS = (("checkpoint_dir", "--checkpoint-dir", "dir"), ("out", "--out", "dir"), ("json", "--json", "file"))
+_OUTPUT_PATHS = (("checkpoint_dir", "--checkpoint-dir", "dir"), ("out", "--out", "dir"), ("json", "--json", "file"),
+                 ("save_model", "--save-model", "file"))
 
 
 def _check_output_paths(args) -> None:

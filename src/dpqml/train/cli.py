@@ -99,6 +99,9 @@ def add_train_parser(sub, add_model_args) -> argparse.ArgumentParser:
     r.add_argument("--checkpoint-dir", help="checkpoint and ledger directory; rerun to resume")
     r.add_argument("--json", nargs="?", const="-", metavar="PATH",
                    help="write the results as JSON (to stdout if no PATH)")
+    r.add_argument("--save-model", metavar="PATH",
+                   help="quantum models: write the trained model (circuit, head, parameters) to PATH as JSON "
+                        "(dpqml.interop.load_model reads it; format: dpqml/interop/saving.py)")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     return t
 
@@ -190,6 +193,8 @@ def cmd_train(args, write_json) -> int:
     if args.trajectories is not None and args.shots is not None:
         raise ValueError("give --shots (parameter-shift gradients from finite shots) or --trajectories (sampled "
                          "noise trajectories), not both")
+    if args.save_model is not None and args.model != "quantum":
+        raise ValueError(f"--save-model writes quantum models (circuit and parameters); got --model {args.model}")
     if args.hidden is not None and args.model != "mlp":
         raise ValueError(f"--hidden (the MLP's widths) needs --model mlp; got --model {args.model}")
     _select_device(args.device)
@@ -214,6 +219,12 @@ def cmd_train(args, write_json) -> int:
     print(what, file=sys.stderr, flush=True)
     result = train(model, ds.x_train, ds.y_train, privacy, config, x_test=ds.x_test, y_test=ds.y_test)
     out = result.to_dict()
+    if args.save_model is not None:
+        from ..interop import save_model
+
+        save_model(args.save_model, model, result.params,
+                   meta={"epsilon": out["epsilon"], "delta": out["delta"], "dataset": ds.name, "noise": args.noise})
+        print(f"wrote the trained model to {args.save_model}", file=sys.stderr)
     out.update({"dataset": ds.name, "model": args.model, "family": getattr(model, "family", "quantum"),
                 "n_train": ds.n_train, "n_test": ds.n_test, "n_features": ds.n_features,
                 "target_epsilon": None if args.target_epsilon is None else
