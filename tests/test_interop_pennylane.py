@@ -129,8 +129,8 @@ def _qnode(body, n=2):
 
 
 @pytest.mark.parametrize("body, match", [
-    (lambda x, w: (qml.IQPEmbedding(x, wires=[0, 1]), qml.expval(qml.PauliZ(0)))[-1],
-     "feature times a feature, as IQPEmbedding"),
+    (lambda x, w: (qml.RX(x[0] * x[1] * w[0], wires=0), qml.expval(qml.PauliZ(0)))[-1],
+     "may multiply one weight or one other feature"),
     (lambda x, w: (qml.RX(2.0 * w[0], wires=0), qml.expval(qml.PauliZ(0)))[-1], "coefficient 2"),
     (lambda x, w: (qml.RX(qml.math.sin(x[0]), wires=0), qml.expval(qml.PauliZ(0)))[-1], "non-linear"),
     (lambda x, w: (qml.GeneralizedAmplitudeDamping(0.1, 0.2, wires=0), qml.expval(qml.PauliZ(0)))[-1],
@@ -156,3 +156,22 @@ def test_arguments_must_be_declared_and_features_are_not_weights():
         from_pennylane(qnode, weight_shapes={"weights": 2})
     with pytest.raises(ValueError, match=r"weights\['weights'\] has shape \(3,\); weight_shapes says \(2,\)"):
         flatten_weights({"weights": np.zeros(3)}, {"weights": 2})
+
+
+def test_iqp_embedding_imports_with_products_of_features():
+    @qml.qnode(qml.device("default.qubit", wires=3))
+    def circuit(inputs, weights):
+        qml.IQPEmbedding(inputs, wires=range(3), n_repeats=2)
+        qml.StronglyEntanglingLayers(weights, wires=range(3))
+        return [qml.expval(qml.PauliZ(0)), qml.expval(qml.PauliX(1) @ qml.PauliZ(2))]
+
+    shapes = {"weights": (1, 3, 3)}
+    imported = from_pennylane(circuit, weight_shapes=shapes, n_features=3)
+    assert any(a.feature2 is not None for op in imported.operations for a in op.angles)
+    rng = np.random.default_rng(5)
+    weights = {"weights": rng.uniform(0, 2 * np.pi, (1, 3, 3))}
+    x = rng.uniform(-1, 1, 3)
+    value, jac = _pennylane_value_and_jacobian(circuit, x, weights, shapes)
+    theta = jnp.asarray(flatten_weights(weights, shapes))
+    np.testing.assert_allclose(expectations(imported, theta, jnp.asarray(x)), value, atol=ATOL)
+    np.testing.assert_allclose(jax.jacobian(expectations, argnums=1)(imported, theta, jnp.asarray(x)), jac, atol=ATOL)

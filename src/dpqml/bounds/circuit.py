@@ -42,6 +42,7 @@ used by several slots gets the sum over its slots, each times ``|∂φ/∂θ_i|`
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -219,13 +220,15 @@ def parameter_bounds(circuit: Circuit, slots: list[dict], feature_bound: float |
                         "feature_bound is required: the circuit has trainable encodings "
                         "(angle = θ·x + ...), whose gradient grows with |x|; declare the feature "
                         "domain |x_j| <= X (--feature-bound X)")
-                B[k, a.feature_weight] += b * abs(a.scale) * feature_bound
+                B[k, a.feature_weight] += b * abs(a.scale) * feature_bound * (
+                    feature_bound if a.feature2 is not None else 1.0)
     return B
 
 
-def feature_bounds(circuit: Circuit, slots: list[dict], theta) -> np.ndarray:
+def feature_bounds(circuit: Circuit, slots: list[dict], theta, feature_bound: float = math.pi) -> np.ndarray:
     """``D[k, j]`` bounding ``|∂⟨O_k⟩/∂x_j|`` at the parameters ``theta`` (angle encodings;
-    ``|∂φ/∂x_j| = |scale · θ[feature_weight]|`` or ``|scale|``)."""
+    ``|∂φ/∂x_j| = |scale · θ[feature_weight]|`` or ``|scale|``, times ``feature_bound`` ≥ ``|x|``
+    of the other factor of a product of two features)."""
     if circuit.state_prep == "amplitude":
         raise ValueError(
             "cannot bound the gradient through amplitude encoding with respect to its inputs: "
@@ -237,5 +240,9 @@ def feature_bounds(circuit: Circuit, slots: list[dict], theta) -> np.ndarray:
             a = circuit.operations[g].angles[i]
             if a.feature is not None:
                 w = abs(theta[a.feature_weight]) if a.feature_weight is not None else 1.0
-                D[k, a.feature] += b * abs(a.scale) * w
+                if a.feature2 is None:
+                    D[k, a.feature] += b * abs(a.scale) * w
+                else:  # ∂(x_f x_g)/∂x_f = x_g, |x_g| <= feature_bound
+                    D[k, a.feature] += b * abs(a.scale) * w * feature_bound
+                    D[k, a.feature2] += b * abs(a.scale) * w * feature_bound
     return D

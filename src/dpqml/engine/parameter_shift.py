@@ -121,9 +121,11 @@ class ShiftPlan:
         u = np.array([p if o.angle.feature_weight is None else o.angle.feature_weight for o in self.occurrences],
                      np.int32)
         feat = np.array([f if o.angle.feature is None else o.angle.feature for o in self.occurrences], np.int32)
+        feat2 = np.array([f if o.angle.feature2 is None else o.angle.feature2 for o in self.occurrences], np.int32)
         scale = np.array([o.angle.scale for o in self.occurrences])
         offset = np.array([o.angle.offset for o in self.occurrences])
-        return jnp.asarray(offset, dt) + jnp.asarray(scale, dt) * xe[feat] * th1[u] + th0[w]
+        xe1 = jnp.concatenate([jnp.asarray(x, dt), jnp.ones((1,), dt)])  # index n_features: "no second feature"
+        return jnp.asarray(offset, dt) + jnp.asarray(scale, dt) * xe[feat] * xe1[feat2] * th1[u] + th0[w]
 
 
 _PLANS: WeakKeyDictionary = WeakKeyDictionary()

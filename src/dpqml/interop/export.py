@@ -34,6 +34,8 @@ def angle_value(angle: Angle, theta, x):
     value = angle.offset
     if angle.feature is not None:
         term = angle.scale * x[angle.feature]
+        if angle.feature2 is not None:
+            term = term * x[angle.feature2]
         if angle.feature_weight is not None:
             term = term * theta[angle.feature_weight]
         value = value + term

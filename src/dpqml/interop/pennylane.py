@@ -17,9 +17,10 @@ which the two agree). Global phases and barriers are dropped (no expectation val
 
 Refused, each by name: an operation dpqml does not simulate and PennyLane cannot decompose into
 ones it does; mid-circuit measurements and conditionals; measurements other than ``expval``;
-an angle that is not of the form above (a feature times a feature, as ``IQPEmbedding``'s
-``MultiRZ(x_i x_j)``; a weight with a coefficient other than 1; a non-linear function of a
-symbol); QNode arguments not declared as features or weights.
+an angle that is not of the form above (a weight with a coefficient other than 1; a non-linear
+function of a symbol; three factors); products of two features, as ``IQPEmbedding``'s
+``MultiRZ(x_i x_j)``, are angles dpqml has (``Angle(feature=i, feature2=j)``); QNode arguments
+not declared as features or weights.
 """
 
 from __future__ import annotations
@@ -95,15 +96,17 @@ class _Sym:
             return _Sym(self.const * o.const, {k: c * o.const for k, c in self.terms.items() if c * o.const != 0.0})
         if not self.terms:
             return o * self.const
-        # a feature times a weight (a trainable encoding), and nothing else
-        a, b = (self, o) if all(k[0] == "x" for k in self.terms) else (o, self)
-        if (a.const == 0.0 and b.const == 0.0 and len(a.terms) == 1 and len(b.terms) == 1
-                and next(iter(a.terms))[0] == "x" and next(iter(b.terms))[0] == "w"):
-            (ka, ca), (kb, cb) = next(iter(a.terms.items())), next(iter(b.terms.items()))
-            return _Sym(0.0, {("xw", ka[1], kb[1]): ca * cb})
+        # a feature times a weight (a trainable encoding) or times a feature (IQP), and nothing else
+        if self.const == 0.0 and o.const == 0.0 and len(self.terms) == 1 and len(o.terms) == 1:
+            (ka, ca), (kb, cb) = next(iter(self.terms.items())), next(iter(o.terms.items()))
+            if ka[0] == "w" and kb[0] == "x":
+                (ka, kb) = (kb, ka)
+            if ka[0] == "x" and kb[0] == "w":
+                return _Sym(0.0, {("xw", ka[1], kb[1]): ca * cb})
+            if ka[0] == "x" and kb[0] == "x":
+                return _Sym(0.0, {("xx", ka[1], kb[1]): ca * cb})
         raise _UnsupportedError(f"the product ({self}) * ({o}) is not an angle dpqml can express "
-                           "(a feature may multiply one weight; a feature times a feature, as IQPEmbedding's "
-                           "MultiRZ(x_i x_j), is not supported)")
+                                "(a feature may multiply one weight or one other feature)")
 
     __rmul__ = __mul__
 
@@ -127,7 +130,7 @@ class _Sym:
     __lt__ = __le__ = __gt__ = __ge__ = _nonlinear
 
     def __repr__(self):
-        parts = [f"{c:g}*{'x' if k[0] == 'x' else 'w' if k[0] == 'w' else 'x*w'}{list(k[1:])}"
+        parts = [f"{c:g}*{ {'x': 'x', 'w': 'w', 'xw': 'x*w', 'xx': 'x*x'}[k[0]] }{list(k[1:])}"
                  for k, c in self.terms.items()]
         return " + ".join(parts + ([f"{self.const:g}"] if self.const or not parts else []))
 
@@ -137,7 +140,7 @@ def _angle(value, where: str) -> Angle:
     if s is None:
         raise ValueError(f"{where}: a parameter of type {type(value).__name__} ({value!r}) is neither a number "
                          "nor built from the declared features and weights")
-    weight = feature = fweight = None
+    weight = feature = fweight = feature2 = None
     scale = 1.0
     for key, c in s.terms.items():
         if key[0] == "w":
@@ -150,7 +153,9 @@ def _angle(value, where: str) -> Angle:
                 raise ValueError(f"{where}: the angle {s} uses several feature terms; dpqml angles take one")
             feature, scale = key[1], c
             fweight = key[2] if key[0] == "xw" else None
-    return Angle(weight=weight, feature=feature, scale=scale, feature_weight=fweight, offset=s.const)
+            feature2 = key[2] if key[0] == "xx" else None
+    return Angle(weight=weight, feature=feature, scale=scale, feature_weight=fweight, offset=s.const,
+                 feature2=feature2)
 
 
 def _number(value, where: str) -> float:

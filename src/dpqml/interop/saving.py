@@ -31,7 +31,8 @@ from ..quantum import Angle, Circuit, Observable, Operation
 from ..quantum.observables import PauliString
 
 FORMAT, VERSION = "dpqml-model", 1
-_ANGLE_DEFAULTS = {"weight": None, "feature": None, "scale": 1.0, "feature_weight": None, "offset": 0.0}
+_ANGLE_DEFAULTS = {"weight": None, "feature": None, "scale": 1.0, "feature_weight": None, "offset": 0.0,
+                   "feature2": None}
 
 
 def circuit_to_dict(circuit: Circuit) -> dict:

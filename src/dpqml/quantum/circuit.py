@@ -45,12 +45,13 @@ def as_wires(wires, what: str = "wires") -> tuple[int, ...]:
 class Angle:
     """Where a rotation angle comes from.
 
-    ``angle = offset + scale * x[feature] * theta[feature_weight] + theta[weight]``
+    ``angle = offset + scale * x[feature] * x[feature2] * theta[feature_weight] + theta[weight]``
 
     Every term is optional: ``Angle(weight=3)`` is the trainable ``theta[3]``;
     ``Angle(feature=0)`` is the input feature ``x[0]``; ``Angle(feature=0,
     feature_weight=5, weight=6)`` is a trainable encoding ``theta[5] * x[0] + theta[6]``;
-    ``Angle(offset=0.3)`` is a constant.
+    ``Angle(offset=0.3)`` is a constant; ``Angle(feature=0, feature2=1)`` is the product
+    ``x[0] * x[1]`` (IQP embeddings).
     """
 
     weight: int | None = None
@@ -58,11 +59,14 @@ class Angle:
     scale: float = 1.0
     feature_weight: int | None = None
     offset: float = 0.0
+    feature2: int | None = None
 
     def __post_init__(self):
         if self.feature_weight is not None and self.feature is None:
             raise ValueError("Angle.feature_weight needs a feature to multiply")
-        for name in ("weight", "feature", "feature_weight"):
+        if self.feature2 is not None and self.feature is None:
+            raise ValueError("Angle.feature2 needs a feature to multiply")
+        for name in ("weight", "feature", "feature_weight", "feature2"):
             v = getattr(self, name)
             if v is not None and (isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0):
                 raise ValueError(f"Angle.{name} must be a non-negative integer index; got {v!r}")
@@ -77,7 +81,7 @@ class Angle:
     def __str__(self) -> str:
         parts = []
         if self.feature is not None:
-            f = f"x[{self.feature}]"
+            f = f"x[{self.feature}]" + (f"*x[{self.feature2}]" if self.feature2 is not None else "")
             if self.scale != 1.0:
                 f = f"{self.scale:g}*{f}"
             if self.feature_weight is not None:

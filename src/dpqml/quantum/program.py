@@ -62,6 +62,8 @@ class Program:
     # The longest run of identical consecutive step blocks: (start, period, repeats), or None.
     # The simulator runs it with ``lax.scan`` so compile time does not grow with depth.
     repeat: tuple | None = None
+    # A second feature factor per angle (index into x_ext1: n_features means "none", value 1), or None.
+    feature2_idx: np.ndarray | None = None
     # Channels lowered as run-time Kraus elements (``kraus=True``), in the circuit's order.
     n_kraus: int = 0
 
@@ -161,11 +163,10 @@ class Program:
         th0 = jnp.concatenate([theta, zero])
         th1 = jnp.concatenate([theta, one])
         xe = jnp.concatenate([x.astype(dt), zero])
-        return (
-            jnp.asarray(self.offset, dt)
-            + jnp.asarray(self.scale, dt) * xe[self.feature_idx] * th1[self.fweight_idx]
-            + th0[self.weight_idx]
-        )
+        term = jnp.asarray(self.scale, dt) * xe[self.feature_idx] * th1[self.fweight_idx]
+        if self.feature2_idx is not None:  # products of two features (IQP embeddings)
+            term = term * jnp.concatenate([x.astype(dt), one])[self.feature2_idx]
+        return jnp.asarray(self.offset, dt) + term + th0[self.weight_idx]
 
 
 def _gate_matrix_fn(op, angle_slots):
@@ -300,7 +301,7 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
     (:func:`group_single_qubit`). ``kraus=True`` (state vectors) lowers each noise channel to a
     run-time element of its wire's chain: the Kraus operator a sampled trajectory applies."""
     n_p, n_f = circuit.n_params, circuit.n_features
-    w_idx, f_idx, fw_idx, scale, offset = [], [], [], [], []
+    w_idx, f_idx, fw_idx, scale, offset, f2_idx = [], [], [], [], [], []
     steps: list = []
     pending: dict[int, list] = {}
     # single-qubit elements: ("rot", name, slot) or ("fixed", matrix (d, d))
@@ -327,6 +328,7 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
             fw_idx.append(n_p if a.feature_weight is None else a.feature_weight)
             scale.append(a.scale)
             offset.append(a.offset)
+            f2_idx.append(n_f if a.feature2 is None else a.feature2)
         if op.is_readout:
             continue  # applied at measurement
         if op.is_noise:
@@ -412,6 +414,7 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
         n_chains=len(chains),
         mixed=mixed,
         n_kraus=n_kraus,
+        feature2_idx=np.asarray(f2_idx, np.int32) if any(i != n_f for i in f2_idx) else None,
     )
     if not scan:
         return program
