@@ -26,7 +26,7 @@ def test_values_in_range_come_back_as_python_numbers():
     (lambda: check_scalar(5, "depth", high=4), "depth must be <= 4; got 5"),
     (lambda: check_scalar(-1, "sigma", low=0.0, what="noise multiplier"), r"sigma must be >= 0.0 \(noise multiplier\)"),
     (lambda: check_probability(1.5, "p"), r"p must be in \[0.0, 1.0\]; got 1.5"),
-    (lambda: check_count(0, "trajectories", minimum=1), "trajectories must be >= 1; got 0"),
+    (lambda: check_count(0, "trajectories", minimum=1), "trajectories must be an integer >= 1; got 0"),
 ])
 def test_bad_values_name_the_parameter_and_the_range(call, match):
     with pytest.raises(ValueError, match=match):

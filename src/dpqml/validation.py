@@ -6,8 +6,9 @@ scikit-learn's ``check_scalar``).
 * :func:`check_probability`: a number in ``[0, 1]`` (either end may be open);
 * :func:`check_count`: an integer ``>= minimum`` (NumPy integers accepted, bools refused).
 
-Each returns the value as a Python ``int`` or ``float``. The subpackages' own checks
-(``PrivacyConfig``, ``TrainConfig``, ``dp_sgd``, shots, trajectories) are built on these.
+Each returns the value as a Python ``int`` or ``float``. The library's own checks are built on
+these: ``PrivacyConfig``, ``TrainConfig``, ``train_private``'s sampling rules, ``dp_sgd``, shots,
+trajectories, the data generators and loaders, the classical and paper models, the audit's counts.
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ def check_probability(value, name: str, *, low_open: bool = False, high_open: bo
 
 
 def check_count(value, name: str, *, minimum: int = 0, what: str = "") -> int:
-    """``value`` as an int ``>= minimum``."""
-    return check_scalar(value, name, integer=True, low=minimum, what=what)
+    """``value`` as an int ``>= minimum``, else ``"n_train must be an integer >= 1; got 0"`` (the
+    same message for a wrong type and a value out of range)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        note = f" ({what})" if what else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}{note}; got {value!r}")
+    return int(value)
 
 
 __all__ = ["check_count", "check_probability", "check_scalar"]

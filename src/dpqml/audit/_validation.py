@@ -4,9 +4,11 @@ given and the valid range, so that the estimators themselves can trust their inp
 from __future__ import annotations
 
 import math
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
+
+from ..validation import check_count as _check_count
 
 
 def check_confidence(confidence: float) -> float:
@@ -32,10 +34,8 @@ def check_epsilon(epsilon: float) -> float:
 
 
 def check_count(name: str, value: int, *, minimum: int = 0) -> int:
-    """``value`` as a Python int ≥ ``minimum`` (NumPy integers accepted; bools and floats refused)."""
-    if isinstance(value, bool) or not isinstance(value, Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
+    """``value`` as a Python int ≥ ``minimum``: :func:`dpqml.validation.check_count`."""
+    return _check_count(value, name, minimum=minimum)
 
 
 def check_scores(name: str, scores, *, minimum: int = 1) -> np.ndarray:

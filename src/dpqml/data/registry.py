@@ -13,6 +13,7 @@ from functools import partial
 
 import numpy as np
 
+from ..validation import check_count
 from .classification import load_tabular
 from .dataset import Dataset
 from .images import load_digits_dataset, load_mnist_dataset
@@ -66,10 +67,6 @@ def _normalize(name) -> str:
     return key
 
 
-def _check_count(value, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{what} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 def load_dataset(name: str, *, n_features: int | None = None, n_train: int | None = None,
@@ -114,12 +111,12 @@ def load_dataset(name: str, *, n_features: int | None = None, n_train: int | Non
         extra = sorted(set(options) - set(_COMMON))
         raise TypeError(f"data set {key!r} takes no option {unknown}; its own options are {extra}")
     if n_features is not None:
-        _check_count(n_features, "n_features", 1)
+        check_count(n_features, "n_features", minimum=1)
     if n_train is not None:
-        _check_count(n_train, "n_train", 1)
+        check_count(n_train, "n_train", minimum=1)
     if n_test is not None:
-        _check_count(n_test, "n_test", 0)
-    _check_count(seed, "seed", 0)
+        check_count(n_test, "n_test", minimum=0)
+    check_count(seed, "seed", minimum=0)
     if angle_range is not None:
         angle_range = check_range(angle_range, "angle_range")
     args = {k: v for k, v in given.items() if v is not None}

@@ -28,6 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from ..validation import check_count, check_scalar
 from .dataset import Dataset
 from .transforms import check_range, clip_to_box, scale_to_angles
 
@@ -44,17 +45,8 @@ def split_seeds(seed: int) -> tuple[int, int]:
     return int(a), int(b)
 
 
-def _check_nonneg(value, what: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{what} must be a finite number >= 0; got {value!r}")
-    return float(value)
 
 
-def _check_int(value, what: str, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{what} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 def _fixed_features(name: str, n_features: int, expected: int) -> None:
@@ -97,7 +89,7 @@ def load_moons(*, n_features: int = 2, n_train: int = 400, n_test: int = 200, se
                angle_range=(0.0, np.pi), noise: float = 0.1) -> Dataset:
     """Two interleaving half circles (``sklearn.datasets.make_moons``), 2 features, 2 classes."""
     _fixed_features("moons", n_features, 2)
-    s = _check_nonneg(noise, "noise")
+    s = check_scalar(noise, "noise", low=0.0)
 
     from sklearn.datasets import make_moons  # imported here: sklearn.datasets takes seconds to import
 
@@ -114,7 +106,7 @@ def load_circles(*, n_features: int = 2, n_train: int = 400, n_test: int = 200, 
                  angle_range=(0.0, np.pi), noise: float = 0.05, factor: float = 0.5) -> Dataset:
     """A small circle inside a large one (``sklearn.datasets.make_circles``); label 1 = inner."""
     _fixed_features("circles", n_features, 2)
-    s = _check_nonneg(noise, "noise")
+    s = check_scalar(noise, "noise", low=0.0)
     if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 0 < factor < 1:
         raise ValueError(f"factor (inner radius / outer radius) must be in (0, 1); got {factor!r}")
 
@@ -137,8 +129,8 @@ def load_xor(*, n_features: int = 2, n_train: int = 400, n_test: int = 200, seed
     adds Gaussian jitter of that std after labelling (then clipped back into the box), so
     points near the axes may land on the wrong side.
     """
-    d = _check_int(n_features, "xor n_features", 2)
-    s = _check_nonneg(noise, "noise")
+    d = check_count(n_features, "xor n_features", minimum=2)
+    s = check_scalar(noise, "noise", low=0.0)
 
     def sample(n, rs):
         rng = np.random.default_rng(rs)
@@ -159,9 +151,9 @@ def load_blobs(*, n_features: int = 2, n_train: int = 400, n_test: int = 200, se
     Centres uniform in ``[-5, 5]^d``, drawn with ``task_seed``; std ``cluster_std``; the
     examples are split evenly over the classes.
     """
-    d = _check_int(n_features, "n_features", 1)
-    k = _check_int(n_classes, "n_classes", 2)
-    s = _check_nonneg(cluster_std, "cluster_std")
+    d = check_count(n_features, "n_features", minimum=1)
+    k = check_count(n_classes, "n_classes", minimum=2)
+    s = check_scalar(cluster_std, "cluster_std", low=0.0)
     centers = np.random.default_rng(task_seed).uniform(-5.0, 5.0, (k, d))
 
     from sklearn.datasets import make_blobs
@@ -185,8 +177,8 @@ def load_linear(*, n_features: int = 2, n_train: int = 400, n_test: int = 200, s
     a slab of width ``2·margin`` (before the angle map). Not ``make_classification``: its
     clusters are not guaranteed separable and its feature range is unbounded.
     """
-    d = _check_int(n_features, "n_features", 1)
-    m = _check_nonneg(margin, "margin")
+    d = check_count(n_features, "n_features", minimum=1)
+    m = check_scalar(margin, "margin", low=0.0)
     if m >= 1:
         raise ValueError(f"margin must be in [0, 1) (the cube [-1, 1]^d has points with |w·x| >= 1); got {margin!r}")
     w = np.random.default_rng(task_seed).standard_normal(d)
@@ -246,8 +238,8 @@ def load_teacher(*, n_features: int = 4, n_train: int = 400, n_test: int = 200, 
     """
     import jax
 
-    d = _check_int(n_features, "n_features", 1)
-    layers = _check_int(layers, "layers", 1)
+    d = check_count(n_features, "n_features", minimum=1)
+    layers = check_count(layers, "layers", minimum=1)
     if label_threshold not in TEACHER_THRESHOLDS:
         raise ValueError(f"label_threshold must be one of {list(TEACHER_THRESHOLDS)}; got {label_threshold!r}")
     a, b = (0.0, np.pi) if angle_range is None else check_range(angle_range, "angle_range")

@@ -54,6 +54,7 @@ import numpy as np
 from ..models.hybrid import QuantumModel
 from ..models.task import per_example_loss
 from ..quantum import Angle, Circuit, Operation, expectations, sample_expectations
+from ..validation import check_count
 from .sampled import sampled_grads
 
 _C_PLUS = (np.sqrt(2.0) + 1.0) / (4.0 * np.sqrt(2.0))
@@ -178,9 +179,7 @@ def shift_plan(circuit: Circuit, *, trainable_features: bool = False) -> ShiftPl
 
 def check_shots(shots) -> int:
     """``shots`` as an int, or a ValueError naming it (an integer >= 1)."""
-    if isinstance(shots, bool) or not isinstance(shots, (int, np.integer)) or shots < 1:
-        raise ValueError(f"shots must be an integer >= 1 (measurement samples per circuit evaluation); got {shots!r}")
-    return int(shots)
+    return check_count(shots, "shots", minimum=1, what="measurement samples per circuit evaluation")
 
 
 def shot_estimator(plan: ShiftPlan, shots: int | None):

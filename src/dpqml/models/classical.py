@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..validation import check_count
 from .task import LOSS_TASKS, Classifier, per_example_loss  # noqa: F401 (re-exported)
 
 CLASSICAL_MODELS = ("logistic", "mlp", "cnn")
@@ -52,10 +53,6 @@ _ACTIVATION_FNS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 
 
 # -- validation at the boundary ---------------------------------------------------------------
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}; got {value!r}")
-    return int(value)
 
 
 def _check_ints(name: str, values, minimum: int) -> tuple[int, ...]:
@@ -68,7 +65,7 @@ def _check_ints(name: str, values, minimum: int) -> tuple[int, ...]:
     if not values:
         raise ValueError(f"{name} must hold at least one integer >= {minimum}; got an empty tuple")
     for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:  # as check_count
             raise ValueError(f"{name} must be a tuple of integers >= {minimum}; got {values!r}")
     return tuple(int(v) for v in values)
 
@@ -210,8 +207,8 @@ class LogisticRegression(_ClassicalBase):
     name: ClassVar[str] = "logistic"
 
     def __post_init__(self):
-        object.__setattr__(self, "input_dim", _check_int("input_dim", self.input_dim, 1))
-        object.__setattr__(self, "n_classes", _check_int("n_classes", self.n_classes, 2))
+        object.__setattr__(self, "input_dim", check_count(self.input_dim, "input_dim", minimum=1))
+        object.__setattr__(self, "n_classes", check_count(self.n_classes, "n_classes", minimum=2))
         self._record_spec()
 
     def init(self, key, dtype=jnp.float32) -> dict:
@@ -246,8 +243,8 @@ class MLP(_ClassicalBase):
     name: ClassVar[str] = "mlp"
 
     def __post_init__(self):
-        object.__setattr__(self, "input_dim", _check_int("input_dim", self.input_dim, 1))
-        object.__setattr__(self, "n_classes", _check_int("n_classes", self.n_classes, 2))
+        object.__setattr__(self, "input_dim", check_count(self.input_dim, "input_dim", minimum=1))
+        object.__setattr__(self, "n_classes", check_count(self.n_classes, "n_classes", minimum=2))
         object.__setattr__(self, "hidden", _check_ints("hidden", self.hidden, 1))
         _check_activation(self.activation)
         _check_init_scheme(self.init_scheme)
@@ -278,10 +275,10 @@ class MLP(_ClassicalBase):
         ``2 · 4 · 2 + 2 = 18`` parameters; on 4 features, binary, depth 1, ``P(w) = 6w + 1``,
         so ``w = 3`` (19 parameters).
         """
-        input_dim = _check_int("input_dim", input_dim, 1)
-        n_classes = _check_int("n_classes", n_classes, 2)
-        target = _check_int("target_params", target_params, 1)
-        depth = _check_int("depth", depth, 1)
+        input_dim = check_count(input_dim, "input_dim", minimum=1)
+        n_classes = check_count(n_classes, "n_classes", minimum=2)
+        target = check_count(target_params, "target_params", minimum=1)
+        depth = check_count(depth, "depth", minimum=1)
         _check_activation(activation)
         n_out = 1 if n_classes == 2 else n_classes
 
@@ -382,9 +379,9 @@ class CNN(_ClassicalBase):
             raise ValueError(f"image_shape must be (height, width); got {self.image_shape!r}")
         object.__setattr__(self, "image_shape", shape)
         object.__setattr__(self, "input_dim", shape[0] * shape[1])
-        object.__setattr__(self, "n_classes", _check_int("n_classes", self.n_classes, 2))
+        object.__setattr__(self, "n_classes", check_count(self.n_classes, "n_classes", minimum=2))
         object.__setattr__(self, "channels", _check_ints("channels", self.channels, 1))
-        object.__setattr__(self, "kernel", _check_int("kernel", self.kernel, 1))
+        object.__setattr__(self, "kernel", check_count(self.kernel, "kernel", minimum=1))
         _check_activation(self.activation)
         self._record_spec()
 
@@ -448,8 +445,8 @@ def build_classical(name: str, input_dim: int, n_classes: int = 2, **kw):
     """
     if name not in CLASSICAL_MODELS:
         raise ValueError(f"unknown classical model {name!r}; valid names are {list(CLASSICAL_MODELS)}")
-    input_dim = _check_int("input_dim", input_dim, 1)
-    n_classes = _check_int("n_classes", n_classes, 2)
+    input_dim = check_count(input_dim, "input_dim", minimum=1)
+    n_classes = check_count(n_classes, "n_classes", minimum=2)
     unknown = sorted(set(kw) - set(_BUILD_OPTIONS[name]))
     if unknown:
         raise ValueError(f"unknown option(s) {unknown} for model {name!r}; valid options are "

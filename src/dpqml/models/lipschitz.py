@@ -38,7 +38,8 @@ from typing import ClassVar
 import jax
 import jax.numpy as jnp
 
-from .classical import _check_int, _check_ints, _ClassicalBase, mlp_param_count
+from ..validation import check_count
+from .classical import _check_ints, _ClassicalBase, mlp_param_count
 
 #: How a raw weight becomes a 1-Lipschitz one.
 WEIGHT_NORMS = ("spectral", "bjorck")
@@ -90,8 +91,8 @@ class LipschitzMLP(_ClassicalBase):
     name: ClassVar[str] = "lipschitz-mlp"
 
     def __post_init__(self):
-        object.__setattr__(self, "input_dim", _check_int("input_dim", self.input_dim, 1))
-        object.__setattr__(self, "n_classes", _check_int("n_classes", self.n_classes, 2))
+        object.__setattr__(self, "input_dim", check_count(self.input_dim, "input_dim", minimum=1))
+        object.__setattr__(self, "n_classes", check_count(self.n_classes, "n_classes", minimum=2))
         object.__setattr__(self, "hidden", _check_ints("hidden", self.hidden, 1))
         if self.hidden[0] % 2:
             raise ValueError(f"GroupSort2 sorts pairs: hidden[0] must be even; got hidden={self.hidden}")

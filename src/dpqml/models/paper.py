@@ -61,7 +61,8 @@ import numpy as np
 
 from ..quantum import Angle, Circuit, Operation
 from ..quantum.gates import complex_dtype
-from .classical import MLP, _check_int
+from ..validation import check_count
+from .classical import MLP
 from .lipschitz import LipschitzMLP
 from .readouts import readout
 from .task import Classifier, per_example_loss
@@ -77,8 +78,8 @@ def paper_layer_count(p_classical: int = PAPER_CLASSICAL_PARAMS, n_qubits: int =
     """The notebook's ``layers="auto"``: ``ceil(p_classical / (3 · n_qubits))`` layers, the
     fewest with at least as many angles (3 per qubit per layer) as the classical model has
     parameters. ``paper_layer_count(128, 4) == 11`` (132 angles)."""
-    p_classical = _check_int("p_classical", p_classical, 1)
-    n_qubits = _check_int("n_qubits", n_qubits, 1)
+    p_classical = check_count(p_classical, "p_classical", minimum=1)
+    n_qubits = check_count(n_qubits, "n_qubits", minimum=1)
     return math.ceil(p_classical / (3 * n_qubits))
 
 
@@ -155,18 +156,18 @@ class PaperQuantumModel(Classifier):
     name: ClassVar[str] = "paper-quantum"
 
     def __post_init__(self):
-        n = _check_int("n_qubits", self.n_qubits, 1)
+        n = check_count(self.n_qubits, "n_qubits", minimum=1)
         object.__setattr__(self, "n_qubits", n)
-        f = _check_int("n_features", self.n_features, 1)
+        f = check_count(self.n_features, "n_features", minimum=1)
         if f > 2**n:
             raise ValueError(f"amplitude encoding holds at most 2**n_qubits={2**n} features; got n_features={f}")
         object.__setattr__(self, "n_features", f)
         object.__setattr__(self, "input_dim", f)
-        k = _check_int("n_classes", self.n_classes, 3)
+        k = check_count(self.n_classes, "n_classes", minimum=3)
         if k > n:
             raise ValueError(f"n_classes={k} logits <Z_0..Z_{k - 1}> need n_qubits >= {k}; got n_qubits={n}")
         object.__setattr__(self, "n_classes", k)
-        object.__setattr__(self, "p_classical", _check_int("p_classical", self.p_classical, 1))
+        object.__setattr__(self, "p_classical", check_count(self.p_classical, "p_classical", minimum=1))
         if self.layers == "auto":
             n_layers = paper_layer_count(self.p_classical, n)
         elif isinstance(self.layers, numbers.Integral) and not isinstance(self.layers, bool) and self.layers >= 1:

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..validation import check_count
 from . import backprop, core
 from . import trajectories as traj
 from .circuit import Circuit
@@ -109,10 +110,7 @@ def sample_expectations(circuit: Circuit, theta, x=None, *, shots: int, key):
 
 def check_trajectories(trajectories) -> int:
     """``trajectories`` as an int, or ``ValueError`` naming the valid range."""
-    if isinstance(trajectories, bool) or not isinstance(trajectories, (int, np.integer)) or trajectories < 1:
-        raise ValueError(f"trajectories must be an integer >= 1 (sampled trajectories per example); "
-                         f"got {trajectories!r}")
-    return int(trajectories)
+    return check_count(trajectories, "trajectories", minimum=1, what="sampled trajectories per example")
 
 
 def trajectory_expectations(circuit: Circuit, theta, x=None, *, key, trajectories: int,
