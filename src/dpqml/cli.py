@@ -30,7 +30,7 @@ from .argtypes import (
 )
 from .bench.cli import add_bench_parser
 from .bounds.cli import add_bound_parser
-from .cli_common import add_model_args, nonnegative_int, spec_from_args, write_json  # noqa: F401 - shared
+from .cli_common import add_json_arg, add_model_args, nonnegative_int, spec_from_args, write_json  # noqa: F401 - shared
 from .models import build_model
 from .protocol.cli import add_compare_parser, cmd_compare
 from .train.cli import add_train_parser, cmd_train
@@ -148,9 +148,7 @@ def _add_privacy_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--neighboring", choices=tuple(NEIGHBORING_RELATIONS), default="add-remove",
                    help="neighbouring datasets differ by adding/removing one example (default) or by "
                         "replacing one (pld only)")
-    p.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                   help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
-                        "writable: checked before any work)")
+    add_json_arg(p)
 
 
 # ---------------------------------------------------------------------------------------

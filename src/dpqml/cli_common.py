@@ -51,3 +51,10 @@ def write_json(obj, dest: str) -> None:
 
 def nonnegative_int(name):
     return int_at_least(name, 0)
+
+
+def add_json_arg(p: argparse.ArgumentParser) -> None:
+    """``--json [PATH]``: machine-readable output, to stdout or to a file checked before any work."""
+    p.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                   help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
+                        "writable: checked before any work)")

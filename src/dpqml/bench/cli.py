@@ -7,7 +7,7 @@ import argparse
 import sys
 
 from ..argtypes import positive_float, positive_int
-from ..cli_common import _MODEL_DEFAULTS, add_model_args, nonnegative_int, spec_from_args, write_json
+from ..cli_common import _MODEL_DEFAULTS, add_json_arg, add_model_args, nonnegative_int, spec_from_args, write_json
 from ..models import ModelSpec, build_model
 from ..quantum.methods import METHODS
 
@@ -48,9 +48,7 @@ def add_bench_parser(sub) -> argparse.ArgumentParser:
     b.add_argument("--memory-budget", type=positive_float("--memory-budget"), default=8.0,
                    help="GiB per configuration, > 0; larger batches are halved to fit (default 8)")
     b.add_argument("--seed", type=nonnegative_int("--seed"), default=0, help="seed of the inputs (default 0)")
-    b.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                   help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
-                        "writable: checked before any work)")
+    add_json_arg(b)
     b.set_defaults(func=cmd_bench)
     return b
 

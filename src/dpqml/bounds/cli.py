@@ -7,7 +7,7 @@ import argparse
 import math
 
 from ..argtypes import int_at_least, nonnegative_float, positive_float, positive_int, probability
-from ..cli_common import add_model_args, nonnegative_int, spec_from_args, write_json
+from ..cli_common import add_json_arg, add_model_args, nonnegative_int, spec_from_args, write_json
 from ..models import ModelSpec, build_model
 
 
@@ -52,9 +52,7 @@ def add_bound_parser(sub) -> argparse.ArgumentParser:
     ce.add_argument("--steps", type=positive_int("--steps"), help="DP-SGD steps T")
     ce.add_argument("--synthetic-norms", action="store_true",
                     help="also measure gradient norms on synthetic inputs (never private data) relative to G")
-    bd.add_argument("--json", nargs="?", const="-", metavar="PATH",
-                    help="machine-readable output: to stdout, or to PATH (its directory must exist and be "
-                         "writable: checked before any work)")
+    add_json_arg(bd)
     bd.set_defaults(func=cmd_bound)
     return bd
 

@@ -107,15 +107,13 @@ def _nisq_channels(op: Operation, p: dict) -> list[Operation]:
     two = len(op.wires) >= 2
     gamma, lam = relaxation(p["t2q"] if two else p["t1q"], p["t1"], p["t2"])
     err = p["p2"] if two else p["p1"]
-    ops = []
-    for w in op.wires:
-        if gamma > 0:
-            ops.append(Operation("AmplitudeDamping", (w,), prob=gamma))
-        if lam > 0:
-            ops.append(Operation("PhaseDamping", (w,), prob=lam))
-        if err > 0:
-            ops.append(Operation("Depolarizing", (w,), prob=err))
-    return ops
+    return [ch for w in op.wires for ch in _wire_noise(w, gamma, lam, err)]
+
+
+def _wire_noise(w: int, gamma: float, lam: float, p: float) -> list[Operation]:
+    """Relaxation (amplitude then phase damping) and a depolarizing error on wire ``w``, each if > 0."""
+    return [Operation(name, (w,), prob=v) for name, v in
+            (("AmplitudeDamping", gamma), ("PhaseDamping", lam), ("Depolarizing", p)) if v > 0]
 
 
 def _device_channels(op: Operation, snap: dict) -> list[Operation]:
@@ -128,16 +126,8 @@ def _device_channels(op: Operation, snap: dict) -> list[Operation]:
     else:
         w = op.wires[0]
         per_wire = {w: (snap["time_1q"][w], min(1.5 * snap["error_1q"][w], 1.0))}
-    ops = []
-    for w, (time, p) in per_wire.items():
-        gamma, lam = relaxation(time, snap["t1"][w], snap["t2"][w])
-        if gamma > 0:
-            ops.append(Operation("AmplitudeDamping", (w,), prob=gamma))
-        if lam > 0:
-            ops.append(Operation("PhaseDamping", (w,), prob=lam))
-        if p > 0:
-            ops.append(Operation("Depolarizing", (w,), prob=p))
-    return ops
+    return [ch for w, (time, p) in per_wire.items()
+            for ch in _wire_noise(w, *relaxation(time, snap["t1"][w], snap["t2"][w]), p)]
 
 
 def apply_noise(circuit: Circuit, spec: str) -> Circuit:
