@@ -72,8 +72,8 @@ def test_bad_input_exits_2_with_a_named_error(tmp_path, capsys, flags, message):
 
 
 @pytest.mark.parametrize(("flags", "message"), [
-    # digits 0 vs 1: 270 examples, q = 32/270; 1e9 epochs made calibration hang for minutes
-    (["--epochs", "1e9"], "--epochs 1e+09 at sample rate 0.1185 means 8,437,500,000 DP-SGD steps (epochs / sample "
+    # digits 0 vs 1: 270 examples, q = 64/270 (the default expected batch); 1e9 epochs made calibration hang
+    (["--epochs", "1e9"], "--epochs 1e+09 at sample rate 0.237 means 4,218,750,000 DP-SGD steps (epochs / sample "
                           "rate), more than the pld accountant's limit of 1,000,000 steps"),
     (["--noise-multiplier", "0.01"], "--noise-multiplier must be at least 0.1 with the pld accountant"),
     (["--noise-multiplier", "1", "--delta", "1e-300"], "--delta must be at least 1.5e-15 with the pld accountant"),
