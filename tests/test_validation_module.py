@@ -18,14 +18,16 @@ def test_values_in_range_come_back_as_python_numbers():
 
 @pytest.mark.parametrize("call, match", [
     (lambda: check_scalar(0.0, "sample_rate", low=0.0, high=1.0, low_open=True),
-     r"sample_rate must be in \(0.0, 1.0\]"),
-    (lambda: check_scalar(2, "delta", low=0.0, high=1.0, high_open=True), r"delta must be in \[0.0, 1.0\); got 2"),
-    (lambda: check_scalar(math.nan, "C", low=0.0), "C must be a finite number; got nan"),
-    (lambda: check_scalar(True, "steps", integer=True, low=1), "steps must be an integer; got True"),
-    (lambda: check_scalar(2.5, "steps", integer=True, low=1), "steps must be an integer; got 2.5"),
-    (lambda: check_scalar(5, "depth", high=4), "depth must be <= 4; got 5"),
-    (lambda: check_scalar(-1, "sigma", low=0.0, what="noise multiplier"), r"sigma must be >= 0.0 \(noise multiplier\)"),
-    (lambda: check_probability(1.5, "p"), r"p must be in \[0.0, 1.0\]; got 1.5"),
+     r"sample_rate must be a number in \(0, 1\]; got 0.0"),
+    (lambda: check_scalar(2, "delta", low=0.0, high=1.0, high_open=True), r"delta must be a number in \[0, 1\); got 2"),
+    (lambda: check_scalar(math.nan, "C", low=0.0, low_open=True), "C must be a finite number > 0; got nan"),
+    (lambda: check_scalar(True, "steps", integer=True, low=1), "steps must be an integer >= 1; got True"),
+    (lambda: check_scalar(2.5, "steps", integer=True, low=1), "steps must be an integer >= 1; got 2.5"),
+    (lambda: check_scalar(5, "depth", high=4), "depth must be a finite number <= 4; got 5"),
+    (lambda: check_scalar("x", "lr"), "lr must be a finite number; got 'x'"),
+    (lambda: check_scalar(-1, "sigma", low=0.0, what="noise multiplier"),
+     r"sigma must be a finite number >= 0 \(noise multiplier\); got -1"),
+    (lambda: check_probability(1.5, "p"), r"p must be a number in \[0, 1\]; got 1.5"),
     (lambda: check_count(0, "trajectories", minimum=1), "trajectories must be an integer >= 1; got 0"),
 ])
 def test_bad_values_name_the_parameter_and_the_range(call, match):
@@ -33,11 +35,15 @@ def test_bad_values_name_the_parameter_and_the_range(call, match):
         call()
 
 
-def test_the_privacy_and_training_settings_use_it():
+def test_the_privacy_and_training_settings_and_the_accountant_use_it():
     from dpqml.privacy import PrivacyConfig
     from dpqml.train import TrainConfig
 
-    with pytest.raises(ValueError, match=r"sample_rate must be in \(0.0, 1.0\]; got 1.5"):
+    with pytest.raises(ValueError, match=r"sample_rate must be a number in \(0, 1\]; got 1.5"):
         PrivacyConfig(1.0, 1.0, 1.5, 10, 1e-5, 100)
-    with pytest.raises(ValueError, match="learning_rate must be > 0.0; got 0"):
+    with pytest.raises(ValueError, match="learning_rate must be a finite number > 0; got 0"):
         TrainConfig(learning_rate=0)
+    from dpqml.privacy import compute_epsilon
+
+    with pytest.raises(ValueError, match="noise_multiplier must be a finite number >= 0; got -1.0"):
+        compute_epsilon(0.1, -1.0, 10, 1e-5)

@@ -20,26 +20,33 @@ import numbers
 def check_scalar(value, name: str, *, integer: bool = False, low=None, high=None, low_open: bool = False,
                  high_open: bool = False, what: str = ""):
     """``value`` as an ``int`` (``integer=True``) or a finite ``float`` in the interval given by
-    ``low``/``high`` (``None``: unbounded; ``*_open``: excluded), else a ``ValueError`` such as
-    ``"sample_rate must be in (0.0, 1.0]; got 1.5"``. ``what`` adds a description in parentheses."""
-    note = f" ({what})" if what else ""
+    ``low``/``high`` (``None``: unbounded; ``*_open``: excluded), else a ``ValueError`` that names
+    the parameter, the valid values and the value given, the same for a wrong type and a value out
+    of range: ``"sample_rate must be a number in (0, 1]; got 1.5"``, ``"max_grad_norm must be a
+    finite number > 0; got nan"``, ``"steps must be an integer >= 1; got 2.5"``. ``what`` adds a
+    description in parentheses."""
     ok_type = isinstance(value, numbers.Integral) if integer else isinstance(value, numbers.Real)
-    if isinstance(value, bool) or not ok_type or (not integer and not math.isfinite(float(value))):
-        kind = "an integer" if integer else "a finite number"
-        raise ValueError(f"{name} must be {kind}{note}; got {value!r}")
-    lo_bad = low is not None and (value <= low if low_open else value < low)
-    hi_bad = high is not None and (value >= high if high_open else value > high)
-    if lo_bad or hi_bad:
-        lo = "" if low is None else (f"({low}" if low_open else f"[{low}")
-        hi = "" if high is None else (f"{high})" if high_open else f"{high}]")
-        if low is not None and high is not None:
-            rng = f"in {lo}, {hi}"
-        elif low is not None:
-            rng = f"> {low}" if low_open else f">= {low}"
-        else:
-            rng = f"< {high}" if high_open else f"<= {high}"
-        raise ValueError(f"{name} must be {rng}{note}; got {value!r}")
+    ok = not isinstance(value, bool) and ok_type and (integer or math.isfinite(float(value)))
+    if ok:
+        lo_bad = low is not None and (value <= low if low_open else value < low)
+        hi_bad = high is not None and (value >= high if high_open else value > high)
+        ok = not (lo_bad or hi_bad)
+    if not ok:
+        raise ValueError(f"{name} must be {_valid(integer, low, high, low_open, high_open)}"
+                         f"{f' ({what})' if what else ''}; got {value!r}")
     return int(value) if integer else float(value)
+
+
+def _valid(integer, low, high, low_open, high_open) -> str:
+    kind = "an integer" if integer else "a finite number"
+    if low is not None and high is not None:
+        return (f"{'an integer' if integer else 'a number'} in {'(' if low_open else '['}{low:g}, "
+                f"{high:g}{')' if high_open else ']'}")
+    if low is not None:
+        return f"{kind} {'>' if low_open else '>='} {low:g}"
+    if high is not None:
+        return f"{kind} {'<' if high_open else '<='} {high:g}"
+    return kind
 
 
 def check_probability(value, name: str, *, low_open: bool = False, high_open: bool = False, what: str = "") -> float:
@@ -48,12 +55,8 @@ def check_probability(value, name: str, *, low_open: bool = False, high_open: bo
 
 
 def check_count(value, name: str, *, minimum: int = 0, what: str = "") -> int:
-    """``value`` as an int ``>= minimum``, else ``"n_train must be an integer >= 1; got 0"`` (the
-    same message for a wrong type and a value out of range)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        note = f" ({what})" if what else ""
-        raise ValueError(f"{name} must be an integer >= {minimum}{note}; got {value!r}")
-    return int(value)
+    """``value`` as an int ``>= minimum`` (``"n_train must be an integer >= 1; got 0"``)."""
+    return check_scalar(value, name, integer=True, low=minimum, what=what)
 
 
 __all__ = ["check_count", "check_probability", "check_scalar"]

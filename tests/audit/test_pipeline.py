@@ -145,7 +145,7 @@ def test_required_canaries_match_the_estimators():
     ({"mechanism": "magic"}, r"mechanism must be one of"),
     ({"fault": "typo"}, r"fault must be one of"),
     ({"delta": 0.0}, r"delta must be > 0"),
-    ({"sample_rate": 1.5}, r"sample_rate must be in"),
+    ({"sample_rate": 1.5}, r"sample_rate must be a number in \(0, 1\]"),
     ({"threat_model": "black-box"}, r"pass model="),
     ({"mechanism": "device-noise"}, r"'white-box-model' trains the model: pass model="),
     ({"mechanism": "device-noise", "model": build_model(ModelSpec())}, r"device-noise preset"),

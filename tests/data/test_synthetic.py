@@ -130,7 +130,7 @@ def test_synthetic_option_errors_name_the_parameter():
         load_dataset("moons", n_features=4)
     with pytest.raises(ValueError, match="xor n_features must be an integer >= 2"):
         load_dataset("xor", n_features=1)
-    with pytest.raises(ValueError, match="noise must be >= 0.0; got"):
+    with pytest.raises(ValueError, match="noise must be a finite number >= 0; got"):
         load_dataset("moons", noise=-0.1)
     with pytest.raises(ValueError, match=r"factor .* must be in \(0, 1\)"):
         load_dataset("circles", factor=1.5)

@@ -84,7 +84,7 @@ def test_fast_randomness_keeps_its_secret_in_the_checkpoint_only(tmp_path):
     ({"randomness": "secure", "noise_seed": 3}, "cannot be combined"),
     ({"randomness": "fast", "noise_seed": 3}, "cannot be combined"),
     ({"randomness": "urandom"}, r"randomness must be one of \['secure', 'fast', 'seeded'\]"),
-    ({"noise_seed": -1}, "noise_seed must be >= 0; got -1"),
+    ({"noise_seed": -1}, "noise_seed must be an integer >= 0; got -1"),
 ])
 def test_bad_randomness_settings_are_refused(kwargs, match):
     with pytest.raises(ValueError, match=match):

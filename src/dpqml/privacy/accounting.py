@@ -35,6 +35,8 @@ from dp_accounting.rdp import RdpAccountant
 from dp_accounting.rdp.rdp_privacy_accountant import DEFAULT_RDP_ORDERS
 from scipy import optimize
 
+from ..validation import check_scalar
+
 _NR = dp_accounting.NeighboringRelation
 
 #: Accountant names, each with a one-line description.
@@ -95,17 +97,13 @@ RDP_ORDERS: tuple[float, ...] = tuple(sorted(
     set(DEFAULT_RDP_ORDERS) | {96, 192, 384, 768, 1536, 2048, 4096}))
 
 
-# --- validation (scikit-learn style: name the parameter, the value and what is allowed) ----------
+# --- validation (dpqml.validation: name the parameter, the value and what is allowed) -----------
 def _check_sample_rate(q) -> float:
-    if not isinstance(q, numbers.Real) or not 0 < q <= 1:
-        raise ValueError(f"sample_rate must be a number in (0, 1]; got {q!r}")
-    return float(q)
+    return check_scalar(q, "sample_rate", low=0.0, high=1.0, low_open=True)
 
 
 def _check_noise_multiplier(sigma) -> float:
-    if not isinstance(sigma, numbers.Real) or not 0 <= sigma < math.inf:
-        raise ValueError(f"noise_multiplier must be a finite number >= 0; got {sigma!r}")
-    return float(sigma)
+    return check_scalar(sigma, "noise_multiplier", low=0.0)
 
 
 def _check_steps(steps, accountant: str | None = None) -> int:
@@ -131,17 +129,11 @@ _STEPS_HINT = {
 
 
 def _check_delta(delta) -> float:
-    if not isinstance(delta, numbers.Real) or not 0 < delta < 1:
-        raise ValueError(f"delta must be a number in (0, 1); got {delta!r}")
-    return float(delta)
+    return check_scalar(delta, "delta", low=0.0, high=1.0, low_open=True, high_open=True)
 
 
 def _check_epsilon(epsilon, name: str, *, zero_ok: bool) -> float:
-    real = isinstance(epsilon, numbers.Real)
-    if not real or not ((epsilon >= 0 if zero_ok else epsilon > 0) and epsilon < math.inf):
-        allowed = "a finite number >= 0" if zero_ok else "a finite number > 0"
-        raise ValueError(f"{name} must be {allowed}; got {epsilon!r}")
-    return float(epsilon)
+    return check_scalar(epsilon, name, low=0.0, low_open=not zero_ok)
 
 
 def _check_accountant(accountant: str, neighboring: str) -> _NR:
