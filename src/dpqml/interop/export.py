@@ -125,7 +125,8 @@ def to_qasm3(circuit: Circuit, theta, x=None) -> str:
 
 _GATE = re.compile(r"^(\w+)(?:\(([^)]*)\))?\s+(.+);$")
 _QUBIT = re.compile(r"^q\[(\d+)\]$")
-_READ = {v: k for k, v in {**_FIXED, **_ROT, **_TWO}.items()}
+#: dpqml's name of each standard gate (OpenQASM's and Qiskit's names): what the readers map back.
+STANDARD_NAMES = {v: k for k, v in {**_FIXED, **_ROT, **_TWO}.items()}
 
 
 def from_qasm3(text: str, observables=None) -> Circuit:
@@ -147,9 +148,9 @@ def from_qasm3(text: str, observables=None) -> Circuit:
             n_qubits = int(m.group(1))
             continue
         m = _GATE.match(line)
-        if not m or (m.group(1) not in _READ and m.group(1) != "U"):
+        if not m or (m.group(1) not in STANDARD_NAMES and m.group(1) != "U"):
             raise ValueError(f"line {number}: {raw.strip()!r} is not a gate of the subset dpqml reads "
-                             f"({sorted(_READ)} and U)")
+                             f"({sorted(STANDARD_NAMES)} and U)")
         name, params, targets = m.group(1), m.group(2), [t.strip() for t in m.group(3).split(",")]
         qubits = []
         for t in targets:
@@ -164,7 +165,7 @@ def from_qasm3(text: str, observables=None) -> Circuit:
                     Operation("RY", (qubits[0],), (Angle(offset=th),)),
                     Operation("RZ", (qubits[0],), (Angle(offset=ph),))]
         else:
-            ops.append(Operation(_READ[name], tuple(qubits), tuple(Angle(offset=v) for v in values)))
+            ops.append(Operation(STANDARD_NAMES[name], tuple(qubits), tuple(Angle(offset=v) for v in values)))
     if n_qubits is None:
         raise ValueError("no 'qubit[n] q;' declaration")
     if observables is None:

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..quantum import Angle, Circuit, Operation
 from ..quantum.observables import identity, pauli
-from .export import standard_gates
+from .export import STANDARD_NAMES, standard_gates
 
 
 def _qiskit():
@@ -84,11 +84,6 @@ def observables_to_qiskit(circuit: Circuit) -> list:
     return out
 
 
-_FIXED = {"h": "H", "x": "X", "y": "Y", "z": "Z", "s": "S", "t": "T", "id": "I"}
-_ROT = {"rx": "RX", "ry": "RY", "rz": "RZ", "crx": "CRX", "cry": "CRY", "crz": "CRZ"}
-_TWO = {"cx": "CNOT", "cz": "CZ", "swap": "SWAP"}
-
-
 def from_qiskit(qc, observables, *, features=(), weights=()) -> Circuit:
     """A dpqml circuit from a ``QuantumCircuit`` and its observables (``SparsePauliOp`` s, or dpqml
     observables). ``features``: the parameters that take one example's features, in order (a
@@ -121,12 +116,8 @@ def from_qiskit(qc, observables, *, features=(), weights=()) -> Circuit:
             raise ValueError(f"{where}: measurements, resets and classical control are not supported (dpqml measures "
                              "the observables you pass)")
         params = [_angle(p, index, where, ParameterExpression) for p in op.params]
-        if op.name in _FIXED:
-            ops.append(Operation(_FIXED[op.name], qubits))
-        elif op.name in _ROT:
-            ops.append(Operation(_ROT[op.name], qubits, tuple(params)))
-        elif op.name in _TWO:
-            ops.append(Operation(_TWO[op.name], qubits))
+        if op.name in STANDARD_NAMES:  # the standard gates the export writes (Qiskit's names too)
+            ops.append(Operation(STANDARD_NAMES[op.name], qubits, tuple(params)))
         elif op.name == "u":  # U(θ, φ, λ) = RZ(φ) RY(θ) RZ(λ), up to a global phase
             th, ph, lam = params
             ops += [Operation("RZ", qubits, (lam,)), Operation("RY", qubits, (th,)), Operation("RZ", qubits, (ph,))]

@@ -22,6 +22,7 @@ parameters; the circuit alone goes with :func:`circuit_to_dict` / :func:`circuit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -31,8 +32,7 @@ from ..quantum import Angle, Circuit, Observable, Operation
 from ..quantum.observables import PauliString
 
 FORMAT, VERSION = "dpqml-model", 1
-_ANGLE_DEFAULTS = {"weight": None, "feature": None, "scale": 1.0, "feature_weight": None, "offset": 0.0,
-                   "feature2": None}
+_ANGLE_DEFAULTS = {f.name: f.default for f in dataclasses.fields(Angle)}
 
 
 def circuit_to_dict(circuit: Circuit) -> dict:

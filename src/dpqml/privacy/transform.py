@@ -32,13 +32,12 @@ from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-import numpy as np
 import optax
 from jax.flatten_util import ravel_pytree
 
 from ..validation import check_scalar
 from .config import PrivacyConfig
-from .dpsgd import clip_per_example, privatize
+from .dpsgd import clip_per_example, gaussian_noise, privatize
 from .randomness import _noise_key
 
 
@@ -76,12 +75,13 @@ def private_gradient(per_example_grads, *, max_grad_norm: float, noise_multiplie
     _, unravel = ravel_pytree(one)
     flat = jax.vmap(lambda g: ravel_pytree(g)[0])(per_example_grads)
     clipped, stats = clip_per_example(flat, max_grad_norm, mask)
-    noise = noise_multiplier * max_grad_norm * jax.random.normal(key, flat.shape[1:], flat.dtype)
+    noise = gaussian_noise(key, flat.shape[1:], noise_multiplier * max_grad_norm, flat.dtype)
     return unravel(privatize(clipped.sum(axis=0), noise, expected_batch_size)), stats
 
 
 def _secret_key():
-    return jnp.asarray(np.frombuffer(os.urandom(8), dtype=np.uint32))
+    """A noise key from a 128-bit secret drawn from the OS, derived as ``randomness="fast"`` derives its."""
+    return _noise_key(int.from_bytes(os.urandom(16), "little"))
 
 
 def dp_sgd(privacy: PrivacyConfig | None = None, *, max_grad_norm: float | None = None,

@@ -87,17 +87,19 @@ def step_payloads(program: Program, angles, kraus=None):
     return tuple(out)
 
 
-def payloads(program: Program, theta, x):
-    """Step payloads for ``(theta, x)``; those that do not depend on ``x`` are computed from
-    ``theta`` alone. Under ``vmap`` over examples they then stay unbatched: one matrix shared by
-    the batch, so a gate is one matrix product over every example's state (and a tensor
-    network contracts its θ-only part once per batch)."""
-    values = step_payloads(program, program.angles(theta, x))
-    uses_x = program.feature_steps()
-    if all(uses_x):
+def payloads(program: Program, theta, x, kraus=None):
+    """Step payloads for ``(theta, x)`` (and a trajectory's drawn Kraus operators ``kraus``, for a
+    program lowered with ``kraus=True``); those that depend on neither ``x`` nor a drawn operator
+    are computed from ``theta`` alone. Under ``vmap`` over examples they then stay unbatched: one
+    matrix shared by the batch, so a gate is one matrix product over every example's state (and a
+    tensor network contracts its θ-only part once per batch)."""
+    values = step_payloads(program, program.angles(theta, x), kraus)
+    own = [a or b for a, b in zip(program.feature_steps(), program.kraus_steps())]
+    if all(own):
         return values
-    shared = step_payloads(program, program.angles(theta, jnp.zeros((program.n_features,), theta.dtype)))
-    return tuple(v if d else s for v, s, d in zip(values, shared, uses_x))
+    placeholder = None if kraus is None else jnp.zeros((program.n_kraus, 2, 2), kraus.dtype)  # unused: own steps
+    shared = step_payloads(program, program.angles(theta, jnp.zeros((program.n_features,), theta.dtype)), placeholder)
+    return tuple(v if d else s for v, s, d in zip(values, shared, own))
 
 
 def apply_step_pure(psi, step, value, inverse=False):

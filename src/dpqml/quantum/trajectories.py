@@ -128,26 +128,13 @@ def draw(circuit: Circuit, key, dtype=jnp.complex64):
     return jnp.asarray(ops, dtype)[jnp.arange(len(ops)), idx]
 
 
-def _payloads(program: Program, theta, x, kraus):
-    """Step payloads of one trajectory; those that depend on neither ``x`` nor a drawn operator
-    are computed from ``theta`` alone, so under ``vmap`` they stay shared by the batch."""
-    values = core.step_payloads(program, program.angles(theta, x), kraus)
-    own = [a or b for a, b in zip(program.feature_steps(), program.kraus_steps())]
-    if all(own):
-        return values
-    zeros_x = jnp.zeros((program.n_features,), theta.dtype)
-    shared = core.step_payloads(program, program.angles(theta, zeros_x), jnp.zeros((program.n_kraus, 2, 2),
-                                                                                    kraus.dtype))
-    return tuple(v if d else s for v, s, d in zip(values, shared, own))
-
-
 def term_values_given(circuit: Circuit, theta, x, kraus):
     """``⟨ψ̃|P_t|ψ̃⟩`` of every Pauli term for the trajectory that applies the operators ``kraus``
     (``(C, 2, 2)``, as :func:`draw` returns them); differentiable in ``theta`` and ``x``."""
     program = program_for(circuit)
     cdt = G.complex_dtype(theta.dtype)
     kraus = jnp.asarray(kraus).astype(cdt)
-    psi = core.run_pure(program, _payloads(program, theta, x, kraus), core.initial_state(circuit, x, cdt))
+    psi = core.run_pure(program, core.payloads(program, theta, x, kraus), core.initial_state(circuit, x, cdt))
     return core.term_values_pure(circuit, psi)
 
 

@@ -54,6 +54,13 @@ SAMPLED_METHODS = ("parameter-shift", "trajectories")
 #: sampled trajectories (a stream of its own, apart from the initialisation and noise keys
 #: ``split(PRNGKey(seed))``).
 SHOT_STREAM = 0x5307
+#: The setting each sampled method needs (and no other method takes): its method, check, what it
+#: counts and what it is for.
+_SAMPLE_SETTINGS = {
+    "shots": ("parameter-shift", check_shots, "measurement samples per circuit evaluation", "finite-shot gradients"),
+    "trajectories": ("trajectories", check_trajectories, "sampled trajectories per example and step",
+                     "sampled noise trajectories"),
+}
 HARDWARE_COST_NOTE = (
     "circuit_executions and shots_total are expectations, q*N*T examples times the executions (shots) "
     "per example, from public settings only; the *_realized counts use the realised Poisson batch sizes and "
@@ -133,22 +140,15 @@ class TrainConfig:
             check_scalar(self.checkpoint_every, "checkpoint_every", low=1, integer=True)
         if self.method not in TRAIN_METHODS:
             raise ValueError(f"method must be one of {list(TRAIN_METHODS)}; got {self.method!r}")
-        if self.method == "parameter-shift":
-            if self.shots is None:
-                raise ValueError("method='parameter-shift' needs shots (an integer >= 1: measurement samples per "
-                                 "circuit evaluation)")
-            check_shots(self.shots)
-        elif self.shots is not None:
-            raise ValueError(f"shots={self.shots!r} is only used with method='parameter-shift' (finite-shot "
-                             f"gradients); got method={self.method!r}: drop shots, or set the method")
-        if self.method == "trajectories":
-            if self.trajectories is None:
-                raise ValueError("method='trajectories' needs trajectories (an integer >= 1: sampled trajectories "
-                                 "per example and step)")
-            check_trajectories(self.trajectories)
-        elif self.trajectories is not None:
-            raise ValueError(f"trajectories={self.trajectories!r} is only used with method='trajectories' (sampled "
-                             f"noise trajectories); got method={self.method!r}: drop trajectories, or set the method")
+        for name, (method, check, what, purpose) in _SAMPLE_SETTINGS.items():
+            value = getattr(self, name)
+            if self.method == method:
+                if value is None:
+                    raise ValueError(f"method={method!r} needs {name} (an integer >= 1: {what})")
+                check(value)
+            elif value is not None:
+                raise ValueError(f"{name}={value!r} is only used with method={method!r} ({purpose}); got "
+                                 f"method={self.method!r}: drop {name}, or set the method")
 
     def make_optimizer(self) -> optax.GradientTransformation:
         if self.optimizer == "sgd":
