@@ -32,9 +32,9 @@ def _fails(tmp_path, capsys, toml: str, *flags):
 
 
 @pytest.mark.parametrize("toml, needle", [
-    ('models = ["hea", "qcnn"]', "unknown model 'qcnn'; valid names are ['hea', 'reuploading'"),
+    ('models = ["hea", "qcnn"]', "models[1] must be one of ['hea', 'reuploading'"),
     ('[[datasets]]\nname = "cifar"', "unknown data set 'cifar'; valid names are ['moons'"),
-    ("epsilons = [1, -2]", "epsilons must be numbers > 0"),
+    ("epsilons = [1, -2]", "epsilons[1] must be a finite number > 0"),
     ("epsilon = [1, 2]", "unknown key(s) ['epsilon']; valid keys are"),
     ('models = ["cnn"]\n[[datasets]]\nname = "moons"', "cnn runs on image data sets only"),
     ('[[datasets]]\nname = "digits"\nn_features = 9', "datasets[0] (digits): n_features=9 cannot be reached"),
@@ -45,7 +45,8 @@ def _fails(tmp_path, capsys, toml: str, *flags):
      "audits: device-noise trains the quantum model at qubits = 40: simulating 40 qubits"),
     # moons has 400 training rows: δ = 0.01 >= 1/400 protects nobody
     ('models = ["logistic"]\ndelta = 0.01', "delta: delta=0.01 >= 1/n_examples = 1/400"),
-    ('models = ["logistic"]\nrandomness = "seeded"', "randomness must be 'secure' or 'fast' (reproducible_noise"),
+    ('models = ["logistic"]\nrandomness = "seeded"',
+     "randomness must be one of ['secure', 'fast'] (reproducible_noise = true for seeded noise)"),
     ('models = ["logistic"]\nreproducible_noise = 1', "reproducible_noise must be true or false"),
 ])
 def test_bad_configurations_are_refused_before_any_job(tmp_path, capsys, toml, needle):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from dpqml.validation import check_count, check_probability, check_scalar
+from dpqml.validation import check_choice, check_count, check_list, check_probability, check_scalar
 
 
 def test_values_in_range_come_back_as_python_numbers():
@@ -47,3 +47,34 @@ def test_the_privacy_and_training_settings_and_the_accountant_use_it():
 
     with pytest.raises(ValueError, match="noise_multiplier must be a finite number >= 0; got -1.0"):
         compute_epsilon(0.1, -1.0, 10, 1e-5)
+
+
+def test_choices_and_lists():
+    assert check_choice("adam", "optimizer", ("sgd", "adam")) == "adam"
+    assert check_choice("b", "x", {"a": 1, "b": 2}) == "b"  # a dict's keys
+    with pytest.raises(ValueError, match=r"optimizer must be one of \['sgd', 'adam'\]; got 'lbfgs'"):
+        check_choice("lbfgs", "optimizer", ("sgd", "adam"))
+    with pytest.raises(ValueError, match=r"x must be one of \['a'\]; got \[1\]"):
+        check_choice([1], "x", {"a": 1})  # unhashable: refused, not a TypeError
+    with pytest.raises(ValueError, match=r"randomness must be one of \['fast'\] \(no host draws\); got 'secure'"):
+        check_choice("secure", "randomness", ["fast"], what="no host draws")
+    assert check_list((3, 1), "seeds", item=check_count) == [3, 1]
+    assert check_list([], "audits", empty_ok=True) == []
+    for bad, match in [("ab", "seeds must be a list; got 'ab'"), (3, "seeds must be a list; got 3"),
+                       ([], "seeds must not be empty"), ([0, -1], r"seeds\[1\] must be an integer >= 0; got -1"),
+                       ([2, 2], r"seeds: 2 is listed twice \(\[2, 2\]\)")]:
+        with pytest.raises(ValueError, match=match):
+            check_list(bad, "seeds", item=check_count, unique=True)
+
+
+def test_the_library_uses_one_wording_for_choices():
+    from dpqml.models.classical import MLP
+    from dpqml.privacy import compute_epsilon
+    from dpqml.protocol.config import ProtocolConfig
+
+    with pytest.raises(ValueError, match=r"activation must be one of \['tanh'"):
+        MLP(4, 2, activation="gelu")
+    with pytest.raises(ValueError, match=r"accountant must be one of \['pld', 'rdp'\]; got 'gdp'"):
+        compute_epsilon(0.1, 1.0, 10, 1e-5, accountant="gdp")
+    with pytest.raises(ValueError, match=r"models\[0\] must be one of \['hea'"):
+        ProtocolConfig(models=["qcnn"])

@@ -4,7 +4,10 @@ scikit-learn's ``check_scalar``).
 
 * :func:`check_scalar`: a number (or an integer) in an interval, open or closed at each end;
 * :func:`check_probability`: a number in ``[0, 1]`` (either end may be open);
-* :func:`check_count`: an integer ``>= minimum`` (NumPy integers accepted, bools refused).
+* :func:`check_count`: an integer ``>= minimum`` (NumPy integers accepted, bools refused);
+* :func:`check_choice`: one of a fixed set of names (``"optimizer must be one of ['sgd', 'adam'];
+  got 'lbfgs'"``);
+* :func:`check_list`: a non-empty list (not a string), each item checked, optionally without repeats.
 
 Each returns the value as a Python ``int`` or ``float``. The library's own checks are built on
 these: ``PrivacyConfig``, ``TrainConfig``, ``train_private``'s sampling rules, ``dp_sgd``, shots,
@@ -59,4 +62,39 @@ def check_count(value, name: str, *, minimum: int = 0, what: str = "") -> int:
     return check_scalar(value, name, integer=True, low=minimum, what=what)
 
 
-__all__ = ["check_count", "check_probability", "check_scalar"]
+def check_choice(value, name: str, allowed, *, what: str = ""):
+    """``value`` unchanged if it is one of ``allowed`` (any iterable; a dict's keys), else a
+    ``ValueError``: ``"optimizer must be one of ['sgd', 'adam']; got 'lbfgs'"``. ``what`` adds a
+    hint in parentheses after the valid values."""
+    allowed = list(allowed)
+    try:
+        ok = value in allowed
+    except TypeError:  # an unhashable value against a dict's keys
+        ok = False
+    if not ok:
+        raise ValueError(f"{name} must be one of {allowed}{f' ({what})' if what else ''}; got {value!r}")
+    return value
+
+
+def check_list(value, name: str, *, item=None, unique: bool = False, empty_ok: bool = False) -> list:
+    """``value`` (a list, tuple or other iterable, but not a string or mapping) as a list. Each item
+    is passed through ``item(v, f"{name}[{i}]")`` when given (a checker such as ``check_count``
+    with its keywords bound, whose result replaces the item). ``unique``: an item listed twice is an
+    error naming it. ``empty_ok``: an empty list is allowed."""
+    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a list; got {value!r}")
+    out = list(value)
+    if not out and not empty_ok:
+        raise ValueError(f"{name} must not be empty")
+    if item is not None:
+        out = [item(v, f"{name}[{i}]") for i, v in enumerate(out)]
+    if unique:
+        seen = []
+        for v in out:
+            if v in seen:
+                raise ValueError(f"{name}: {v!r} is listed twice ({out})")
+            seen.append(v)
+    return out
+
+
+__all__ = ["check_choice", "check_count", "check_list", "check_probability", "check_scalar"]

@@ -81,12 +81,15 @@ def test_a_bug_inside_the_trainer_is_caught(monkeypatch):
     def no_clip(grads, max_grad_norm, mask=None):
         import jax.numpy as jnp
 
-        clipped, stats = real_clip(grads, max_grad_norm, mask)
-        keep = jnp.ones(grads.shape[0]) if mask is None else jnp.asarray(mask, grads.dtype)
-        return grads * keep[:, None], stats
+        from dpqml.privacy import flatten_per_example
 
-    real_clip = trainer_module.clip_per_example
-    monkeypatch.setattr(trainer_module, "clip_per_example", no_clip)
+        _, stats = real_clip_and_sum(grads, max_grad_norm, mask)
+        flat = flatten_per_example(grads)
+        keep = jnp.ones(flat.shape[0]) if mask is None else jnp.asarray(mask, flat.dtype)
+        return (flat * keep[:, None]).sum(axis=0), stats
+
+    real_clip_and_sum = trainer_module.clip_and_sum
+    monkeypatch.setattr(trainer_module, "clip_and_sum", no_clip)
     result = audit_pipeline(mechanism="dpsgd", epsilon=1.0, canaries=M, seed=0)
     assert result.broken and result.epsilon_lower > 1.0
 

@@ -78,3 +78,26 @@ def test_at_init_reports_the_parameter_dependent_bound_where_bound_following_sta
     assert code == 0 and "at the initial parameters: parameter_bound needs a circuit that encodes" in out
     code, _, err = _run(["bound", "--clip", "1", "--at-init", "-1"], capsys)
     assert code == 2 and "--at-init" in err
+
+
+def test_a_saved_model_is_bounded_at_its_saved_parameters(tmp_path, capsys):
+    import jax
+
+    from dpqml.bounds import gradient_bound, parameter_bound
+    from dpqml.interop import save_model
+
+    model = build_model()
+    params = jax.tree_util.tree_map(lambda v: v + 0.3, model.init(jax.random.PRNGKey(1)))  # "trained"
+    path = save_model(tmp_path / "m.json", model, params)
+    code, out, _ = _run(["bound", "--clip", "1.0", "--model-file", str(path), "--qubits", "7", "--json"], capsys)
+    assert code == 0
+    row = json.loads(out)
+    assert row["bound"] == pytest.approx(gradient_bound(model).total)  # the file's model, not the flags'
+    assert row["at_saved"] == {"file": str(path), "bound": pytest.approx(parameter_bound(model, params).total)}
+    assert row["at_saved"]["bound"] != pytest.approx(parameter_bound(model, model.init(jax.random.PRNGKey(1))).total)
+    code, out, _ = _run(["bound", "--clip", "1.0", "--model-file", str(path)], capsys)
+    assert code == 0 and f"at the saved parameters ({path}): G(θ) = " in out
+    code, _, err = _run(["bound", "--clip", "1", "--model-file", str(tmp_path / "missing.json")], capsys)
+    assert code == 2 and "--model-file: cannot read" in err
+    code, _, err = _run(["bound", "--clip", "1", "--model-file", str(path), "--model", "paper-quantum"], capsys)
+    assert code == 2 and "not both" in err

@@ -226,8 +226,8 @@ def test_huge_noise_multiplier_is_accounted_without_overflow():
         ({"steps": "10"}, r"steps must be an integer >= 0; got '10'"),
         ({"delta": 0.0}, r"delta must be a number in \(0, 1\); got 0.0"),
         ({"delta": 1.0}, r"delta .* got 1.0"),
-        ({"accountant": "gdp"}, r"accountant must be one of 'pld', 'rdp'; got 'gdp'"),
-        ({"neighboring": "swap"}, r"neighboring must be one of 'add-remove', 'replace-one'; got 'swap'"),
+        ({"accountant": "gdp"}, r"accountant must be one of \['pld', 'rdp'\]; got 'gdp'"),
+        ({"neighboring": "swap"}, r"neighboring must be one of \['add-remove', 'replace-one'\]; got 'swap'"),
         ({"accountant": "rdp", "neighboring": "replace-one"}, r"not supported by the 'rdp'.*use accountant='pld'"),
     ],
 )

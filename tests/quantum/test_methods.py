@@ -103,7 +103,7 @@ def test_noisy_circuits_fall_back_on_backprop_only_where_nothing_else_runs():
 
 def test_unknown_method_names_the_valid_ones():
     circuit = build_model(qubits=2, layers=1).circuit
-    with pytest.raises(ValueError, match=r"method must be one of \('auto', 'adjoint'"):
+    with pytest.raises(ValueError, match=r"method must be one of \['auto', 'adjoint'"):
         q.expectations(circuit, jnp.zeros(circuit.n_params), method="magic")
     with pytest.raises(ValueError, match="method must be one of"):
         q.estimate_memory_bytes(circuit, 4, method="magic")

@@ -140,7 +140,7 @@ def white_box_model_scores(model, canaries, included, run, seed, max_physical_ba
     from jax.flatten_util import ravel_pytree
 
     from dpqml.engine import make_per_example_grads
-    from dpqml.privacy import PrivacyConfig, clip_per_example
+    from dpqml.privacy import PrivacyConfig, clip_per_example, flatten_per_example
     from dpqml.train import TrainConfig, train
 
     if run.sample_rate != 1.0:
@@ -166,8 +166,7 @@ def white_box_model_scores(model, canaries, included, run, seed, max_physical_ba
     @jax.jit
     def clipped_all(theta):
         _, grads = per_example(theta, jnp.asarray(x_can), jnp.asarray(y_can))
-        flat = jax.vmap(lambda g: ravel_pytree(g)[0])(grads)
-        return clip_per_example(flat, c)[0]
+        return clip_per_example(flatten_per_example(grads), c)[0]
 
     one_step = PrivacyConfig(run.noise_multiplier, run.max_grad_norm, 1.0, 1, run.delta, members.size,
                              run.accountant, run.neighboring, allow_large_delta=True)

@@ -46,6 +46,8 @@ from dpqml.audit.metrics import auroc, tpr_at_fpr
 from dpqml.audit.multi_run import multi_run_audit, runs_needed
 from dpqml.audit.one_run import DEFAULT_GUESS_FRACTIONS, canaries_needed, one_run_audit
 
+from ..validation import check_choice
+
 MECHANISMS = ("none", "device-noise", "shots", "dpsgd")
 THREAT_MODELS = ("white-box", "white-box-model", "black-box")
 METHODS = ("one-run", "multi-run")
@@ -138,12 +140,6 @@ def _claimed_and_run_configs(mechanism, epsilon, delta, sample_rate, steps, max_
 
 
 # -- the public entry point -----------------------------------------------------------------------
-def _check_choice(name, value, allowed):
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}; got {value!r}")
-    return value
-
-
 def _check_mechanism_model(mechanism, model, shots, train_options):
     if mechanism == "device-noise" and model is not None:
         ops = getattr(getattr(model, "circuit", None), "operations", ())
@@ -159,7 +155,7 @@ def _game(mechanism, threat_model):
     """The threat model of an audit of ``mechanism`` (``None``: its default) and the game's defaults."""
     if threat_model is None:  # the noise under test lives in the model: play the game on the model itself
         threat_model = "white-box-model" if mechanism in ("device-noise", "shots") else "white-box"
-    threat_model = _check_choice("threat_model", threat_model, THREAT_MODELS)
+    threat_model = check_choice(threat_model, "threat_model", THREAT_MODELS)
     if threat_model == "white-box-model" and mechanism == "shots":
         return threat_model, SHOTS_MODEL_DEFAULTS
     return threat_model, DEFAULTS[threat_model]
@@ -178,7 +174,7 @@ def check_audit_memory(model, *, mechanism: str = "dpsgd", threat_model: str | N
     """
     from dpqml.train.trainer import check_training_memory
 
-    mechanism = _check_choice("mechanism", mechanism, MECHANISMS)
+    mechanism = check_choice(mechanism, "mechanism", MECHANISMS)
     threat_model, defaults = _game(mechanism, threat_model)
     if threat_model == "white-box":
         return
@@ -245,11 +241,11 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
     Returns:
         :class:`AuditResult`; ``result.to_dict()`` for JSON.
     """
-    mechanism = _check_choice("mechanism", mechanism, MECHANISMS)
+    mechanism = check_choice(mechanism, "mechanism", MECHANISMS)
     threat_model, defaults = _game(mechanism, threat_model)
-    method = _check_choice("method", method, METHODS)
-    fault = _check_choice("fault", fault, FAULTS)
-    score = _check_choice("score", score, SCORES)
+    method = check_choice(method, "method", METHODS)
+    fault = check_choice(fault, "fault", FAULTS)
+    score = check_choice(score, "score", SCORES)
     epsilon = check_epsilon(epsilon)
     confidence = check_confidence(confidence)
     delta = check_delta_value(delta)

@@ -74,6 +74,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from ..validation import check_choice
 from .timing import Timing, time_call
 
 INSTALL_HINT = "not installed: pip install 'dpqml[compare]'"
@@ -510,20 +511,9 @@ MODELS: dict[str, Model] = {
 }
 
 
-def _check_model(model: str) -> Model:
-    if model not in MODELS:
-        raise ValueError(f"unknown model {model!r}; valid models are {list(MODELS)}")
-    return MODELS[model]
-
-
-def _check_framework(framework: str) -> None:
-    if framework not in FRAMEWORKS:
-        raise ValueError(f"unknown framework {framework!r}; valid frameworks are {list(FRAMEWORKS)}")
-
-
 def available(framework: str) -> bool:
     """Whether ``framework`` can be imported here (never raises for a missing package)."""
-    _check_framework(framework)
+    check_choice(framework, "framework", FRAMEWORKS)
     try:
         import jax  # noqa: F401
 
@@ -562,7 +552,7 @@ def measure(approach: str, n_qubits: int, n_layers: int, batch: int, *, min_seco
     ``loop_batch`` examples (all of them when ``None``)."""
     if approach not in APPROACHES:
         raise ValueError(f"unknown approach {approach!r}; valid approaches are {list(APPROACHES)}")
-    spec = _check_model(model)
+    spec = MODELS[check_choice(model, "model", MODELS)]
     spec.check(n_qubits, n_layers, batch, noise)
     theta, X = spec.inputs(n_qubits, n_layers, batch, seed)
     loop = APPROACHES[approach].loop
@@ -642,8 +632,8 @@ def compare(n_qubits: int, n_layers: int, batch: int, frameworks=("pennylane", "
     if isinstance(frameworks, str):
         frameworks = (frameworks,)
     for fw in frameworks:
-        _check_framework(fw)
-    _check_model(model).check(n_qubits, n_layers, batch, noise)
+        check_choice(fw, "framework", FRAMEWORKS)
+    MODELS[check_choice(model, "model", MODELS)].check(n_qubits, n_layers, batch, noise)
     kwargs = {"min_seconds": min_seconds, "seed": seed, "loop_batch": loop_batch, "noise": noise, "model": model}
     ref = measure("dpqml", n_qubits, n_layers, batch, **kwargs)
     base = {"model": model, "qubits": n_qubits, "layers": n_layers, "noise": noise or "none"}

@@ -32,6 +32,10 @@ def add_bound_parser(sub) -> argparse.ArgumentParser:
                     help="flags: the model the model flags build (default); paper-quantum: the paper's tabular "
                          "model (amplitude encoding of 16 features on 4 qubits, 11 RZ RY RZ layers with a CNOT "
                          "ring, the four <Z_k> as logits; the model flags are ignored)")
+    bd.add_argument("--model-file", metavar="PATH",
+                    help="a model saved by 'dpqml train --save-model' (or dpqml.interop.save_model): bound that "
+                         "model (the model flags are ignored), and also give the parameter-dependent bound G(θ) at "
+                         "its saved parameters, the threshold --max-grad-norm bound would clip at there")
     bd.add_argument("--classes", type=int_at_least("--classes", 2), default=2,
                     help="number of classes K (default 2: binary head; K > 2: softmax over K readouts)")
     bd.add_argument("--feature-bound", type=positive_float("--feature-bound"), metavar="X",
@@ -62,7 +66,19 @@ def cmd_bound(args) -> int:
 
     from . import gradient_bound
 
-    if args.model == "paper-quantum":  # the paper's tabular model: amplitude encoding, <Z_k> logits, no head
+    saved = None
+    if args.model_file is not None:  # a trained model and its parameters
+        from ..interop import load_model
+
+        if args.model != "flags":
+            raise ValueError("give --model-file or --model paper-quantum, not both")
+        if args.synthetic_norms:
+            raise ValueError("--synthetic-norms is for the standard model the flags build, not --model-file")
+        try:
+            model, saved = load_model(args.model_file)
+        except OSError as exc:
+            raise ValueError(f"--model-file: cannot read {args.model_file}: {exc.strerror or exc}") from None
+    elif args.model == "paper-quantum":  # the paper's tabular model: amplitude encoding, <Z_k> logits, no head
         from ..models.paper import PaperQuantumModel
 
         if args.synthetic_norms:
@@ -110,6 +126,14 @@ def cmd_bound(args) -> int:
             out["at_init"] = {"seed": args.at_init, "bound": g0}
         except ValueError as exc:
             out["at_init"] = {"seed": args.at_init, "unavailable": str(exc)}
+    if saved is not None:  # G(θ) at the saved parameters: parameters only, no data
+        from . import parameter_bound
+
+        try:
+            out["at_saved"] = {"file": str(args.model_file),
+                               "bound": parameter_bound(model, saved, loss=args.loss).total}
+        except ValueError as exc:
+            out["at_saved"] = {"file": str(args.model_file), "unavailable": str(exc)}
     if args.json:
         write_json(out, args.json)
         return 0
@@ -126,6 +150,10 @@ def cmd_bound(args) -> int:
         a0 = out["at_init"]
         print(f"at the initial parameters (seed {a0['seed']}): G(θ_0) = {a0['bound']:.6g}, where "
               "--max-grad-norm bound starts" if "bound" in a0 else f"at the initial parameters: {a0['unavailable']}")
+    if "at_saved" in out:
+        a1 = out["at_saved"]
+        print(f"at the saved parameters ({a1['file']}): G(θ) = {a1['bound']:.6g}, the threshold --max-grad-norm "
+              "bound would clip at there" if "bound" in a1 else f"at the saved parameters: {a1['unavailable']}")
     if "cost" in out:
         k = out["cost"]
         print(f"noise on the mean gradient: norm {k['noise_norm']:.4g} (std {k['noise_std']:.3g} per parameter) "

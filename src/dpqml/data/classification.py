@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..validation import check_choice, check_count
 from .dataset import public_indices
 from .fitted import StandardScaler
 
@@ -102,11 +103,6 @@ def _is_real(value) -> bool:
         and bool(np.isfinite(value))
 
 
-def _check_int_option(opts: dict, name: str, minimum: int, why: str = "") -> None:
-    if not _is_int(opts[name]) or opts[name] < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}{why}; got {opts[name]!r}")
-
-
 def _check_per_feature(opts: dict, name: str, positive: bool) -> None:
     value, d = opts[name], opts["n_features"]
     allowed = "a number > 0" if positive else "a finite number"
@@ -143,10 +139,10 @@ def check_classification_options(options: dict | None = None) -> dict:
                          f"{sorted(CLASSIFICATION_DEFAULTS)}")
     opts = {**CLASSIFICATION_DEFAULTS, **options}
     for name in ("n_samples", "n_features", "n_informative", "n_clusters_per_class"):
-        _check_int_option(opts, name, 1)
+        check_count(opts[name], name, minimum=1)
     for name in ("n_redundant", "n_repeated"):
-        _check_int_option(opts, name, 0)
-    _check_int_option(opts, "n_classes", 2, " (a classification task needs two classes)")
+        check_count(opts[name], name)
+    check_count(opts["n_classes"], "n_classes", minimum=2, what="a classification task needs two classes")
     used = opts["n_informative"] + opts["n_redundant"] + opts["n_repeated"]
     if used > opts["n_features"]:
         raise ValueError(
@@ -317,8 +313,7 @@ def _fixed_map(options: dict | None):
 
 
 def _check_split_args(scaler, split_random_state) -> None:
-    if scaler not in SCALERS:
-        raise ValueError(f"scaler must be one of {list(SCALERS)}; got {scaler!r}")
+    check_choice(scaler, "scaler", SCALERS)
     if not _is_int(split_random_state) or not 0 <= split_random_state <= 2**32 - 1:
         raise ValueError(f"split_random_state must be an integer in 0..{2**32 - 1}; got {split_random_state!r}")
 

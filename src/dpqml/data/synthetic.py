@@ -28,7 +28,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..validation import check_count, check_scalar
+from ..validation import check_choice, check_count, check_scalar
 from .dataset import Dataset
 from .transforms import check_range, clip_to_box, scale_to_angles
 
@@ -240,8 +240,7 @@ def load_teacher(*, n_features: int = 4, n_train: int = 400, n_test: int = 200, 
 
     d = check_count(n_features, "n_features", minimum=1)
     layers = check_count(layers, "layers", minimum=1)
-    if label_threshold not in TEACHER_THRESHOLDS:
-        raise ValueError(f"label_threshold must be one of {list(TEACHER_THRESHOLDS)}; got {label_threshold!r}")
+    check_choice(label_threshold, "label_threshold", TEACHER_THRESHOLDS)
     a, b = (0.0, np.pi) if angle_range is None else check_range(angle_range, "angle_range")
     model, _ = _teacher_logits(d, layers)
     params = model.init(jax.random.PRNGKey(task_seed))

@@ -23,6 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..validation import check_choice
+
 PER_EXAMPLE_METHODS = ("vmap", "expand", "loop")
 
 
@@ -45,8 +47,7 @@ def _expand_grads(loss_fn, params, x, y):
 def make_per_example_grads(loss_fn, method: str = "vmap"):
     """A jitted ``f(params, x, y) -> (losses (B,), grads)`` where each leaf of ``grads`` has a
     leading batch axis ``B``."""
-    if method not in PER_EXAMPLE_METHODS:
-        raise ValueError(f"method must be one of {PER_EXAMPLE_METHODS}; got {method!r}")
+    check_choice(method, "method", PER_EXAMPLE_METHODS)
     if method == "vmap":
         return jax.jit(partial(_vmap_grads, loss_fn))
     if method == "expand":

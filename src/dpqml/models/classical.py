@@ -38,7 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..validation import check_count
+from ..validation import check_choice, check_count, check_list
 from .task import LOSS_TASKS, Classifier, per_example_loss  # noqa: F401 (re-exported)
 
 CLASSICAL_MODELS = ("logistic", "mlp", "cnn")
@@ -55,31 +55,11 @@ _ACTIVATION_FNS = {"tanh": jnp.tanh, "relu": jax.nn.relu}
 # -- validation at the boundary ---------------------------------------------------------------
 
 
-def _check_ints(name: str, values, minimum: int) -> tuple[int, ...]:
+def sizes(values, name: str) -> tuple[int, ...]:
+    """Layer sizes (one integer, or a non-empty sequence of integers >= 1) as a tuple of ints."""
     if isinstance(values, numbers.Integral) and not isinstance(values, bool):
         values = (values,)
-    try:
-        values = tuple(values)
-    except TypeError:
-        raise ValueError(f"{name} must be a tuple of integers >= {minimum}; got {values!r}") from None
-    if not values:
-        raise ValueError(f"{name} must hold at least one integer >= {minimum}; got an empty tuple")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < minimum:  # as check_count
-            raise ValueError(f"{name} must be a tuple of integers >= {minimum}; got {values!r}")
-    return tuple(int(v) for v in values)
-
-
-def _check_init_scheme(init_scheme: str) -> str:
-    if init_scheme not in INIT_SCHEMES:
-        raise ValueError(f"unknown init_scheme {init_scheme!r}; valid schemes are {list(INIT_SCHEMES)}")
-    return init_scheme
-
-
-def _check_activation(activation: str) -> str:
-    if activation not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {activation!r}; valid activations are {list(ACTIVATIONS)}")
-    return activation
+    return tuple(check_list(values, name, item=lambda v, where: check_count(v, where, minimum=1)))
 
 
 # -- building blocks -------------------------------------------------------------------------
@@ -245,9 +225,9 @@ class MLP(_ClassicalBase):
     def __post_init__(self):
         object.__setattr__(self, "input_dim", check_count(self.input_dim, "input_dim", minimum=1))
         object.__setattr__(self, "n_classes", check_count(self.n_classes, "n_classes", minimum=2))
-        object.__setattr__(self, "hidden", _check_ints("hidden", self.hidden, 1))
-        _check_activation(self.activation)
-        _check_init_scheme(self.init_scheme)
+        object.__setattr__(self, "hidden", sizes(self.hidden, "hidden"))
+        check_choice(self.activation, "activation", ACTIVATIONS)
+        check_choice(self.init_scheme, "init_scheme", INIT_SCHEMES)
         self._record_spec()
 
     @classmethod
@@ -279,7 +259,7 @@ class MLP(_ClassicalBase):
         n_classes = check_count(n_classes, "n_classes", minimum=2)
         target = check_count(target_params, "target_params", minimum=1)
         depth = check_count(depth, "depth", minimum=1)
-        _check_activation(activation)
+        check_choice(activation, "activation", ACTIVATIONS)
         n_out = 1 if n_classes == 2 else n_classes
 
         def count(w: int) -> int:
@@ -374,15 +354,15 @@ class CNN(_ClassicalBase):
     name: ClassVar[str] = "cnn"
 
     def __post_init__(self):
-        shape = _check_ints("image_shape", self.image_shape, 1)
+        shape = sizes(self.image_shape, "image_shape")
         if len(shape) != 2:
             raise ValueError(f"image_shape must be (height, width); got {self.image_shape!r}")
         object.__setattr__(self, "image_shape", shape)
         object.__setattr__(self, "input_dim", shape[0] * shape[1])
         object.__setattr__(self, "n_classes", check_count(self.n_classes, "n_classes", minimum=2))
-        object.__setattr__(self, "channels", _check_ints("channels", self.channels, 1))
+        object.__setattr__(self, "channels", sizes(self.channels, "channels"))
         object.__setattr__(self, "kernel", check_count(self.kernel, "kernel", minimum=1))
-        _check_activation(self.activation)
+        check_choice(self.activation, "activation", ACTIVATIONS)
         self._record_spec()
 
     @property

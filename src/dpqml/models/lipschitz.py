@@ -39,7 +39,7 @@ import jax
 import jax.numpy as jnp
 
 from ..validation import check_count
-from .classical import _check_ints, _ClassicalBase, mlp_param_count
+from .classical import _ClassicalBase, mlp_param_count, sizes
 
 #: How a raw weight becomes a 1-Lipschitz one.
 WEIGHT_NORMS = ("spectral", "bjorck")
@@ -93,7 +93,7 @@ class LipschitzMLP(_ClassicalBase):
     def __post_init__(self):
         object.__setattr__(self, "input_dim", check_count(self.input_dim, "input_dim", minimum=1))
         object.__setattr__(self, "n_classes", check_count(self.n_classes, "n_classes", minimum=2))
-        object.__setattr__(self, "hidden", _check_ints("hidden", self.hidden, 1))
+        object.__setattr__(self, "hidden", sizes(self.hidden, "hidden"))
         if self.hidden[0] % 2:
             raise ValueError(f"GroupSort2 sorts pairs: hidden[0] must be even; got hidden={self.hidden}")
         k = self.lipschitz_k

@@ -24,7 +24,7 @@ from .accounting import (
     make_accountant,
 )
 from .config import PrivacyConfig
-from .dpsgd import clip_per_example, gaussian_noise, privatize, secure_gaussian_noise
+from .dpsgd import clip_and_sum, clip_per_example, flatten_per_example, gaussian_noise, privatize, secure_gaussian_noise
 from .ledger import LedgerError, PrivacyLedger
 from .randomness import RANDOMNESS, REPRODUCIBLE_NOISE_WARNING, make_randomness
 from .sampling import physical_batches, poisson_sample, step_rng
@@ -42,11 +42,13 @@ __all__ = [
     "PrivacyLedger",
     "calibrate_noise_multiplier",
     "check_delta",
+    "clip_and_sum",
     "clip_per_example",
     "compute_delta",
     "compute_epsilon",
     "dp_sgd",
     "dp_sgd_event",
+    "flatten_per_example",
     "gaussian_noise",
     "make_accountant",
     "make_randomness",

@@ -35,7 +35,7 @@ from dp_accounting.rdp import RdpAccountant
 from dp_accounting.rdp.rdp_privacy_accountant import DEFAULT_RDP_ORDERS
 from scipy import optimize
 
-from ..validation import check_scalar
+from ..validation import check_choice, check_probability, check_scalar
 
 _NR = dp_accounting.NeighboringRelation
 
@@ -98,14 +98,6 @@ RDP_ORDERS: tuple[float, ...] = tuple(sorted(
 
 
 # --- validation (dpqml.validation: name the parameter, the value and what is allowed) -----------
-def _check_sample_rate(q) -> float:
-    return check_scalar(q, "sample_rate", low=0.0, high=1.0, low_open=True)
-
-
-def _check_noise_multiplier(sigma) -> float:
-    return check_scalar(sigma, "noise_multiplier", low=0.0)
-
-
 def _check_steps(steps, accountant: str | None = None) -> int:
     """``steps`` as an int >= 0; with ``accountant``, also at most :data:`MAX_STEPS` of it."""
     ok = isinstance(steps, numbers.Integral) and not isinstance(steps, bool)
@@ -128,20 +120,11 @@ _STEPS_HINT = {
 }
 
 
-def _check_delta(delta) -> float:
-    return check_scalar(delta, "delta", low=0.0, high=1.0, low_open=True, high_open=True)
-
-
-def _check_epsilon(epsilon, name: str, *, zero_ok: bool) -> float:
-    return check_scalar(epsilon, name, low=0.0, low_open=not zero_ok)
-
-
-def _check_accountant(accountant: str, neighboring: str) -> _NR:
-    if accountant not in ACCOUNTANTS:
-        raise ValueError(f"accountant must be one of {', '.join(map(repr, ACCOUNTANTS))}; got {accountant!r}")
-    if neighboring not in NEIGHBORING_RELATIONS:
-        raise ValueError(f"neighboring must be one of {', '.join(map(repr, NEIGHBORING_RELATIONS))}; "
-                         f"got {neighboring!r}")
+def check_accountant(accountant: str, neighboring: str) -> _NR:
+    """The neighbouring relation of a valid ``(accountant, neighboring)`` pair, else a ``ValueError``
+    naming the valid values (RDP analyses add-remove only)."""
+    check_choice(accountant, "accountant", ACCOUNTANTS)
+    check_choice(neighboring, "neighboring", NEIGHBORING_RELATIONS)
     if accountant == "rdp" and neighboring == "replace-one":
         raise ValueError("neighboring='replace-one' is not supported by the 'rdp' accountant "
                          "(dp_accounting's RDP analyses Poisson sampling under add-remove only); "
@@ -156,7 +139,7 @@ def check_delta(delta: float, n_examples: int, *, allow_large: bool = False) -> 
     A mechanism that publishes one randomly chosen example in full satisfies (0, 1/N)-DP, so
     δ must be well below 1/N (commonly δ ≤ 1/(10·N), or 1e-5 and below) to protect anyone.
     """
-    delta = _check_delta(delta)
+    delta = check_probability(delta, "delta", low_open=True, high_open=True)
     if not isinstance(n_examples, numbers.Integral) or n_examples < 1:
         raise ValueError(f"n_examples must be an integer >= 1; got {n_examples!r}")
     if delta >= 1 / n_examples:
@@ -207,8 +190,9 @@ def make_accountant(
     q and σ only choose the PLD interval (:func:`pld_discretization`) unless
     ``value_discretization_interval`` is given; compose :func:`dp_sgd_event` into it.
     """
-    relation = _check_accountant(accountant, neighboring)
-    sample_rate, noise_multiplier = _check_sample_rate(sample_rate), _check_noise_multiplier(noise_multiplier)
+    relation = check_accountant(accountant, neighboring)
+    sample_rate = check_probability(sample_rate, "sample_rate", low_open=True)
+    noise_multiplier = check_scalar(noise_multiplier, "noise_multiplier", low=0.0)
     if accountant == "rdp":
         if value_discretization_interval is not None:
             raise ValueError("value_discretization_interval applies to accountant='pld' only")
@@ -311,11 +295,12 @@ def check_accounting_limits(
     same limits; call this first where ε is needed only after long work (e.g. after training).
     Costs at most one RDP evaluation (milliseconds) unless δ < 1e-14.
     """
-    q, sigma = _check_sample_rate(sample_rate), _check_noise_multiplier(noise_multiplier)
+    q = check_probability(sample_rate, "sample_rate", low_open=True)
+    sigma = check_scalar(noise_multiplier, "noise_multiplier", low=0.0)
     steps = _check_steps(steps)
     if delta is not None:
-        delta = _check_delta(delta)
-    _check_accountant(accountant, neighboring)
+        delta = check_probability(delta, "delta", low_open=True, high_open=True)
+    check_accountant(accountant, neighboring)
     if steps == 0 or sigma == 0:
         return
     _check_cost(accountant, neighboring, q, sigma, steps, delta)
@@ -364,9 +349,10 @@ def compute_epsilon(
             :data:`MIN_NOISE_MULTIPLIER` and :data:`PLD_MAX_EPSILON`), which would take minutes or
             run out of memory. σ above :data:`ACCOUNTED_NOISE_CEILING` is accounted as that value.
     """
-    q, sigma = _check_sample_rate(sample_rate), _check_noise_multiplier(noise_multiplier)
-    steps, delta = _check_steps(steps), _check_delta(delta)
-    _check_accountant(accountant, neighboring)
+    q = check_probability(sample_rate, "sample_rate", low_open=True)
+    sigma = check_scalar(noise_multiplier, "noise_multiplier", low=0.0)
+    steps, delta = _check_steps(steps), check_probability(delta, "delta", low_open=True, high_open=True)
+    check_accountant(accountant, neighboring)
     if steps == 0:
         return 0.0
     if sigma == 0:
@@ -392,7 +378,7 @@ def compute_delta(
 ) -> float:
     """δ of ``steps`` DP-SGD steps at the given ε >= 0 (an upper bound); arguments, limits and
     errors as in :func:`compute_epsilon`. ``0.0`` when ``steps == 0``, ``1.0`` when σ = 0."""
-    epsilon = _check_epsilon(epsilon, "epsilon", zero_ok=True)
+    epsilon = check_scalar(epsilon, "epsilon", low=0.0)
     return _delta(epsilon, sample_rate, noise_multiplier, steps, accountant, neighboring,
                   value_discretization_interval)
 
@@ -420,9 +406,10 @@ def smallest_delta(
 
 def _delta(epsilon, sample_rate, noise_multiplier, steps, accountant, neighboring, interval) -> float:
     """δ at ``epsilon`` (``inf`` allowed: the mass at infinite privacy loss), in [0, 1]."""
-    q, sigma = _check_sample_rate(sample_rate), _check_noise_multiplier(noise_multiplier)
+    q = check_probability(sample_rate, "sample_rate", low_open=True)
+    sigma = check_scalar(noise_multiplier, "noise_multiplier", low=0.0)
     steps = _check_steps(steps)
-    _check_accountant(accountant, neighboring)
+    check_accountant(accountant, neighboring)
     if steps == 0:
         return 0.0
     if sigma == 0:
@@ -458,9 +445,11 @@ def calibrate_noise_multiplier(
     ``"rdp"`` accountant bounds above :data:`PLD_MAX_EPSILON` counts as missing the target (its PLD
     would take minutes); a target above that bound may therefore get a larger σ than needed.
     """
-    target = _check_epsilon(target_epsilon, "target_epsilon", zero_ok=False)
-    delta, q, steps = _check_delta(delta), _check_sample_rate(sample_rate), _check_steps(steps)
-    _check_accountant(accountant, neighboring)
+    target = check_scalar(target_epsilon, "target_epsilon", low=0.0, low_open=True)
+    delta = check_probability(delta, "delta", low_open=True, high_open=True)
+    q = check_probability(sample_rate, "sample_rate", low_open=True)
+    steps = _check_steps(steps)
+    check_accountant(accountant, neighboring)
     if not isinstance(rtol, numbers.Real) or not 0 < rtol <= 0.1:
         raise ValueError(f"rtol must be a number in (0, 0.1]; got {rtol!r}")
     if steps == 0:

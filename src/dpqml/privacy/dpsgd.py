@@ -3,6 +3,9 @@
     per-example gradients (B, P) ──► clip_per_example ──► sum (over physical batches)
         ──► add noise N(0, σ²C²) once per logical step ──► divide by q·N ──► optimizer
 
+* :func:`flatten_per_example` turns per-example gradients (a pytree, every leaf with a leading
+  batch axis) into the ``(batch, n_params)`` matrix of flat gradients over *all* leaves;
+  :func:`clip_and_sum` flattens, clips and sums them: the part of a step done per physical batch;
 * :func:`clip_per_example` clips the *flat* gradient of all trainable parameters of each
   example to L2 norm ``C``; rows that are padding (mask 0) or non-finite are zeroed first, and
   the non-finite ones are counted. The sensitivity of the sum is then exactly ``C``.
@@ -22,6 +25,7 @@ import os
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 
 def clip_per_example(grads, max_grad_norm, mask=None):
@@ -56,6 +60,20 @@ def clip_per_example(grads, max_grad_norm, mask=None):
         "nonfinite": (real & ~finite).astype(grads.dtype),
     }
     return clipped, stats
+
+
+def flatten_per_example(per_example_grads):
+    """``(batch, n_params)``: each example's gradient flattened over every leaf, in
+    ``ravel_pytree``'s order (so one row unravels to the parameters' structure)."""
+    return jax.vmap(lambda g: ravel_pytree(g)[0])(per_example_grads)
+
+
+def clip_and_sum(per_example_grads, max_grad_norm, mask=None):
+    """``(Σ clipped rows (n_params,), stats)``: :func:`flatten_per_example`, then
+    :func:`clip_per_example`, summed over the batch. The sum has L2 sensitivity ``C`` in each
+    example; the trainer calls this once per physical batch and :func:`privatize` once per step."""
+    clipped, stats = clip_per_example(flatten_per_example(per_example_grads), max_grad_norm, mask)
+    return clipped.sum(axis=0), stats
 
 
 def gaussian_noise(key, shape, noise_std: float, dtype=jnp.float32):

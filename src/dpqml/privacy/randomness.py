@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..validation import check_choice
 from .dpsgd import gaussian_noise, secure_gaussian_noise
 from .sampling import poisson_sample, step_rng
 
@@ -105,8 +106,7 @@ def _step_noise(key, step, noise_std, n_params: int):
 
 def check_randomness(name: str, noise_seed: int | None) -> None:
     """Refuse an unknown source, or a ``noise_seed`` that does not go with it."""
-    if name not in RANDOMNESS:
-        raise ValueError(f"randomness must be one of {list(RANDOMNESS)}; got {name!r}")
+    check_choice(name, "randomness", RANDOMNESS)
     if name == "seeded" and noise_seed is None:
         raise ValueError("randomness='seeded' needs noise_seed (an integer >= 0)")
     if name != "seeded" and noise_seed is not None:

@@ -1,8 +1,13 @@
 """DP-SGD's privatisation for your own JAX loop: one pure function, and an optax transformation.
 
-The step is the trainer's (:mod:`.dpsgd`): flatten each example's gradient over *all* leaves,
-clip it to L2 norm ``C``, sum, add ``N(0, σ²C²)`` once, divide by the expected batch size
-``q·N`` (a public constant). :func:`private_gradient` does it for one batch;
+The step is the trainer's, built from the same stages (:mod:`.dpsgd`): flatten each example's
+gradient over *all* leaves, clip it to L2 norm ``C``, sum (:func:`~.dpsgd.clip_and_sum`), add
+``N(0, σ²C²)`` once, divide by the expected batch size ``q·N``, a public constant
+(:func:`~.dpsgd.privatize`). The trainer runs ``clip_and_sum`` once per physical batch and
+``privatize`` once per logical step, so a step whose sample spans several physical batches, or
+whose noise comes from the operating system's CSPRNG (``randomness="secure"``), still adds one
+noise draw; with seeded noise and one physical batch per step its iterates equal an optax loop
+with :func:`dp_sgd` (tested). :func:`private_gradient` does it for one batch;
 :func:`dp_sgd` wraps it as an ``optax.GradientTransformation`` that takes per-example gradients
 (every leaf with a leading batch axis) and chains with any optax optimizer::
 
@@ -37,7 +42,7 @@ from jax.flatten_util import ravel_pytree
 
 from ..validation import check_scalar
 from .config import PrivacyConfig
-from .dpsgd import clip_per_example, gaussian_noise, privatize
+from .dpsgd import clip_and_sum, gaussian_noise, privatize
 from .randomness import _noise_key
 
 
@@ -71,12 +76,10 @@ def private_gradient(per_example_grads, *, max_grad_norm: float, noise_multiplie
     if len(batch) != 1 or None in batch:
         raise ValueError(f"every leaf of per_example_grads needs the same leading batch axis; got leading sizes "
                          f"{sorted(map(str, batch))}")
-    one = jax.tree_util.tree_map(lambda v: v[0], per_example_grads)
-    _, unravel = ravel_pytree(one)
-    flat = jax.vmap(lambda g: ravel_pytree(g)[0])(per_example_grads)
-    clipped, stats = clip_per_example(flat, max_grad_norm, mask)
-    noise = gaussian_noise(key, flat.shape[1:], noise_multiplier * max_grad_norm, flat.dtype)
-    return unravel(privatize(clipped.sum(axis=0), noise, expected_batch_size)), stats
+    _, unravel = ravel_pytree(jax.tree_util.tree_map(lambda v: v[0], per_example_grads))
+    summed, stats = clip_and_sum(per_example_grads, max_grad_norm, mask)
+    noise = gaussian_noise(key, summed.shape, noise_multiplier * max_grad_norm, summed.dtype)
+    return unravel(privatize(summed, noise, expected_batch_size)), stats
 
 
 def _secret_key():

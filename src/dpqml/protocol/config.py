@@ -20,6 +20,7 @@ from ..models.noise import parse_noise
 from ..privacy.accounting import ACCOUNTANTS
 from ..report.files import to_jsonable
 from ..train.trainer import OPTIMIZERS
+from ..validation import check_choice, check_count, check_list, check_probability, check_scalar
 from .families import MODEL_FAMILIES
 
 #: Data-set options a protocol may set (passed to :func:`dpqml.data.load_dataset`).
@@ -110,31 +111,25 @@ class ProtocolConfig:
         set_ = object.__setattr__
         if not isinstance(self.name, str) or not self.name.strip():
             raise ValueError(f"name must be a non-empty string; got {self.name!r}")
-        set_(self, "datasets", tuple(_check_dataset(i, d) for i, d in enumerate(_as_list("datasets", self.datasets))))
+        set_(self, "datasets", tuple(check_list(self.datasets, "datasets", item=_check_dataset)))
         labels = [dataset_label(d) for d in self.datasets]
         for i, label in enumerate(labels):
             if label in labels[:i]:
                 raise ValueError(f"datasets[{labels.index(label)}] and datasets[{i}] are both labelled {label!r}; "
                                  "give one a distinct label = '...'")
-        models = tuple(_as_list("models", self.models))
-        for m in models:
-            if m not in MODEL_FAMILIES:
-                raise ValueError(f"models: unknown model {m!r}; valid names are {list(MODEL_FAMILIES)}")
-        if len(set(models)) != len(models):
-            raise ValueError(f"models: a model is listed twice ({list(models)})")
+        models = tuple(check_list(self.models, "models", unique=True,
+                                  item=lambda m, where: check_choice(m, where, MODEL_FAMILIES)))
         set_(self, "models", models)
         set_(self, "epsilons", tuple(_check_epsilons(self.epsilons)))
-        _number("delta", self.delta, 0.0, 1.0, low_open=True, high_open=True)
-        _number("max_grad_norm", self.max_grad_norm, 0.0, math.inf, low_open=True)
-        _number("sample_rate", self.sample_rate, 0.0, 1.0, low_open=True)
-        _number("epochs", self.epochs, 0.0, math.inf, low_open=True)
-        _number("learning_rate", self.learning_rate, 0.0, math.inf, low_open=True)
+        check_probability(self.delta, "delta", low_open=True, high_open=True)
+        check_probability(self.sample_rate, "sample_rate", low_open=True)
+        for key in ("max_grad_norm", "epochs", "learning_rate"):
+            check_scalar(getattr(self, key), key, low=0.0, low_open=True)
         set_(self, "seeds", tuple(_check_seeds(self.seeds)))
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {self.optimizer!r}")
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
         for key in ("qubits", "layers", "max_physical_batch"):
-            _integer(key, getattr(self, key), 1)
-        _integer("data_seed", self.data_seed, 0)
+            check_count(getattr(self, key), key, minimum=1)
+        check_count(self.data_seed, "data_seed")
         if not isinstance(self.noise_presets, dict):
             raise ValueError(f"noise_presets must be a table of name = preset string; got {self.noise_presets!r}")
         for name, spec in self.noise_presets.items():
@@ -151,24 +146,16 @@ class ProtocolConfig:
             raise ValueError(f"noise: {e}") from None
         if any(m.endswith("-noisy") for m in models) and not parse_noise(self.noise):
             raise ValueError("noise is 'none' but models has noisy quantum models: give a device-noise preset")
-        hidden = tuple(_as_list("large_mlp_hidden", self.large_mlp_hidden))
-        for h in hidden:
-            _integer("large_mlp_hidden", h, 1)
-        set_(self, "large_mlp_hidden", hidden)
-        audits = tuple(self.audits) if isinstance(self.audits, (list, tuple)) else _as_list("audits", self.audits)
-        for a in audits:
-            if a not in AUDIT_MECHANISMS:
-                raise ValueError(f"audits: unknown mechanism {a!r}; valid mechanisms are {list(AUDIT_MECHANISMS)}")
-        if len(set(audits)) != len(audits):
-            raise ValueError(f"audits: a mechanism is listed twice ({list(audits)})")
+        set_(self, "large_mlp_hidden", tuple(check_list(self.large_mlp_hidden, "large_mlp_hidden",
+                                                        item=lambda h, where: check_count(h, where, minimum=1))))
+        audits = tuple(check_list(self.audits, "audits", unique=True, empty_ok=True,
+                                  item=lambda a, where: check_choice(a, where, AUDIT_MECHANISMS)))
         if "device-noise" in audits and not parse_noise(self.noise):
             raise ValueError("audits: device-noise needs a device-noise preset in noise")
         set_(self, "audits", audits)
-        if self.accountant not in ACCOUNTANTS:
-            raise ValueError(f"accountant must be one of {list(ACCOUNTANTS)}; got {self.accountant!r}")
-        if self.randomness not in ("secure", "fast"):
-            raise ValueError(f"randomness must be 'secure' or 'fast' (reproducible_noise = true for seeded noise); "
-                             f"got {self.randomness!r}")
+        check_choice(self.accountant, "accountant", ACCOUNTANTS)
+        check_choice(self.randomness, "randomness", ("secure", "fast"),
+                     what="reproducible_noise = true for seeded noise")
         for key in ("reproducible_noise", "allow_large_delta"):
             if not isinstance(getattr(self, key), bool):
                 raise ValueError(f"{key} must be true or false; got {getattr(self, key)!r}")
@@ -193,40 +180,15 @@ class ProtocolConfig:
 
 
 # -- helpers -------------------------------------------------------------------------------------
-def _as_list(key, value) -> list:
-    if isinstance(value, (str, bytes, dict)) or not hasattr(value, "__iter__"):
-        raise ValueError(f"{key} must be a list; got {value!r}")
-    out = list(value)
-    if not out:
-        raise ValueError(f"{key} must not be empty")
-    return out
-
-
-def _number(key, v, low, high, *, low_open=False, high_open=False) -> None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    if ok:
-        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
-    if not ok:
-        lo, hi = ("(" if low_open else "[") + f"{low:g}", f"{high:g}" + (")" if high_open else "]")
-        raise ValueError(f"{key} must be a number in {lo}, {hi}; got {v!r}")
-
-
-def _integer(key, v, minimum) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-        raise ValueError(f"{key} must be an integer >= {minimum}; got {v!r}")
-
-
 def _check_epsilons(values) -> list[float]:
-    out = []
-    for v in _as_list("epsilons", values):
+    def epsilon(v, where):
         if isinstance(v, str) and v.strip().lower() in ("inf", "infinity", "∞", "none"):
-            v = math.inf
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or math.isnan(v) or v <= 0:
-            raise ValueError(f"epsilons must be numbers > 0 (or 'inf' for non-private); got {v!r}")
-        out.append(float(v))
-    if len(set(out)) != len(out):
-        raise ValueError(f"epsilons: a value is listed twice ({out})")
-    return sorted(out)
+            return math.inf
+        if isinstance(v, float) and v == math.inf:
+            return v
+        return check_scalar(v, where, low=0.0, low_open=True, what="or 'inf' for non-private")
+
+    return sorted(check_list(values, "epsilons", item=epsilon, unique=True))
 
 
 def _check_seeds(seeds) -> list[int]:
@@ -234,12 +196,7 @@ def _check_seeds(seeds) -> list[int]:
         if seeds < 1:
             raise ValueError(f"seeds must be a count >= 1 or a list of integers >= 0; got {seeds!r}")
         return list(range(seeds))
-    out = _as_list("seeds", seeds)
-    for s in out:
-        _integer("seeds", s, 0)
-    if len(set(out)) != len(out):
-        raise ValueError(f"seeds: a seed is listed twice ({out})")
-    return out
+    return check_list(seeds, "seeds", item=check_count, unique=True)
 
 
 def dataset_label(spec: dict) -> str:
@@ -253,18 +210,18 @@ def dataset_label(spec: dict) -> str:
     return spec["name"]
 
 
-def _check_dataset(i: int, d) -> dict:
+def _check_dataset(d, where: str) -> dict:
     if isinstance(d, str):
         d = {"name": d}
     if not isinstance(d, dict) or "name" not in d:
-        raise ValueError(f"datasets[{i}] must be a table with a 'name' (one of {list(DATASETS)}); got {d!r}")
+        raise ValueError(f"{where} must be a table with a 'name' (one of {list(DATASETS)}); got {d!r}")
     unknown = sorted(set(d) - set(DATASET_KEYS))
     if unknown:
-        raise ValueError(f"datasets[{i}]: unknown key(s) {unknown}; valid keys are {list(DATASET_KEYS)}")
+        raise ValueError(f"{where}: unknown key(s) {unknown}; valid keys are {list(DATASET_KEYS)}")
     if d["name"] not in DATASETS:
-        raise ValueError(f"datasets[{i}].name: unknown data set {d['name']!r}; valid names are {list(DATASETS)}")
+        raise ValueError(f"{where}.name: unknown data set {d['name']!r}; valid names are {list(DATASETS)}")
     if "label" in d and (not isinstance(d["label"], str) or not d["label"].strip() or "/" in d["label"]):
-        raise ValueError(f"datasets[{i}].label must be a non-empty string without '/'; got {d['label']!r}")
+        raise ValueError(f"{where}.label must be a non-empty string without '/'; got {d['label']!r}")
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 

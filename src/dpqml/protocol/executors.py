@@ -19,6 +19,7 @@ from concurrent.futures import wait as wait_futures
 from concurrent.futures.process import BrokenProcessPool
 from urllib.parse import urlparse
 
+from ..validation import check_choice
 from .jobs import run_chunk
 
 EXECUTORS = ("local", "ray")
@@ -151,8 +152,7 @@ class RayExecutor:
 
 def make_executor(name: str, workers: int | None = None, address: str | None = None):
     """``local`` or ``ray`` (``address`` only with ``ray``)."""
-    if name not in EXECUTORS:
-        raise ValueError(f"--executor must be one of {list(EXECUTORS)}; got {name!r}")
+    check_choice(name, "--executor", EXECUTORS)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ValueError(f"--workers must be an integer >= 1; got {workers!r}")
     if name == "local":

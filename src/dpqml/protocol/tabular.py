@@ -31,13 +31,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 
 from ..train.lr_rules import check_learning_rate
-from .config import _integer, digest
+from ..validation import check_choice, check_count, check_list, check_probability, check_scalar
+from .config import digest
 
 TABULAR_FAMILIES = ("quantum", "classical", "lipschitz")
 VAL_WEIGHTINGS = ("batch-mean", "example")
@@ -116,48 +116,36 @@ class TabularConfig:
             raise ValueError(f"scaler: unknown scaler {self.scaler!r}; valid scalers are {list(SCALERS)} "
                              "(a scaler fitted on the private rows is offered only as 'all-rows-as-published', "
                              "an explicit opt-in that the report marks as not covered by ε)")
-        _integer("n_public", self.n_public, 1)
-        bad = [f for f in self.families if f not in TABULAR_FAMILIES]
-        if not self.families or bad:
-            raise ValueError(f"families must be a non-empty subset of {list(TABULAR_FAMILIES)}; "
-                             f"got {list(self.families)}")
+        check_count(self.n_public, "n_public", minimum=1)
+        check_list(self.families, "families", unique=True,
+                   item=lambda f, where: check_choice(f, where, TABULAR_FAMILIES))
         if self.clipping_grid is None and self.privacy_grid is None:
             raise ValueError("clipping_grid and privacy_grid are both empty: give at least one grid")
         if self.clipping_grid is not None:
             _keys("clipping_grid", self.clipping_grid, ("max_grad_norm", "batch_size"))
-            _positive_list("clipping_grid.max_grad_norm", self.clipping_grid["max_grad_norm"])
-            _batch_list("clipping_grid.batch_size", self.clipping_grid["batch_size"])
+            check_list(self.clipping_grid["max_grad_norm"], "clipping_grid.max_grad_norm", item=_positive)
+            check_list(self.clipping_grid["batch_size"], "clipping_grid.batch_size", item=_batch)
         if self.privacy_grid is not None:
             _keys("privacy_grid", self.privacy_grid, ("epsilon", "max_grad_norm", "batch_size"))
-            _positive_list("privacy_grid.epsilon", self.privacy_grid["epsilon"])
-            _positive_list("privacy_grid.max_grad_norm", self.privacy_grid["max_grad_norm"])
-            _batch_list("privacy_grid.batch_size", [self.privacy_grid["batch_size"]])
-        if not self.seeds or any(isinstance(s, bool) or not isinstance(s, int) or s < 0 for s in self.seeds):
-            raise ValueError(f"seeds must be a non-empty list of integers >= 0; got {list(self.seeds)}")
-        if len(set(self.seeds)) != len(self.seeds):
-            raise ValueError(f"seeds must be distinct; got {list(self.seeds)}")
-        _integer("epochs", self.epochs, 1)
-        _integer("checkpoint_every", self.checkpoint_every, 1)
-        if not (isinstance(self.delta, (int, float)) and 0 < self.delta < 1):
-            raise ValueError(f"delta must be in (0, 1); got {self.delta!r}")
-        if not (isinstance(self.momentum, (int, float)) and 0 <= self.momentum < 1):
-            raise ValueError(f"momentum must be in [0, 1); got {self.momentum!r}")
-        if not (isinstance(self.weight_decay, (int, float)) and self.weight_decay >= 0):
-            raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay!r}")
+            check_list(self.privacy_grid["epsilon"], "privacy_grid.epsilon", item=_positive)
+            check_list(self.privacy_grid["max_grad_norm"], "privacy_grid.max_grad_norm", item=_positive)
+            _batch(self.privacy_grid["batch_size"], "privacy_grid.batch_size")
+        check_list(self.seeds, "seeds", item=check_count, unique=True)
+        check_count(self.epochs, "epochs", minimum=1)
+        check_count(self.checkpoint_every, "checkpoint_every", minimum=1)
+        check_probability(self.delta, "delta", low_open=True, high_open=True)
+        check_probability(self.momentum, "momentum", high_open=True)
+        check_scalar(self.weight_decay, "weight_decay", low=0.0)
         check_learning_rate(self.learning_rate, "learning_rate")
-        if self.lr_sigma not in LR_SIGMAS:
-            raise ValueError(f"lr_sigma must be one of {list(LR_SIGMAS)}; got {self.lr_sigma!r}")
+        check_choice(self.lr_sigma, "lr_sigma", LR_SIGMAS)
         if self.lipschitz_k is not None:
-            _positive_list("lipschitz_k", [self.lipschitz_k])
+            _positive(self.lipschitz_k, "lipschitz_k")
         if self.quantum_layers != "auto":
-            _integer("quantum_layers", self.quantum_layers, 1)
-        if self.val_weighting not in VAL_WEIGHTINGS:
-            raise ValueError(f"val_weighting must be one of {list(VAL_WEIGHTINGS)}; got {self.val_weighting!r}")
-        if self.headline_metric not in HEADLINE_METRICS:
-            raise ValueError(f"headline_metric must be one of {list(HEADLINE_METRICS)}; got {self.headline_metric!r}")
-        if self.randomness not in ("fast", "seeded"):
-            raise ValueError(f"randomness must be 'fast' (secret keys) or 'seeded' (reproducible noise, an opt-in); "
-                             f"got {self.randomness!r}")
+            check_count(self.quantum_layers, "quantum_layers", minimum=1, what="or 'auto'")
+        check_choice(self.val_weighting, "val_weighting", VAL_WEIGHTINGS)
+        check_choice(self.headline_metric, "headline_metric", HEADLINE_METRICS)
+        check_choice(self.randomness, "randomness", ("fast", "seeded"),
+                     what="'fast': secret keys; 'seeded': reproducible noise, an opt-in")
 
     # -- derived ---------------------------------------------------------------------------------
     def batch_sizes(self) -> list[int]:
@@ -184,20 +172,12 @@ def _keys(key, value, want) -> None:
         raise ValueError(f"{key} must be a table with exactly the keys {list(want)}; got {value!r}")
 
 
-def _positive_list(key, values) -> None:
-    if not isinstance(values, (list, tuple)) or not values:
-        raise ValueError(f"{key} must be a non-empty list of positive numbers; got {values!r}")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
-            raise ValueError(f"{key} must hold positive finite numbers (> 0); got {v!r}")
+def _positive(v, where) -> float:
+    return check_scalar(v, where, low=0.0, low_open=True)
 
 
-def _batch_list(key, values) -> None:
-    if not isinstance(values, (list, tuple)) or not values:
-        raise ValueError(f"{key} must be a non-empty list of integers >= 1; got {values!r}")
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{key} must hold integers >= 1 (expected batch sizes); got {v!r}")
+def _batch(v, where) -> int:
+    return check_count(v, where, minimum=1, what="an expected batch size")
 
 
 _PAPER = {}

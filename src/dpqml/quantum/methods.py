@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..validation import check_choice
 from . import adjoint, backprop, heisenberg, tensornet, trajectories
 from .circuit import Circuit
 
@@ -74,8 +75,7 @@ METHODS = ("auto", *REGISTRY)
 
 def check_method(method: str) -> None:
     """Raise ``ValueError`` naming the valid methods unless ``method`` is one of :data:`METHODS`."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    check_choice(method, "method", METHODS)
 
 
 def why_not(circuit: Circuit, method: str) -> str | None:

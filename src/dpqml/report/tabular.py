@@ -29,6 +29,8 @@ from typing import Any
 from dpqml.report.files import as_float, write_csv
 from dpqml.report.intervals import ACCURACY_RANGE, DIFFERENCE_RANGE, Interval, t_interval
 
+from ..validation import check_choice
+
 
 @dataclass(frozen=True)
 class GridAxes:
@@ -110,11 +112,6 @@ def cell_of(row: Mapping[str, Any]) -> tuple[str, float, float, float | int]:
     return (row["grid"], epsilon_of(row), as_float(row["max_grad_norm"]), int(batch) if batch.is_integer() else batch)
 
 
-def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {tuple(METRICS)}; got {metric!r}")
-
-
 def _covered(group: Sequence[Mapping[str, Any]]) -> bool:
     return all(bool(r["preprocessing_covered_by_epsilon"]) for r in group)
 
@@ -133,7 +130,7 @@ def summarize_cells(rows: Sequence[Mapping[str, Any]], metric: str, confidence: 
     and ``preprocessing_covered_by_epsilon`` (false if
     any seed's preprocessing is not covered). Raises ``ValueError`` on invalid rows or an unknown metric.
     """
-    _check_metric(metric)
+    check_choice(metric, "metric", METRICS)
     validate_rows(rows)
     groups: dict[tuple, list[Mapping[str, Any]]] = {}
     for row in rows:
@@ -178,7 +175,7 @@ def paired_differences(rows: Sequence[Mapping[str, Any]], metric: str, a: str = 
     when it contains 0, ``"no interval"`` with one pair), ``unpaired_seeds`` (how many runs had no partner)
     and ``preprocessing_covered_by_epsilon``. Sorted by grid then cell.
     """
-    _check_metric(metric)
+    check_choice(metric, "metric", METRICS)
     for name in (a, b):
         if name not in FAMILIES:
             raise ValueError(f"families must be among {FAMILIES}; got {name!r}")

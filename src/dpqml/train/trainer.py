@@ -35,13 +35,13 @@ from ..engine.parameter_shift import check_shots, make_parameter_shift_grads, mo
 from ..engine.sampled import make_trajectory_grads, trajectory_loss, trajectory_predict
 from ..privacy.accounting import check_accounting_limits
 from ..privacy.config import PrivacyConfig
-from ..privacy.dpsgd import clip_per_example, privatize
+from ..privacy.dpsgd import clip_and_sum, privatize
 from ..privacy.ledger import PrivacyLedger
 from ..privacy.randomness import REPRODUCIBLE_NOISE_WARNING, check_randomness, make_randomness
 from ..privacy.sampling import padded_size, physical_batches
 from ..quantum import check_memory
 from ..quantum.simulate import check_trajectories
-from ..validation import check_scalar
+from ..validation import check_choice, check_scalar
 from .checkpoint import CheckpointError, directory_lock, has_checkpoint, load_checkpoint, save_checkpoint
 
 OPTIMIZERS = ("sgd", "adam", "momentum")
@@ -127,8 +127,7 @@ class TrainConfig:
 
     def __post_init__(self):
         check_scalar(self.learning_rate, "learning_rate", low=0.0, low_open=True)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}; got {self.optimizer!r}")
+        check_choice(self.optimizer, "optimizer", OPTIMIZERS)
         check_scalar(self.max_physical_batch, "max_physical_batch", low=1, integer=True)
         check_scalar(self.seed, "seed", low=0, integer=True)
         if self.noise_seed is not None:
@@ -138,8 +137,7 @@ class TrainConfig:
         check_randomness(self.randomness, self.noise_seed)
         if self.checkpoint_every is not None:
             check_scalar(self.checkpoint_every, "checkpoint_every", low=1, integer=True)
-        if self.method not in TRAIN_METHODS:
-            raise ValueError(f"method must be one of {list(TRAIN_METHODS)}; got {self.method!r}")
+        check_choice(self.method, "method", TRAIN_METHODS)
         for name, (method, check, what, purpose) in _SAMPLE_SETTINGS.items():
             value = getattr(self, name)
             if self.method == method:
@@ -381,12 +379,11 @@ def _make_clipped_sum(model, loss_name, method, shots=None, trajectories=None):
     @jax.jit
     def clipped_sum(params, x, y, mask, max_grad_norm, key=None):
         losses, grads = per_example(params, x, y, key)
-        flat = jax.vmap(lambda g: ravel_pytree(g)[0])(grads)
-        clipped, stats = clip_per_example(flat, max_grad_norm, mask)
+        summed, stats = clip_and_sum(grads, max_grad_norm, mask)
         if predict is not None:  # a diagnostic: accuracy on the examples the step sampled
             hits = jax.vmap(predict, in_axes=(None, 0))(params, x) == y
             stats["correct"] = jnp.where(mask > 0, hits, False).sum()
-        return jnp.sum(clipped, axis=0), jnp.sum(jnp.where(mask > 0, losses, 0.0)), stats
+        return summed, jnp.sum(jnp.where(mask > 0, losses, 0.0)), stats
 
     return clipped_sum
 

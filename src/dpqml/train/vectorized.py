@@ -57,7 +57,9 @@ from jax.flatten_util import ravel_pytree
 
 from ..models.task import per_example_loss
 from ..privacy.config import PrivacyConfig
+from ..privacy.dpsgd import flatten_per_example, privatize
 from ..privacy.ledger import PrivacyLedger
+from ..validation import check_choice, check_scalar
 from .checkpoint import CheckpointError
 
 VECTORIZED_RANDOMNESS = ("fast", "seeded")
@@ -154,7 +156,7 @@ def _per_example_grads(model, unravel):
     if hasattr(model, "per_example_grads"):  # the engine's convention: (losses, grads pytree)
         def grads(theta, xs, ys, arg):
             _, g = model.per_example_grads(unravel(theta), xs, ys)
-            return jax.vmap(lambda gi: ravel_pytree(gi)[0])(g)
+            return flatten_per_example(g)
     else:
         grads = jax.vmap(jax.grad(loss), in_axes=(None, 0, 0, None))
     return grads, jax.vmap(loss, in_axes=(None, 0, 0, None))
@@ -194,7 +196,7 @@ def _make_epoch(model, n, *, batch_size, steps_per_epoch, momentum, weight_decay
         _, clipped_sum, raw_sum, n_clipped, norm_sum, norm_max, bad = jax.lax.while_loop(
             lambda s: s[0] * chunk < count, body, init)
         noise = sigma * c * jax.random.normal(k_noise, (p,), theta.dtype)
-        g = (clipped_sum + noise) / batch_size + weight_decay * theta
+        g = privatize(clipped_sum, noise, batch_size) + weight_decay * theta
         new_buf = momentum * buf + g
         new_theta = theta - lr * new_buf
 
@@ -246,16 +248,12 @@ def _compiled_accuracy(model, template):
 def _check_runs(runs, randomness):
     if not runs:
         raise ValueError("runs must hold at least one RunSettings")
-    if randomness not in VECTORIZED_RANDOMNESS:
-        raise ValueError(f"randomness must be one of {list(VECTORIZED_RANDOMNESS)} for vectorised runs (the "
-                         f"'secure' source draws on the host at every step); got {randomness!r}")
+    check_choice(randomness, "randomness", VECTORIZED_RANDOMNESS,
+                 what="for vectorised runs: the 'secure' source draws on the host at every step")
     for i, r in enumerate(runs):
         for name in ("max_grad_norm", "learning_rate"):
-            v = getattr(r, name)
-            if not (isinstance(v, (int, float)) and math.isfinite(v) and v > 0):
-                raise ValueError(f"runs[{i}].{name} must be a positive finite number; got {v!r}")
-        if not (math.isfinite(r.noise_multiplier) and r.noise_multiplier >= 0):
-            raise ValueError(f"runs[{i}].noise_multiplier must be >= 0 and finite; got {r.noise_multiplier!r}")
+            check_scalar(getattr(r, name), f"runs[{i}].{name}", low=0.0, low_open=True)
+        check_scalar(r.noise_multiplier, f"runs[{i}].noise_multiplier", low=0.0)
         if randomness == "seeded" and r.noise_seed is None:
             raise ValueError(f"runs[{i}].noise_seed is required with randomness='seeded'")
 
