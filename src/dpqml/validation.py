@@ -40,15 +40,20 @@ def check_scalar(value, name: str, *, integer: bool = False, low=None, high=None
     return int(value) if integer else float(value)
 
 
+def _num(v) -> str:
+    """A bound as written: whole numbers in full (``4294967295``, ``0``), others by ``:g``."""
+    return str(int(v)) if float(v).is_integer() and abs(v) < 2**53 else f"{v:g}"
+
+
 def _valid(integer, low, high, low_open, high_open) -> str:
     kind = "an integer" if integer else "a finite number"
     if low is not None and high is not None:
-        return (f"{'an integer' if integer else 'a number'} in {'(' if low_open else '['}{low:g}, "
-                f"{high:g}{')' if high_open else ']'}")
+        return (f"{'an integer' if integer else 'a number'} in {'(' if low_open else '['}{_num(low)}, "
+                f"{_num(high)}{')' if high_open else ']'}")
     if low is not None:
-        return f"{kind} {'>' if low_open else '>='} {low:g}"
+        return f"{kind} {'>' if low_open else '>='} {_num(low)}"
     if high is not None:
-        return f"{kind} {'<' if high_open else '<='} {high:g}"
+        return f"{kind} {'<' if high_open else '<='} {_num(high)}"
     return kind
 
 

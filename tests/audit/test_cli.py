@@ -52,7 +52,7 @@ def test_broken_guarantee_is_loud(capsys):
     (["--mechanism", "device-noise"], "device-noise preset"),
     # the flag, not the Python parameter, is named
     (["--epsilon", "nan"], r"--epsilon must be a finite number > 0; got nan"),
-    (["--confidence", "2"], r"--confidence must be a number in the open interval \(0, 1\)"),
+    (["--confidence", "2"], r"--confidence must be a number in \(0, 1\); got 2.0"),
     (["--max-grad-norm", "-1"], r"--max-grad-norm must be"),
     (["--seed", "-1"], r"--seed must be an integer >= 0; got -1"),
 ])

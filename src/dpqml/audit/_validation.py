@@ -1,41 +1,10 @@
-"""Checks at the boundary of :mod:`dpqml.audit`: each raises ``ValueError`` naming the parameter, the value
-given and the valid range, so that the estimators themselves can trust their inputs."""
+"""The array checks at the boundary of :mod:`dpqml.audit` (scores and labels); the scalar ones come
+from :mod:`dpqml.validation`. Each raises ``ValueError`` naming the parameter, the value given and the
+valid range, so that the estimators themselves can trust their inputs."""
 
 from __future__ import annotations
 
-import math
-from numbers import Real
-
 import numpy as np
-
-from ..validation import check_count as _check_count
-
-
-def check_confidence(confidence: float) -> float:
-    """``confidence`` as a float in the open interval (0, 1)."""
-    if isinstance(confidence, bool) or not isinstance(confidence, Real) or not 0 < confidence < 1:
-        raise ValueError(f"confidence must be a number in the open interval (0, 1); got {confidence!r}")
-    return float(confidence)
-
-
-def check_delta_value(delta: float) -> float:
-    """``delta`` as a float in [0, 1) (a value check only; :func:`dpqml.privacy.check_delta` is the
-    other check, of δ against 1/N)."""
-    if isinstance(delta, bool) or not isinstance(delta, Real) or not 0 <= delta < 1:
-        raise ValueError(f"delta must be a number in [0, 1); got {delta!r}")
-    return float(delta)
-
-
-def check_epsilon(epsilon: float) -> float:
-    """``epsilon`` as a finite float > 0 (the ε a planned audit should be able to certify)."""
-    if isinstance(epsilon, bool) or not isinstance(epsilon, Real) or not (math.isfinite(epsilon) and epsilon > 0):
-        raise ValueError(f"epsilon must be a finite number > 0; got {epsilon!r}")
-    return float(epsilon)
-
-
-def check_count(name: str, value: int, *, minimum: int = 0) -> int:
-    """``value`` as a Python int ≥ ``minimum``: :func:`dpqml.validation.check_count`."""
-    return _check_count(value, name, minimum=minimum)
 
 
 def check_scores(name: str, scores, *, minimum: int = 1) -> np.ndarray:

@@ -18,7 +18,8 @@ import math
 
 import numpy as np
 
-from dpqml.audit._validation import check_confidence, check_count, check_delta_value, check_epsilon, check_scores
+from dpqml.audit._validation import check_scores
+from dpqml.validation import check_count, check_probability, check_scalar
 
 
 def clopper_pearson_upper(successes, trials, significance: float):
@@ -60,13 +61,13 @@ def clopper_pearson_epsilon_lower_bound(tp: int, fn: int, fp: int, tn: int, *, d
     ``confidence`` the audited algorithm is not (ε', ``delta``)-DP for any ε' below it. The test must
     have been fixed before these runs were counted (see :func:`multi_run_audit`).
     """
-    tp, fn, fp, tn = (check_count(name, value) for name, value in (("tp", tp), ("fn", fn), ("fp", fp), ("tn", tn)))
+    tp, fn, fp, tn = (check_count(value, name) for name, value in (("tp", tp), ("fn", fn), ("fp", fp), ("tn", tn)))
     if tp + fn == 0:
         raise ValueError("tp + fn (runs with the target) must be >= 1; got 0")
     if fp + tn == 0:
         raise ValueError("fp + tn (runs without the target) must be >= 1; got 0")
-    delta = check_delta_value(delta)
-    significance = 1.0 - check_confidence(confidence)
+    delta = check_probability(delta, "delta", high_open=True)
+    significance = 1.0 - check_probability(confidence, "confidence", low_open=True, high_open=True)
     return float(_epsilon_from_rate_bounds(*_rate_bounds(tp, fn, fp, tn, significance), delta))
 
 
@@ -109,15 +110,15 @@ def multi_run_audit(scores_in, scores_out, *, delta: float = 0.0, confidence: fl
     minimum = 1 if threshold is not None else 2
     scores_in = check_scores("scores_in", scores_in, minimum=minimum)
     scores_out = check_scores("scores_out", scores_out, minimum=minimum)
-    delta = check_delta_value(delta)
-    confidence = check_confidence(confidence)
+    delta = check_probability(delta, "delta", high_open=True)
+    confidence = check_probability(confidence, "confidence", low_open=True, high_open=True)
     significance = 1.0 - confidence
     if threshold is not None:
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or math.isnan(threshold):
             raise ValueError(f"threshold must be a real number or None; got {threshold!r}")
         counted_in, counted_out, selection = scores_in, scores_out, "fixed"
     else:
-        rng = np.random.default_rng(check_count("seed", seed))
+        rng = np.random.default_rng(check_count(seed, "seed"))
         shuffled_in, shuffled_out = rng.permutation(scores_in), rng.permutation(scores_out)
         half_in, half_out = scores_in.size // 2, scores_out.size // 2
         threshold = _choose_threshold(shuffled_in[:half_in], shuffled_out[:half_out], delta, significance)
@@ -138,9 +139,9 @@ def runs_needed(epsilon: float, *, confidence: float = 0.95, delta: float = 0.0,
     :func:`multi_run_audit` without a threshold) counts only ``⌈n_side/2⌉`` of each side's runs, so
     ``n_side = max(2n − 1, 2)``; ``split=False`` (a fixed threshold) counts all, ``n_side = n``. Returns ``2·n_side``.
     """
-    epsilon = check_epsilon(epsilon)
-    confidence = check_confidence(confidence)
-    delta = check_delta_value(delta)
+    epsilon = check_scalar(epsilon, "epsilon", low=0.0, low_open=True)
+    confidence = check_probability(confidence, "confidence", low_open=True, high_open=True)
+    delta = check_probability(delta, "delta", high_open=True)
     ratio = (math.exp(epsilon) + delta) / (1.0 + math.exp(epsilon))
     counted = max(1, math.ceil(math.log((1.0 - confidence) / 2) / math.log(ratio)))
 

@@ -23,14 +23,8 @@ import math
 
 import numpy as np
 
-from dpqml.audit._validation import (
-    check_confidence,
-    check_count,
-    check_delta_value,
-    check_epsilon,
-    check_labels,
-    check_scores,
-)
+from dpqml.audit._validation import check_labels, check_scores
+from dpqml.validation import check_count, check_probability, check_scalar
 
 # Guess fractions r/m that one_run_audit tries by default (k+ = k− = round(fraction · m / 2)).
 DEFAULT_GUESS_FRACTIONS = (0.02, 0.05, 0.1, 0.2, 0.5, 1.0)
@@ -89,9 +83,9 @@ def _p_value(v: int, r: int, m: int, epsilon: float, delta: float) -> float:
 
 
 def _check_guess_counts(correct: int, guesses: int, canaries: int) -> tuple[int, int, int]:
-    m = check_count("canaries", canaries, minimum=1)
-    r = check_count("guesses", guesses)
-    v = check_count("correct", correct)
+    m = check_count(canaries, "canaries", minimum=1)
+    r = check_count(guesses, "guesses")
+    v = check_count(correct, "correct")
     if r > m:
         raise ValueError(f"guesses must be <= canaries ({m}); got {r}")
     if v > r:
@@ -107,7 +101,7 @@ def one_run_p_value(correct: int, guesses: int, canaries: int, epsilon: float, *
     ``m = canaries``). For ``δ = 0`` it is the binomial tail alone (their Theorem 3.1).
     """
     v, r, m = _check_guess_counts(correct, guesses, canaries)
-    delta = check_delta_value(delta)
+    delta = check_probability(delta, "delta", high_open=True)
     if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or not epsilon >= 0:
         raise ValueError(f"epsilon must be a number >= 0; got {epsilon!r}")
     return _p_value(v, r, m, float(epsilon), delta)
@@ -158,8 +152,8 @@ def one_run_epsilon_lower_bound(correct: int, guesses: int, canaries: int, *, de
     The bound never exceeds the one for ``delta = 0``, and grows with ``correct``.
     """
     v, r, m = _check_guess_counts(correct, guesses, canaries)
-    delta = check_delta_value(delta)
-    confidence = check_confidence(confidence)
+    delta = check_probability(delta, "delta", high_open=True)
+    confidence = check_probability(confidence, "confidence", low_open=True, high_open=True)
     return _epsilon_lower(v, r, m, delta, 1.0 - confidence)
 
 
@@ -196,16 +190,16 @@ def one_run_audit(scores, included, *, delta: float = 0.0, confidence: float = 0
     scores = check_scores("scores", scores)
     m = scores.size
     included = check_labels("included", included, m, "scores")
-    delta = check_delta_value(delta)
-    confidence = check_confidence(confidence)
+    delta = check_probability(delta, "delta", high_open=True)
+    confidence = check_probability(confidence, "confidence", low_open=True, high_open=True)
     if k_pos is not None or k_neg is not None:
-        pairs = [(check_count("k_pos", 0 if k_pos is None else k_pos),
-                  check_count("k_neg", 0 if k_neg is None else k_neg))]
+        pairs = [(check_count(0 if k_pos is None else k_pos, "k_pos"),
+                  check_count(0 if k_neg is None else k_neg, "k_neg"))]
         if pairs[0][0] + pairs[0][1] > m:
             raise ValueError(f"k_pos + k_neg must be <= the number of canaries ({m}); got {pairs[0][0]} + "
                              f"{pairs[0][1]}")
     else:
-        ks = _default_grid(m) if grid is None else sorted({check_count("grid entries", k, minimum=1) for k in grid})
+        ks = _default_grid(m) if grid is None else sorted({check_count(k, "grid entries", minimum=1) for k in grid})
         if not ks or 2 * ks[-1] > m:
             raise ValueError(f"grid must hold integers k >= 1 with 2k <= the number of canaries ({m}); got "
                              f"{list(ks) if grid is not None else 'none (fewer than 2 canaries)'}")
@@ -240,9 +234,9 @@ def canaries_needed(epsilon: float, *, confidence: float = 0.95, delta: float = 
     ``m`` up to 10⁹ certifies ``epsilon`` (δ too large for that ε; as ``m`` grows the perfect attacker's
     p-value climbs back towards about ``2δ(1 + e^ε)``; above ``1 − confidence`` only moderate ``m`` may work).
     """
-    epsilon = check_epsilon(epsilon)
-    significance = 1.0 - check_confidence(confidence)
-    delta = check_delta_value(delta)
+    epsilon = check_scalar(epsilon, "epsilon", low=0.0, low_open=True)
+    significance = 1.0 - check_probability(confidence, "confidence", low_open=True, high_open=True)
+    delta = check_probability(delta, "delta", high_open=True)
     if isinstance(guess_fraction, bool) or not isinstance(guess_fraction, (int, float)) or \
             not 0 < guess_fraction <= 1:
         raise ValueError(f"guess_fraction must be a number in (0, 1]; got {guess_fraction!r}")

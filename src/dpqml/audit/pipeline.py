@@ -40,13 +40,11 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from dpqml.audit._validation import check_confidence, check_count, check_delta_value, check_epsilon
 from dpqml.audit.games import CANARY_SCALE, black_box_scores, white_box_model_scores, white_box_scores
 from dpqml.audit.metrics import auroc, tpr_at_fpr
 from dpqml.audit.multi_run import multi_run_audit, runs_needed
 from dpqml.audit.one_run import DEFAULT_GUESS_FRACTIONS, canaries_needed, one_run_audit
-
-from ..validation import check_choice
+from dpqml.validation import check_choice, check_count, check_probability, check_scalar
 
 MECHANISMS = ("none", "device-noise", "shots", "dpsgd")
 THREAT_MODELS = ("white-box", "white-box-model", "black-box")
@@ -246,21 +244,21 @@ def audit_pipeline(model=None, *, mechanism: str = "dpsgd", epsilon: float = 1.0
     method = check_choice(method, "method", METHODS)
     fault = check_choice(fault, "fault", FAULTS)
     score = check_choice(score, "score", SCORES)
-    epsilon = check_epsilon(epsilon)
-    confidence = check_confidence(confidence)
-    delta = check_delta_value(delta)
+    epsilon = check_scalar(epsilon, "epsilon", low=0.0, low_open=True)
+    confidence = check_probability(confidence, "confidence", low_open=True, high_open=True)
+    delta = check_probability(delta, "delta", high_open=True)
     if delta == 0.0:
         raise ValueError("delta must be > 0 for DP-SGD's (ε, δ) guarantee; got 0")
-    canaries = check_count("canaries", defaults["canaries"] if canaries is None else canaries, minimum=2)
+    canaries = check_count(defaults["canaries"] if canaries is None else canaries, "canaries", minimum=2)
     sample_rate = defaults["sample_rate"] if sample_rate is None else sample_rate
     steps = defaults["steps"] if steps is None else steps
-    seed = check_count("seed", seed)
+    seed = check_count(seed, "seed")
     if method == "multi-run" and threat_model != "white-box":
         raise ValueError(f"method 'multi-run' needs independent games per canary: use threat_model='white-box' "
                          f"({threat_model} canaries share one model)")
     if threat_model != "white-box" and model is None:
         raise ValueError(f"threat_model {threat_model!r} trains the model: pass model=")
-    shots = check_count("shots", shots, minimum=1)
+    shots = check_count(shots, "shots", minimum=1)
     train_options = _check_mechanism_model(mechanism, model, shots, dict(train_options))
     needed = required_canaries(epsilon, confidence=confidence, delta=delta, method=method)
     if canaries < needed:

@@ -74,7 +74,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..validation import check_choice
+from ..validation import check_choice, check_count
 from .timing import Timing, time_call
 
 INSTALL_HINT = "not installed: pip install 'dpqml[compare]'"
@@ -109,10 +109,8 @@ def parse_peer_noise(noise: str | None) -> tuple[str, float] | None:
 
 
 def _check_sizes(n_qubits: int, n_layers: int, batch: int) -> int:
-    for name, value in (("n_qubits", n_qubits), ("n_layers", n_layers), ("batch", batch)):
-        if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 1:
-            raise ValueError(f"{name} must be an integer >= 1; got {value!r}")
-    return 2 * int(n_qubits) * int(n_layers)
+    check_count(batch, "batch", minimum=1)
+    return 2 * check_count(n_qubits, "n_qubits", minimum=1) * check_count(n_layers, "n_layers", minimum=1)
 
 
 #: The paper model's fixed sizes (:class:`~dpqml.models.paper.PaperQuantumModel` with 11 layers) and

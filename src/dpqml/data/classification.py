@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..validation import check_choice, check_count
+from ..validation import check_choice, check_count, check_scalar
 from .dataset import public_indices
 from .fitted import StandardScaler
 
@@ -314,8 +314,7 @@ def _fixed_map(options: dict | None):
 
 def _check_split_args(scaler, split_random_state) -> None:
     check_choice(scaler, "scaler", SCALERS)
-    if not _is_int(split_random_state) or not 0 <= split_random_state <= 2**32 - 1:
-        raise ValueError(f"split_random_state must be an integer in 0..{2**32 - 1}; got {split_random_state!r}")
+    check_scalar(split_random_state, "split_random_state", integer=True, low=0, high=2**32 - 1)
 
 
 def split_and_scale(x, y, options: dict | None = None, *, scaler: str = "public-split", n_public: int = 128,
