@@ -69,9 +69,12 @@ def test_refinements_never_loosen_the_naive_bound():
 def test_standard_model_by_hand():
     # n = 2, L = 1: Z_0 pulled back through CNOT(1,0), CNOT(0,1) is Z_1, so only RY(θ2) on
     # wire 1 moves <Z_0> (|∂| ≤ 1); head: |∂ℓ/∂a| ≤ |<Z_0>| ≤ 1, |∂ℓ/∂b| ≤ 1
+    # jointly: RY(θ2) acts on a product state, so (∂ℓ/∂θ2)² + (∂ℓ/∂a)² ≤ <Z'^2> ≤ 1 (the joint rule),
+    # plus (∂ℓ/∂b)² ≤ 1: G = √2, the norm gradient ascent reaches (docs/bounds.md, tightness table)
     G = gradient_bound(build_model(qubits=2, layers=1))
     assert G.groups == pytest.approx({"theta": 1.0, "head": np.sqrt(2)})
-    assert G.total == pytest.approx(np.sqrt(3))
+    assert G.total == pytest.approx(np.sqrt(2)) and G.meta["joint_head"]
+    assert gradient_bound(build_model(qubits=2, layers=1), refine=False).total > np.sqrt(3)
 
 
 def test_bad_input_is_refused_with_a_reason():

@@ -171,6 +171,65 @@ def term_slot_bounds(circuit: Circuit, factors, scale: float, *, refine: bool = 
     return out
 
 
+def product_groups(circuit: Circuit) -> list[tuple[int, ...]]:
+    """Groups of parameters whose joint gradient is bounded by one half spread (product-state layers).
+
+    Before the first operation on two or more wires, a circuit that starts in ``|0...0>`` holds a
+    product state. There, the ``m``-th single-qubit Pauli rotation of every wire can be moved to one
+    common moment (operations on other wires commute with it), where the state ``ρ`` is a product.
+    For a direction ``v`` over their angles, ``∂_v f = (i/2) Tr(ρ [H_v, O'])`` with ``H_v = Σ_w v_w
+    P_w``, so by Robertson's inequality ``|∂_v f| ≤ Δ_ρ(H_v) Δ_ρ(O')``; on a product state the
+    ``P_w`` (one per wire) are uncorrelated, ``Δ_ρ(H_v)² = Σ_w v_w² Var(P_w) ≤ ‖v‖²``, and
+    ``Δ_ρ(O')`` is at most the half spread of ``O``. So the gradient over the group has norm at
+    most the half spread of ``O``, against ``√(group size)`` times it for angle-by-angle bounds.
+
+    A parameter joins a group only when it enters the circuit exactly once, as ``Angle.weight``
+    (so ``∂φ/∂θ = 1``), of a one-wire Pauli rotation in that prefix. A group may hold one
+    parameter: its cap is then the per-angle bound, but the model bound still uses the layer's
+    state in its joint rule for the head (``model._joint_head_saving``).
+    """
+    if circuit.state_prep != "zero":
+        return []
+    uses: dict[int, int] = {}
+    for op in circuit.operations:
+        for a in op.angles:
+            for i in a.weights:
+                uses[i] = uses.get(i, 0) + 1
+    per_wire: dict[int, list[int]] = {}
+    for op in circuit.operations:
+        if len(op.wires) > 1:
+            break  # the prefix ends: from here the state may be entangled
+        if not op.angles or op.is_noise or op.is_readout:
+            continue
+        if op.name not in ("RX", "RY", "RZ", "Rot", "PauliRot"):
+            continue
+        for i, _ in _generators(op):  # in the order the sub-rotations act
+            a = op.angles[i]
+            if a.weight is not None and a.feature_weight is None and uses.get(a.weight) == 1:
+                per_wire.setdefault(op.wires[0], []).append(a.weight)
+    depth = max((len(v) for v in per_wire.values()), default=0)
+    return [tuple(v[m] for v in per_wire.values() if len(v) > m) for m in range(depth)]
+
+
+def grouped_norm(components: np.ndarray, groups, caps) -> float:
+    """``‖components‖₂`` with each group's part replaced by ``min(its own norm, cap)``.
+
+    ``components[i]`` bounds ``|∂ℓ/∂θ_i|``; ``caps[j]`` bounds the norm of the gradient over
+    ``groups[j]`` jointly (:func:`product_groups`); both are sound, so the smaller is."""
+    comp = np.asarray(components, dtype=float)
+    total = float((comp**2).sum())
+    for g, cap in zip(groups, caps):
+        part = float((comp[list(g)] ** 2).sum())
+        total -= part - min(part, float(cap) ** 2)
+    return math.sqrt(max(total, 0.0))
+
+
+def half_spread_bound(circuit: Circuit, k: int) -> float:
+    """``(λmax − λmin)/2`` bound of observable ``k`` with its readout factors: ``Σ_t |c_t · r_t|``
+    over its non-identity terms (a constant shifts the spectrum without widening it)."""
+    return float(sum(s for _, s in observable_terms(circuit, k)))
+
+
 def observable_terms(circuit: Circuit, k: int) -> list[tuple[tuple, float]]:
     """Non-identity terms of observable ``k`` as ``(factors, |c| · |readout factor|)``."""
     ro = circuit.readout_errors

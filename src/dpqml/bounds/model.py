@@ -10,7 +10,15 @@ import numpy as np
 
 from ..models.hybrid import QuantumModel
 from ..models.task import LOSS_TASKS
-from .circuit import feature_bounds, output_bound, parameter_bounds, slot_bounds
+from .circuit import (
+    feature_bounds,
+    grouped_norm,
+    half_spread_bound,
+    output_bound,
+    parameter_bounds,
+    product_groups,
+    slot_bounds,
+)
 
 _SQRT2 = math.sqrt(2.0)
 
@@ -19,7 +27,8 @@ _SQRT2 = math.sqrt(2.0)
 class Bound:
     """An upper bound ``G`` on the per-example gradient norm ``‖∇ℓ(x, y)‖₂``.
 
-    * ``total``: ``G = sqrt(Σ_g groups[g]**2)`` over every trainable parameter;
+    * ``total``: ``G ≤ sqrt(Σ_g groups[g]**2)`` over every trainable parameter (smaller when the
+      head's scale and the first product-state layer are bounded jointly, ``meta["joint_head"]``);
     * ``groups``: the bound per parameter group (``"theta"``, ``"head"``, ``"pre"``, ``"post"``);
     * ``parameter_free``: True when ``G`` holds for every parameter value (with ``|a| ≤
       head_scale`` for the head's scale, see ``assumptions``); False when it was computed from
@@ -54,6 +63,20 @@ def _combine(B: np.ndarray, task: str, dloss: float) -> np.ndarray:
         return dloss * B.sum(axis=0)
     top2 = np.sort(B, axis=0)[-2:].sum(axis=0) if B.shape[0] >= 2 else B.sum(axis=0)
     return np.minimum(top2, _SQRT2 * np.sqrt((B**2).sum(axis=0)))
+
+
+def _joint_head_saving(theta_comp, joint, cap: float, f_sq: float, a: float) -> float:
+    """How much of ``G²`` the head's scale and one product-state layer ``S`` share.
+
+    With ``ρ'`` the product state at the layer and ``O'`` the observable after it (``O = Σ_k O_k``
+    for the binary head, ``Σ_k g_k O_k`` for K classes), the layer's gradient obeys ``‖∇_S ⟨O'⟩‖² ≤
+    Var_ρ'(O')`` (:func:`.circuit.product_groups`) and the head's ``∂ℓ/∂a`` is ``ℓ'·⟨O'⟩_ρ'``, so
+    ``a²‖∇_S⟨O'⟩‖² + ⟨O'⟩² ≤ max(a², 1)·⟨O'²⟩ ≤ max(a², 1)·‖O‖²``, where the separate bounds pay
+    ``a²·cap² + ‖O‖²``. ``f_sq`` bounds ``(∂ℓ/∂a)²``; the saving is that of the group that gains most.
+    """
+    comp = np.asarray(theta_comp, dtype=float)
+    parts = [min(float((comp[list(g)] ** 2).sum()), cap**2) for g in joint]
+    return max(0.0, max(parts) - (max(a * a, 1.0) - 1.0) * f_sq)
 
 
 def _spectral(w) -> float:
@@ -147,6 +170,9 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
     theta = None if params is None else np.asarray(params["theta"], dtype=float)
     B = parameter_bounds(circ, slots, circuit_x)  # (n_obs, n_params)
     out_norms = np.array([output_bound(circ, k) for k in range(len(circ.observables))])
+    # product-state layers: one half spread bounds the whole layer's gradient (circuit.product_groups)
+    joint = product_groups(circ) if refine else []
+    spreads = np.array([half_spread_bound(circ, k) for k in range(len(circ.observables))])
     groups: dict[str, float] = {}
     parameter_free = params is None
 
@@ -161,6 +187,7 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
         groups["post"], df = _mlp_backward(layers, dl, f_norm, hidden)
         # ∂ℓ/∂θ_i = Σ_k (∂ℓ/∂f_k) ∂f_k/∂θ_i ≤ ‖∂ℓ/∂f‖₂ ‖B[:, i]‖₂
         theta_comp = df * np.sqrt((B**2).sum(axis=0))
+        cap = df * float(np.linalg.norm(spreads))  # |Σ u_k <O_k>| spreads by at most ‖u‖ ‖spreads‖
         dfeat_vec = None if not model.pre else df * np.sqrt(
             (feature_bounds(circ, slots, theta) ** 2).sum(axis=0))
         assumptions.append("the 'post' layers' weights are the given params")
@@ -179,6 +206,8 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
                 logit_bound = a * fmax + abs(float(params["head"]["b"]))
             dl = _dloss(loss, logit_bound)
             theta_comp = a * _combine(B, "binary", dl)
+            cap = a * dl * float(spreads.sum())
+            f_sq = (dl * fmax) ** 2  # the bound on (∂ℓ/∂a)², which the joint rule shares
             groups["head"] = dl * math.sqrt(fmax**2 + 1.0)
             if model.pre:
                 dfeat_vec = a * _combine(feature_bounds(circ, slots, theta), "binary", dl)
@@ -186,10 +215,12 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
             on = out_norms[:, None]
             a_grad = float(_combine(on, "multiclass", _SQRT2)[0])
             theta_comp = a * _combine(B, "multiclass", _SQRT2)
+            cap = a * float(_combine(spreads[:, None], "multiclass", _SQRT2)[0])
+            f_sq = a_grad**2
             groups["head"] = math.sqrt(a_grad**2 + 2.0)
             if model.pre:
                 dfeat_vec = a * _combine(feature_bounds(circ, slots, theta), "multiclass", _SQRT2)
-    groups = {"theta": float(np.linalg.norm(theta_comp)), **groups}
+    groups = {"theta": grouped_norm(theta_comp, joint, [cap] * len(joint)), **groups}
     if model.pre:
         layers = params["pre"]
         hidden = [math.sqrt(w.shape[0]) for w, _ in layers[:-1]]
@@ -199,8 +230,12 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
                                          final_slope=math.pi)
         assumptions.append("the 'pre' layers' weights are the given params")
         assumptions.append("circuit inputs are pi*tanh(.) of the 'pre' layers, so |u_j| <= pi")
-    total = math.sqrt(sum(v**2 for v in groups.values()))
-    meta = {"n_params": int(circ.n_params), "refined": refine}
+    total_sq = sum(v**2 for v in groups.values())
+    saving = 0.0
+    if joint and not model.post:  # the head's scale shares its budget with one product-state layer
+        saving = _joint_head_saving(theta_comp, joint, cap, f_sq, a)
+    total = math.sqrt(max(total_sq - saving, 0.0))
+    meta = {"n_params": int(circ.n_params), "refined": refine, "joint_head": saving > 0}
     return Bound(total, groups, parameter_free, loss, feature_bound,
                  None if model.post else a, tuple(assumptions), meta)
 
@@ -214,7 +249,9 @@ def circuit_bound(circuit, *, feature_bound: float | None = None, refine: bool =
     if feature_bound is not None and (not np.isfinite(feature_bound) or feature_bound < 0):
         raise ValueError(f"feature_bound must be a finite number >= 0; got {feature_bound!r}")
     B = parameter_bounds(circuit, slot_bounds(circuit, refine=refine), feature_bound)
-    rows = np.sqrt((B**2).sum(axis=1))
+    joint = product_groups(circuit) if refine else []
+    rows = np.array([grouped_norm(B[k], joint, [half_spread_bound(circuit, k)] * len(joint))
+                     for k in range(B.shape[0])])
     assumptions = ["the circuit's outputs <O_k> alone (no head, no loss)"]
     if feature_bound is not None:
         assumptions.append(f"every input feature |x_j| <= {feature_bound:g}")
