@@ -440,8 +440,15 @@ def test_training_refuses_a_circuit_too_large_for_memory_before_any_work():
                             n_examples=20)
     with pytest.raises(MemoryError, match=r"30 qubits .*batch of 32 .*GiB.*max_physical_batch=256"):
         train(model, x, y, privacy, TrainConfig())
-    with pytest.raises(MemoryError, match=r"batch of 1442 .*times 721 parameter-shift evaluations"):
+    with pytest.raises(MemoryError, match=r"parameter-shift rule simulates 721 shifted circuits per example at "
+                                          r"once: 30 qubits \(state vectors\) for a batch of 2 examples need .*GiB.*"
+                                          r"not even one example fits.*max_physical_batch=2"):
         train(model, x, y, privacy, TrainConfig(method="parameter-shift", shots=10, max_physical_batch=2))
+    small = build_model(qubits=12, layers=2)
+    with pytest.raises(MemoryError, match=r"a batch of at most \d+ examples fits"):
+        from dpqml.quantum.memory import check_shift_memory
+
+        check_shift_memory(small.circuit, 64, 100, limit_bytes=64 * 2**20)
 
 
 def test_check_memory_says_which_method_or_batch_would_fit():

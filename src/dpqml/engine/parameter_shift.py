@@ -54,6 +54,7 @@ import numpy as np
 from ..models.hybrid import QuantumModel
 from ..models.task import per_example_loss
 from ..quantum import Angle, Circuit, Operation, expectations, sample_expectations
+from ..quantum.program import angle_tables, angle_values
 from ..validation import check_count
 from .sampled import sampled_grads
 
@@ -113,20 +114,8 @@ class ShiftPlan:
 
     def angles(self, theta, x):
         """Values of the shifted angles, shape ``(n_occurrences,)``, differentiable in ``theta`` and ``x``."""
-        dt = theta.dtype
-        th0 = jnp.concatenate([theta, jnp.zeros((1,), dt)])  # index n_params: "no weight", value 0
-        th1 = jnp.concatenate([theta, jnp.ones((1,), dt)])  # index n_params: "no feature weight", value 1
-        xe = jnp.concatenate([jnp.asarray(x, dt), jnp.zeros((1,), dt)])
-        p, f = self.circuit.n_params, self.circuit.n_features
-        w = np.array([p if o.angle.weight is None else o.angle.weight for o in self.occurrences], np.int32)
-        u = np.array([p if o.angle.feature_weight is None else o.angle.feature_weight for o in self.occurrences],
-                     np.int32)
-        feat = np.array([f if o.angle.feature is None else o.angle.feature for o in self.occurrences], np.int32)
-        feat2 = np.array([f if o.angle.feature2 is None else o.angle.feature2 for o in self.occurrences], np.int32)
-        scale = np.array([o.angle.scale for o in self.occurrences])
-        offset = np.array([o.angle.offset for o in self.occurrences])
-        xe1 = jnp.concatenate([jnp.asarray(x, dt), jnp.ones((1,), dt)])  # index n_features: "no second feature"
-        return jnp.asarray(offset, dt) + jnp.asarray(scale, dt) * xe[feat] * xe1[feat2] * th1[u] + th0[w]
+        tables = angle_tables((o.angle for o in self.occurrences), self.circuit.n_params, self.circuit.n_features)
+        return angle_values(theta, x, **tables)
 
 
 _PLANS: WeakKeyDictionary = WeakKeyDictionary()

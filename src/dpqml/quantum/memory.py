@@ -56,6 +56,31 @@ def check_memory(circuit: Circuit, batch: int, *, double: bool = False, method: 
     return need
 
 
+def check_shift_memory(circuit: Circuit, batch: int, evaluations: int, *, double: bool = False,
+                       limit_bytes: int | None = None) -> int:
+    """The parameter-shift rule's check: ``batch`` examples times ``evaluations`` shifted circuits,
+    simulated at once without automatic differentiation (the way the shift engine runs them).
+    Raises ``MemoryError`` with the estimate and the largest batch that fits; returns the estimate."""
+    def need(b: int) -> int:
+        return estimate_memory_bytes(circuit, b * evaluations, double=double, method="backprop", gradients=False)
+
+    limit = available_memory_bytes() if limit_bytes is None else int(limit_bytes)
+    if need(batch) <= limit:
+        return need(batch)
+    lo, hi = 0, int(batch)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if need(mid) <= limit else (lo, mid - 1)
+    kind = _KIND_PLURAL[simulation_kind(circuit, "backprop")]
+    fits = (f"a batch of at most {lo} example{'s' if lo > 1 else ''} fits" if lo else
+            "not even one example fits; use fewer qubits, or exact gradients (method 'auto') or "
+            "method 'trajectories' instead of the shift rule")
+    raise MemoryError(
+        f"the parameter-shift rule simulates {evaluations} shifted circuits per example at once: "
+        f"{circuit.n_qubits} qubits ({kind}) for a batch of {batch} examples need about {need(batch) / 2**30:.1f} "
+        f"GiB, more than the {limit / 2**30:.1f} GiB available; {fits}")
+
+
 def _what_fits(circuit: Circuit, batch: int, *, double: bool, limit: int, gradients: bool) -> str:
     """What would fit instead: another method at this batch, else the largest batch per method."""
     fits, smaller = [], []

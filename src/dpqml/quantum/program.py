@@ -157,16 +157,42 @@ class Program:
 
     def angles(self, theta, x):
         """All angles of the circuit as one vector, from ``theta`` (n_params,) and ``x`` (n_features,)."""
-        dt = theta.dtype
-        zero = jnp.zeros((1,), dt)
-        one = jnp.ones((1,), dt)
-        th0 = jnp.concatenate([theta, zero])
-        th1 = jnp.concatenate([theta, one])
-        xe = jnp.concatenate([x.astype(dt), zero])
-        term = jnp.asarray(self.scale, dt) * xe[self.feature_idx] * th1[self.fweight_idx]
-        if self.feature2_idx is not None:  # products of two features (IQP embeddings)
-            term = term * jnp.concatenate([x.astype(dt), one])[self.feature2_idx]
-        return jnp.asarray(self.offset, dt) + term + th0[self.weight_idx]
+        return angle_values(theta, x, weight_idx=self.weight_idx, feature_idx=self.feature_idx,
+                            fweight_idx=self.fweight_idx, feature2_idx=self.feature2_idx, scale=self.scale,
+                            offset=self.offset)
+
+
+def angle_tables(angles, n_params: int, n_features: int) -> dict:
+    """Index tables of ``angles`` (a sequence of :class:`Angle`) for :func:`angle_values`:
+    ``weight_idx``/``fweight_idx`` into ``theta`` extended by one entry (``n_params``: no weight,
+    value 0, or no feature weight, value 1), ``feature_idx``/``feature2_idx`` into ``x`` extended
+    by one (``n_features``: no feature, 0, or no second feature, 1; ``feature2_idx`` is ``None``
+    when no angle has one), and ``scale``, ``offset``."""
+    angles = list(angles)
+    f2 = [n_features if a.feature2 is None else a.feature2 for a in angles]
+    return {
+        "weight_idx": np.asarray([n_params if a.weight is None else a.weight for a in angles], np.int32),
+        "feature_idx": np.asarray([n_features if a.feature is None else a.feature for a in angles], np.int32),
+        "fweight_idx": np.asarray([n_params if a.feature_weight is None else a.feature_weight for a in angles],
+                                  np.int32),
+        "feature2_idx": np.asarray(f2, np.int32) if any(i != n_features for i in f2) else None,
+        "scale": np.asarray([a.scale for a in angles], np.float64),
+        "offset": np.asarray([a.offset for a in angles], np.float64),
+    }
+
+
+def angle_values(theta, x, *, weight_idx, feature_idx, fweight_idx, feature2_idx, scale, offset):
+    """``offset + scale · x[feature] · x[feature2] · theta[feature_weight] + theta[weight]`` for
+    every angle of :func:`angle_tables` at once (the formula of :class:`Angle`), differentiable in
+    ``theta`` and ``x``."""
+    dt = theta.dtype
+    zero, one = jnp.zeros((1,), dt), jnp.ones((1,), dt)
+    x = jnp.asarray(x).astype(dt)
+    term = jnp.asarray(scale, dt) * jnp.concatenate([x, zero])[feature_idx] \
+        * jnp.concatenate([theta, one])[fweight_idx]
+    if feature2_idx is not None:  # products of two features (IQP embeddings)
+        term = term * jnp.concatenate([x, one])[feature2_idx]
+    return jnp.asarray(offset, dt) + term + jnp.concatenate([theta, zero])[weight_idx]
 
 
 def _gate_matrix_fn(op, angle_slots):
@@ -301,7 +327,7 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
     (:func:`group_single_qubit`). ``kraus=True`` (state vectors) lowers each noise channel to a
     run-time element of its wire's chain: the Kraus operator a sampled trajectory applies."""
     n_p, n_f = circuit.n_params, circuit.n_features
-    w_idx, f_idx, fw_idx, scale, offset, f2_idx = [], [], [], [], [], []
+    all_angles: list = []
     steps: list = []
     pending: dict[int, list] = {}
     # single-qubit elements: ("rot", name, slot) or ("fixed", matrix (d, d))
@@ -322,13 +348,8 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
     for op in circuit.operations:
         slots = []
         for a in op.angles:
-            slots.append(len(w_idx))
-            w_idx.append(n_p if a.weight is None else a.weight)
-            f_idx.append(n_f if a.feature is None else a.feature)
-            fw_idx.append(n_p if a.feature_weight is None else a.feature_weight)
-            scale.append(a.scale)
-            offset.append(a.offset)
-            f2_idx.append(n_f if a.feature2 is None else a.feature2)
+            slots.append(len(all_angles))
+            all_angles.append(a)
         if op.is_readout:
             continue  # applied at measurement
         if op.is_noise:
@@ -401,11 +422,7 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
     program = Program(
         n_qubits=circuit.n_qubits,
         steps=tuple(steps),
-        weight_idx=np.asarray(w_idx, np.int32),
-        feature_idx=np.asarray(f_idx, np.int32),
-        fweight_idx=np.asarray(fw_idx, np.int32),
-        scale=np.asarray(scale, np.float64),
-        offset=np.asarray(offset, np.float64),
+        **angle_tables(all_angles, n_p, n_f),
         n_params=n_p,
         n_features=n_f,
         rot_slots={k: np.asarray(v, np.int32) for k, v in rot_slots.items()},
@@ -414,7 +431,6 @@ def lower(circuit: Circuit, *, mixed: bool, fuse: bool = True, scan: bool = True
         n_chains=len(chains),
         mixed=mixed,
         n_kraus=n_kraus,
-        feature2_idx=np.asarray(f2_idx, np.int32) if any(i != n_f for i in f2_idx) else None,
     )
     if not scan:
         return program

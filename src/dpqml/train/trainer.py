@@ -40,6 +40,7 @@ from ..privacy.ledger import PrivacyLedger
 from ..privacy.randomness import REPRODUCIBLE_NOISE_WARNING, check_randomness, make_randomness
 from ..privacy.sampling import padded_size, physical_batches
 from ..quantum import check_memory
+from ..quantum.memory import check_shift_memory
 from ..quantum.simulate import check_trajectories
 from ..validation import check_choice, check_scalar
 from .checkpoint import CheckpointError, directory_lock, has_checkpoint, load_checkpoint, save_checkpoint
@@ -281,8 +282,7 @@ def check_training_memory(model, max_physical_batch: int, n_examples: int, *, do
     batch = padded_size(n_examples, max_physical_batch)  # the largest physical batch
     try:
         if cost is not None:  # parameter shift: every shifted evaluation of every example at once, no AD
-            check_memory(circuit, batch * cost.circuit_evaluations, double=double,
-                         method="backprop" if circuit.is_noisy else "adjoint", gradients=False)
+            check_shift_memory(circuit, batch, cost.circuit_evaluations, double=double)
         elif trajectories is not None:
             check_memory(circuit, batch * trajectories, double=double, method="trajectories")
         else:
@@ -290,7 +290,6 @@ def check_training_memory(model, max_physical_batch: int, n_examples: int, *, do
     except MemoryError as exc:
         raise MemoryError(f"{exc} (the physical batch is max_physical_batch={max_physical_batch}, "
                           f"{batch_setting}, or the training set size if smaller"
-                          + (f", times {cost.circuit_evaluations} parameter-shift evaluations" if cost else "")
                           + (f", times {trajectories} trajectories" if trajectories else "")
                           + ")") from None
 
