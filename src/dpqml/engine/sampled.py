@@ -27,7 +27,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..models.hybrid import QuantumModel
-from ..models.task import per_example_loss
+from ..models.task import per_example_loss, predicted_class
 from ..quantum.simulate import check_trajectories, trajectory_expectations, why_not
 
 #: Public odd multipliers of the two 32-bit hashes of an example's bits (any fixed values work:
@@ -102,7 +102,7 @@ def trajectory_predict(model: QuantumModel, trajectories: int):
         k = content_key(key, x, jnp.zeros((), jnp.int32))
         out = model.from_expectations(params, trajectory_expectations(model.circuit, params["theta"], xc, key=k,
                                                                       trajectories=trajectories))
-        return (out > 0).astype(jnp.int32) if model.task == "binary" else jnp.argmax(out)
+        return predicted_class(out, model.task)
 
     return predict
 

@@ -41,6 +41,12 @@ def per_example_loss(out, y, loss: str, task: str):
     return -jax.nn.log_softmax(out)[jnp.asarray(y).astype(jnp.int32)]
 
 
+def predicted_class(out, task: str):
+    """The class a model's output predicts: ``out > 0`` for a binary task (one logit per example),
+    the largest logit (last axis) for K classes. Works on one example or a batch."""
+    return (out > 0).astype(jnp.int32) if task == "binary" else jnp.argmax(out, axis=-1)
+
+
 class Classifier:
     """Mixin for a model with ``n_classes`` and ``apply(params, x)`` (logit, or ``(K,)`` logits)."""
 
@@ -66,5 +72,4 @@ class Classifier:
 
     def predict(self, params, x):
         """Predicted class of one example."""
-        out = self.apply(params, x)
-        return (out > 0).astype(jnp.int32) if self.task == "binary" else jnp.argmax(out)
+        return predicted_class(self.apply(params, x), self.task)

@@ -126,34 +126,29 @@ class Program:
         for ids, idx in self.chain_groups:
             for g, cid in enumerate(ids):
                 sampled[cid] = bool(np.any(idx[g] >= first))
-
-        def dep(step):
-            kind, _, payload = step
-            if kind == "u" and isinstance(payload, int):
-                return sampled[payload]
-            if kind == "kron":
-                return any(sampled[c] for c in payload)
-            return False
-
-        return tuple(dep(st) for st in self.steps)
+        return self._per_step(sampled)
 
     def feature_steps(self) -> tuple:
         """For each step, whether its payload may depend on the features ``x`` (static; a dense
         multi-qubit gate counts as dependent)."""
-        chains = self.chain_slots()
         uses_x = self.feature_idx != self.n_features
+        chains = [bool(any(uses_x[s] for s in slots)) for slots in self.chain_slots()]
+        return self._per_step(chains, pauli=lambda slot: bool(uses_x[slot]), dense=True)
 
-        def dep(step):
+    def _per_step(self, chain_flags, *, pauli=lambda slot: False, dense: bool = False) -> tuple:
+        """A per-chain flag carried to the steps: a chain step has its chain's, a ``kron`` step any of
+        its chains', a Pauli rotation ``pauli(angle slot)``, a dense gate ``dense``."""
+        def flag(step):
             kind, _, payload = step
             if kind in ("u", "sop") and isinstance(payload, int):
-                return bool(any(uses_x[s] for s in chains[payload]))
+                return chain_flags[payload]
             if kind == "kron":
-                return bool(any(uses_x[s] for c in payload for s in chains[c]))
+                return any(chain_flags[c] for c in payload)
             if kind == "pauli":
-                return bool(uses_x[payload[1]])
-            return kind == "u"
+                return pauli(payload[1])
+            return dense and kind == "u"
 
-        return tuple(dep(st) for st in self.steps)
+        return tuple(flag(st) for st in self.steps)
 
     def angles(self, theta, x):
         """All angles of the circuit as one vector, from ``theta`` (n_params,) and ``x`` (n_features,)."""

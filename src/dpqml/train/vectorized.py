@@ -55,7 +55,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from ..models.task import per_example_loss
+from ..models.task import per_example_loss, predicted_class
 from ..privacy.config import PrivacyConfig
 from ..privacy.dpsgd import flatten_per_example, privatize
 from ..privacy.ledger import PrivacyLedger
@@ -239,7 +239,7 @@ def _compiled_accuracy(model, template):
     def correct(theta, xs, ys, arg):
         params = unravel(theta)
         out = jax.vmap(lambda xi: apply(params, xi, arg))(xs)
-        pred = (out > 0).astype(jnp.int32) if model.task == "binary" else jnp.argmax(out, axis=-1)
+        pred = predicted_class(out, model.task)
         return (pred == ys).astype(jnp.float32)
 
     return jax.jit(jax.vmap(correct, in_axes=(0, None, None, 0)))
