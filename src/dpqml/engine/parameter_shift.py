@@ -238,16 +238,32 @@ def parameter_shift_jacobian(circuit: Circuit, theta, x=None, *, shots: int | No
     else:
         key = jax.random.PRNGKey(0)  # unused by the exact rule
     plan = shift_plan(circuit)
-    estimate = shot_estimator(plan, shots)
     theta = jnp.asarray(theta)
     if not jnp.issubdtype(theta.dtype, jnp.floating):
         theta = theta.astype(jnp.result_type(float))
     if theta.shape != (circuit.n_params,):
         raise ValueError(f"theta must have shape ({circuit.n_params},); got {theta.shape}")
     x = jnp.zeros((circuit.n_features,), theta.dtype) if x is None else jnp.asarray(x, theta.dtype)
-    values, pullback = jax.vjp(lambda t: estimate(plan.angles(t, x), x, key), theta)
-    jac = jax.vmap(lambda g: pullback(g)[0])(jnp.eye(values.shape[0], dtype=values.dtype))
-    return values, jac
+    return _compiled_jacobian(plan, shots)(theta, x, key)
+
+
+_JACOBIANS: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _compiled_jacobian(plan: ShiftPlan, shots: int | None):
+    """``f(theta, x, key) -> (values, jacobian)``, compiled once per plan and shot count (called in a
+    loop, :func:`parameter_shift_jacobian` would otherwise trace and dispatch every evaluation anew)."""
+    cache = _JACOBIANS.setdefault(plan, {})
+    if shots not in cache:
+        estimate = shot_estimator(plan, shots)
+
+        @jax.jit
+        def jacobian(theta, x, key):
+            values, pullback = jax.vjp(lambda t: estimate(plan.angles(t, x), x, key), theta)
+            return values, jax.vmap(lambda g: pullback(g)[0])(jnp.eye(values.shape[0], dtype=values.dtype))
+
+        cache[shots] = jacobian
+    return cache[shots]
 
 
 # -- models ---------------------------------------------------------------------------------------

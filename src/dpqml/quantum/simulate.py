@@ -24,6 +24,9 @@ average of sampled state vectors, unbiased, with a stated variance; never chosen
 
 from __future__ import annotations
 
+from functools import partial
+from weakref import WeakKeyDictionary
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -62,7 +65,20 @@ def expectations(circuit: Circuit, theta, x=None, *, method: str = "auto"):
     refusal = why_not(circuit, method)
     if refusal is not None:
         raise ValueError(refusal)
-    return REGISTRY[method].expectations(circuit, theta, x)
+    return _compiled(circuit, method)(theta, x)
+
+
+_COMPILED: WeakKeyDictionary = WeakKeyDictionary()
+
+
+def _compiled(circuit: Circuit, method: str):
+    """The method's expectation function on ``circuit``, compiled once per circuit and method: called
+    eagerly (a Jacobian in a notebook, a loop over examples) it would otherwise dispatch every gate
+    on its own; inside a caller's ``jit``, ``vmap`` or ``grad`` it composes as any jitted function."""
+    cache = _COMPILED.setdefault(circuit, {})
+    if method not in cache:
+        cache[method] = jax.jit(partial(REGISTRY[method].expectations, circuit))
+    return cache[method]
 
 
 def statevector(circuit: Circuit, theta, x=None):
