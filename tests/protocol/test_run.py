@@ -242,7 +242,8 @@ def test_audits_become_a_section_of_the_report(tmp_path):
                                     "matrices) for a batch of 64 needs about"),
     (("logistic",), ("device-noise",), "audits: device-noise trains the quantum model at qubits = 40: simulating "
                                        "40 qubits (density matrices) for a batch of 256"),
-    (("logistic",), ("shots",), "audits: shots trains the quantum model at qubits = 40: simulating 40 qubits"),
+    (("logistic",), ("shots",), "audits: shots trains the quantum model at qubits = 40: the parameter-shift rule "
+                                "simulates"),
 ])
 def test_a_model_too_large_for_memory_is_refused_before_anything_is_written(tmp_path, models, audits, needle):
     from dpqml.protocol import ProtocolConfig
