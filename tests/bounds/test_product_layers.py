@@ -120,3 +120,19 @@ def test_adversarial_search_stays_below_the_tighter_model_bound(flags):
     found = largest_gradient_norm(model, starts=6, steps=60)
     assert found <= g * (1 + 1e-9)
     assert found >= 0.5 * g  # tight within a factor of two here
+
+
+def test_letter_sets_keep_a_commuting_rotation_at_zero_after_tracking_stops():
+    """Z0 Z1 pulled back through RX on wire 0 is a sum of Z0 Z1 and Y0 Z1: wire 1 still carries only
+    Z, so the earlier RZ on wire 1 has zero derivative (the light cone alone would charge it)."""
+    from dpqml.bounds import slot_bounds
+
+    ops = [Operation("H", (0,)), Operation("CNOT", (0, 1)), Operation("RY", (1,), (Angle(weight=0),)),
+           Operation("RZ", (1,), (Angle(weight=1),)), Operation("RX", (0,), (Angle(weight=2),))]
+    circuit = Circuit(2, ops, [Z(0) @ Z(1)], n_params=3, n_features=0)
+    slots = slot_bounds(circuit)[0]
+    assert (3, 0) not in slots and slots[(4, 0)] == 1.0 and slots[(2, 0)] == 1.0
+    jac = jax.jit(jax.jacobian(lambda t: expectations(circuit, t, jnp.zeros(0))))
+    for t in np.random.default_rng(0).uniform(-np.pi, np.pi, (8, 3)):
+        j = np.asarray(jac(jnp.asarray(t)))[0]
+        assert abs(j[1]) < 1e-12 and np.all(np.abs(j) <= 1.0 + 1e-12)

@@ -127,48 +127,129 @@ def term_slot_bounds(circuit: Circuit, factors, scale: float, *, refine: bool = 
     if not refine:
         return {(g, i): bound for g, op in enumerate(ops) for i in range(len(op.angles))}
     cur = dict(factors)  # tracking mode: the Heisenberg operator is ±bound · P(cur)
-    support: set[int] | None = None  # light-cone mode once set
+    letters: dict[int, set] | None = None  # letter-set mode once set (refinement 2)
     for g in reversed(range(len(ops))):
         op = ops[g]
         if op.is_readout:
             continue  # folded into the term's scale (the simulator's readout factor)
-        wires = set(op.wires)
-        if support is not None:
-            if wires & support:
-                support |= wires
-                for i in range(len(op.angles)):
-                    out[(g, i)] = bound
-            continue
-        if not wires & set(cur):
-            continue
-        if op.is_noise:
-            f = _channel_factor(op, cur[op.wires[0]], alone=len(cur) == 1)
-            if f is None:
-                support = set(cur) | wires
-            else:
-                bound *= abs(f)
+        if letters is None:
+            if not set(op.wires) & set(cur):
+                continue
+            step = _track_single(op, cur)
+            if step is not None:
+                bound *= step
                 if bound == 0.0:
                     return out
-            continue
-        if op.angles:
-            local = _local_pauli(cur, op.wires)
-            for i, gen in reversed(_generators(op)):
-                if support is None and np.abs(gen @ local - local @ gen).max() <= _TOL:
-                    continue  # U(φ) commutes with the operator: it passes unchanged
-                support = set(cur) | wires
-                out[(g, i)] = bound
-            continue
-        u = _fixed_matrix(op)
-        single = None
-        if u is not None and len(op.wires) <= _MAX_TRACK_WIRES:
-            single = _as_single_pauli(u.conj().T @ _local_pauli(cur, op.wires) @ u, op.wires)
-        if single is None or abs(abs(single[0]) - 1.0) > 1e-8:
-            support = set(cur) | wires
-            continue
-        for w in op.wires:
-            cur.pop(w, None)
-        cur.update(single[1])
+                continue
+            letters = {w: {p} for w, p in cur.items()}  # from here: a sum of Pauli strings
+        for i in _track_letters(op, letters):
+            out[(g, i)] = bound
     return out
+
+
+def _track_single(op, cur: dict) -> float | None:
+    """One backward step while the operator is a single Pauli string ``cur`` (updated in place):
+    the factor it is multiplied by (1 for gates, the contraction of a channel), or None when the
+    result is no longer a single string (a rotation that does not commute, a channel that mixes
+    letters, a non-Clifford gate); ``cur`` is then left unchanged."""
+    if op.is_noise:
+        f = _channel_factor(op, cur[op.wires[0]], alone=len(cur) == 1)
+        return None if f is None else abs(f)
+    if op.angles:
+        local = _local_pauli(cur, op.wires)
+        commutes = all(np.abs(gen @ local - local @ gen).max() <= _TOL for _, gen in _generators(op))
+        return 1.0 if commutes else None  # U(φ) commutes with the operator: it passes unchanged
+    u = _fixed_matrix(op)
+    single = None
+    if u is not None and len(op.wires) <= _MAX_TRACK_WIRES:
+        single = _as_single_pauli(u.conj().T @ _local_pauli(cur, op.wires) @ u, op.wires)
+    if single is None or abs(abs(single[0]) - 1.0) > 1e-8:
+        return None
+    for w in op.wires:
+        cur.pop(w, None)
+    cur.update(single[1])
+    return 1.0
+
+
+_PRODUCT = {("X", "Y"): "Z", ("Y", "Z"): "X", ("Z", "X"): "Y"}
+
+
+def _times(a: str, b: str) -> str:
+    """The letter of the product of two Pauli letters (phase dropped)."""
+    if a == "I":
+        return b
+    if b == "I" or a == b:
+        return "I" if a == b else a
+    return _PRODUCT.get((a, b)) or _PRODUCT[(b, a)]
+
+
+def _generator_strings(op) -> list[tuple[int, list[dict]]]:
+    """``(angle index, Pauli strings)`` per sub-rotation, in the order they act: the rotation's
+    conjugation is that of commuting Pauli rotations about these strings (one for RX/RY/RZ, each
+    factor of Rot and PauliRot; two for CRX/CRY/CRZ, ``exp(-iφ(I − Z_c)Q_t/4)``)."""
+    if op.name in ("CRX", "CRY", "CRZ"):
+        c, t = op.wires
+        return [(0, [{t: op.name[2]}, {c: "Z", t: op.name[2]}])]
+    if op.name == "PauliRot":
+        return [(0, [{w: p for w, p in zip(op.wires, op.pauli) if p != "I"}])]
+    letter = {"RX": "X", "RY": "Y", "RZ": "Z"}
+    if op.name == "Rot":
+        return [(0, [{op.wires[0]: "Z"}]), (1, [{op.wires[0]: "Y"}]), (2, [{op.wires[0]: "Z"}])]
+    return [(0, [{op.wires[0]: letter[op.name]}])]
+
+
+def _track_letters(op, letters: dict) -> list[int]:
+    """One backward step in letter-set mode. ``letters[w]`` holds every letter a Pauli term of the
+    Heisenberg operator may carry on wire ``w`` (absent: only I); updated in place to a superset
+    of the letters after the step. Returns the angle indices of ``op`` whose derivative may be
+    nonzero (a rotation commutes with every term when each wire's letters are I or the
+    generator's letter there: zero derivative)."""
+    wires = op.wires
+    if all(letters.get(w, {"I"}) <= {"I"} for w in wires):
+        return []  # outside the light cone: commutes with every term
+    if op.angles:
+        moved = []
+        for i, strings in reversed(_generator_strings(op)):
+            if all(letters.get(w, {"I"}) <= {"I", p} for s in strings for w, p in s.items()):
+                continue
+            moved.append(i)
+            for s in strings:  # U†TU = T or cos·T + sin·(G T): add the letters of G·T
+                for w, p in s.items():
+                    have = letters.get(w, {"I"})
+                    letters[w] = have | {_times(p, q) for q in have}
+        return moved
+    if not op.is_noise and (_fixed_matrix(op) is None or len(wires) > _MAX_TRACK_WIRES):
+        for w in wires:
+            letters[w] = set("IXYZ")
+        return []
+    new = [set() for _ in wires]
+    for combo in itertools.product(*(sorted(letters.get(w, {"I"})) for w in wires)):
+        for i, got in enumerate(_image_letters(op, "".join(combo))):
+            new[i] |= got
+    for w, got in zip(wires, new):
+        letters[w] = got
+    return []
+
+
+_IMAGES: dict = {}  # (operation's matrix or channel, word) -> per-wire letters of its image
+
+
+def _image_letters(op, word: str) -> list[frozenset]:
+    """Per wire of ``op``, the letters of the Pauli words in the adjoint image of ``word`` under the
+    fixed gate or channel ``op`` (``U† P U``, or ``Σ K† P K``)."""
+    u = None if op.is_noise else _fixed_matrix(op)
+    key = (op.name, op.prob, None if u is None else u.tobytes(), word)
+    if key not in _IMAGES:
+        m = pauli_word_matrix(word)
+        m = sum(k.conj().T @ m @ k for k in kraus_operators(op.name, op.prob)) if u is None else u.conj().T @ m @ u
+        k = len(word)
+        out = [set() for _ in range(k)]
+        for w in itertools.product("IXYZ", repeat=k):
+            if abs(np.trace(pauli_word_matrix("".join(w)) @ m)) > _TOL * 2**k:
+                for i, p in enumerate(w):
+                    out[i].add(p)
+        _IMAGES[key] = [frozenset(o) for o in out]
+    return _IMAGES[key]
 
 
 def product_groups(circuit: Circuit) -> list[tuple[int, ...]]:
