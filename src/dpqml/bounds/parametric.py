@@ -45,7 +45,7 @@ import scipy.optimize
 from ..models.hybrid import QuantumModel
 from ..models.task import LOSS_TASKS
 from .circuit import output_bound
-from .model import Bound
+from .model import Bound, gradient_bound
 
 #: The largest eigenvalue problem solved (rows of ``M`` after the restrictions above): about
 #: 10 s of ``eigh`` on 2 cores. n = 4 with 4 classes: 408 rows; n = 6 binary: 2,080.
@@ -199,6 +199,9 @@ def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
     that holds for **every** input the encoding can prepare and every label, at the parameters
     ``params`` (see the module docstring for the derivation).
 
+    ``G`` is the smaller of the operator-eigenvalue bound and :func:`~dpqml.bounds.gradient_bound`
+    evaluated at ``params`` (``meta["data_free_at_params"]``); both hold at these parameters.
+
     ``model``: a :class:`~dpqml.models.QuantumModel` whose circuit encodes first and trains
     afterwards, without classical ``pre``/``post`` layers, or the paper's
     :class:`~dpqml.models.paper.PaperQuantumModel`. Refused with a clear error otherwise, and
@@ -229,10 +232,15 @@ def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
                 lam[k, y] = lam[y, k] = largest(A[k] - A[y], D[k] - D[y])
         total = max(slope[y] * math.sqrt(lam[y].max() + (2.0 if head else 0.0)) for y in range(n_obs))
     total *= 1.0 + SAFETY_MARGIN[precision]
+    # the data-free bound, evaluated at these parameters (the head's |a| and b read from them), is
+    # also a function of the parameters alone; on shallow circuits its joint rules can be the smaller
+    data_free = (gradient_bound(model, params=params, loss=loss) if isinstance(model, QuantumModel)
+                 else gradient_bound(model)).total
+    total = min(total, data_free)
     name = "theta+head" if head else "theta"
     assumptions = ("every input the encoding can prepare (any " + ("real " if real else "") + "unit state)",
                    "every label", "at the given parameters only (recompute after each update)")
     return Bound(total=total, groups={name: total}, parameter_free=False, loss=loss, feature_bound=None,
                  head_scale=a if head else None, assumptions=assumptions,
                  meta={"n_params": int(np.size(params["theta"])), "method": "operator-eigenvalue",
-                       "eigenvalue_rows": rows})
+                       "eigenvalue_rows": rows, "data_free_at_params": data_free})
