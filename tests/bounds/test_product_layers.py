@@ -136,3 +136,39 @@ def test_letter_sets_keep_a_commuting_rotation_at_zero_after_tracking_stops():
     for t in np.random.default_rng(0).uniform(-np.pi, np.pi, (8, 3)):
         j = np.asarray(jac(jnp.asarray(t)))[0]
         assert abs(j[1]) < 1e-12 and np.all(np.abs(j) <= 1.0 + 1e-12)
+
+
+@pytest.mark.parametrize("qubits", [2, 3])
+def test_trainable_encodings_join_with_their_factor(qubits):
+    """Re-uploading encodes θ_w·x + θ_b: with |x| <= X both parameters join the first layer's group,
+    whose gradient is then at most √(1 + X²) half spreads; gradient ascent over θ and x stays below."""
+    from dpqml.bounds.circuit import group_factor
+
+    circuit = build_model(qubits=qubits, layers=2, ansatz="reuploading", readout="z").circuit
+    big = np.pi
+    groups = product_groups(circuit, big)
+    enc = {a.feature_weight for op in circuit.operations[:qubits] for a in op.angles}
+    assert enc <= set(groups[0]) and group_factor(circuit, groups[0], big) == pytest.approx(np.hypot(1, big))
+    spreads = np.array([half_spread_bound(circuit, k) for k in range(len(circuit.observables))])
+    n_p = circuit.n_params
+
+    def neg(z, mask, weights):
+        x = big * jnp.tanh(z[n_p:])
+        jj = jax.jacobian(lambda t: expectations(circuit, t, x))(z[:n_p])
+        return -jnp.sum(weights[:, None] * mask[None, :] * jj**2)
+
+    step = jax.jit(jax.value_and_grad(neg))
+    opt = optax.adam(0.1)
+    rng = np.random.default_rng(qubits)
+    for g in groups:
+        cap = spreads * group_factor(circuit, g, big)
+        mask = jnp.zeros(n_p).at[jnp.asarray(g)].set(1.0)
+        for k in range(len(spreads)):
+            z = jnp.asarray(rng.uniform(-2, 2, n_p + circuit.n_features))
+            state, best = opt.init(z), 0.0
+            for _ in range(60):
+                v, grad = step(z, mask, jnp.eye(len(spreads))[k])
+                best = max(best, float(np.sqrt(-v)))
+                updates, state = opt.update(grad, state)
+                z = optax.apply_updates(z, updates)
+            assert best <= cap[k] * (1 + 1e-9)

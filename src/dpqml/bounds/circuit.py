@@ -252,7 +252,7 @@ def _image_letters(op, word: str) -> list[frozenset]:
     return _IMAGES[key]
 
 
-def product_groups(circuit: Circuit) -> list[tuple[int, ...]]:
+def product_groups(circuit: Circuit, feature_bound: float | None = None) -> list[tuple[int, ...]]:
     """Groups of parameters whose joint gradient is bounded by one half spread (product-state layers).
 
     Before the first operation on two or more wires, a circuit that starts in ``|0...0>`` holds a
@@ -265,9 +265,12 @@ def product_groups(circuit: Circuit) -> list[tuple[int, ...]]:
     most the half spread of ``O``, against ``√(group size)`` times it for angle-by-angle bounds.
 
     A parameter joins a group only when it enters the circuit exactly once, as ``Angle.weight``
-    (so ``∂φ/∂θ = 1``), of a one-wire Pauli rotation in that prefix. A group may hold one
-    parameter: its cap is then the per-angle bound, but the model bound still uses the layer's
-    state in its joint rule for the head (``model._joint_head_saving``).
+    (so ``∂φ/∂θ = 1``), of a one-wire Pauli rotation in that prefix. With ``feature_bound`` ``X``,
+    a trainable encoding ``φ = θ_w·s·x + θ_b`` joins with both its parameters (each used once):
+    the gradient over them is ``∂f/∂φ · (s·x, 1)``, so the group's cap grows by the factor
+    :func:`group_factor`, ``√(1 + (s·X)²)``. A group may hold one slot: its cap is then no better
+    than the per-angle bound, but the model bound still uses the layer's state in its joint rule
+    for the head (``model._joint_head_saving``).
     """
     if circuit.state_prep != "zero":
         return []
@@ -276,7 +279,7 @@ def product_groups(circuit: Circuit) -> list[tuple[int, ...]]:
         for a in op.angles:
             for i in a.weights:
                 uses[i] = uses.get(i, 0) + 1
-    per_wire: dict[int, list[int]] = {}
+    per_wire: dict[int, list[tuple[int, ...]]] = {}
     for op in circuit.operations:
         if len(op.wires) > 1:
             break  # the prefix ends: from here the state may be entangled
@@ -286,10 +289,26 @@ def product_groups(circuit: Circuit) -> list[tuple[int, ...]]:
             continue
         for i, _ in _generators(op):  # in the order the sub-rotations act
             a = op.angles[i]
-            if a.weight is not None and a.feature_weight is None and uses.get(a.weight) == 1:
-                per_wire.setdefault(op.wires[0], []).append(a.weight)
+            trainable_encoding = a.feature_weight is not None
+            if not a.weights or any(uses.get(w) != 1 for w in a.weights):
+                continue
+            if trainable_encoding and (feature_bound is None or a.feature2 is not None):
+                continue
+            per_wire.setdefault(op.wires[0], []).append(a.weights)
     depth = max((len(v) for v in per_wire.values()), default=0)
-    return [tuple(v[m] for v in per_wire.values() if len(v) > m) for m in range(depth)]
+    return [tuple(p for v in per_wire.values() if len(v) > m for p in v[m]) for m in range(depth)]
+
+
+def group_factor(circuit: Circuit, group, feature_bound: float | None) -> float:
+    """The factor a :func:`product_groups` group's cap carries: ``max √((θ_b used) + (s·X)²)`` over its
+    trainable encodings (``∂φ/∂θ_w = s·x``, ``|x| ≤ X``), 1 for plain weights."""
+    members, factor = set(group), 1.0
+    for op in circuit.operations:
+        for a in op.angles:
+            if a.feature_weight is not None and a.feature_weight in members:
+                factor = max(factor, math.hypot(1.0 if a.weight is not None else 0.0,
+                                                abs(a.scale) * float(feature_bound)))
+    return factor
 
 
 def grouped_norm(components: np.ndarray, groups, caps) -> float:

@@ -12,6 +12,7 @@ from ..models.hybrid import QuantumModel
 from ..models.task import LOSS_TASKS
 from .circuit import (
     feature_bounds,
+    group_factor,
     grouped_norm,
     half_spread_bound,
     output_bound,
@@ -65,7 +66,7 @@ def _combine(B: np.ndarray, task: str, dloss: float) -> np.ndarray:
     return np.minimum(top2, _SQRT2 * np.sqrt((B**2).sum(axis=0)))
 
 
-def _joint_head_saving(theta_comp, joint, cap: float, f_sq: float, a: float) -> float:
+def _joint_head_saving(theta_comp, joint, caps, f_sq: float, a_eff) -> float:
     """How much of ``G²`` the head's scale and one product-state layer ``S`` share.
 
     With ``ρ'`` the product state at the layer and ``O'`` the observable after it (``O = Σ_k O_k``
@@ -73,10 +74,13 @@ def _joint_head_saving(theta_comp, joint, cap: float, f_sq: float, a: float) -> 
     Var_ρ'(O')`` (:func:`.circuit.product_groups`) and the head's ``∂ℓ/∂a`` is ``ℓ'·⟨O'⟩_ρ'``, so
     ``a²‖∇_S⟨O'⟩‖² + ⟨O'⟩² ≤ max(a², 1)·⟨O'²⟩ ≤ max(a², 1)·‖O‖²``, where the separate bounds pay
     ``a²·cap² + ‖O‖²``. ``f_sq`` bounds ``(∂ℓ/∂a)²``; the saving is that of the group that gains most.
+    A group of trainable encodings carries its :func:`.circuit.group_factor` ``c`` (``a_eff = a·c``:
+    its gradient is at most ``c`` times the angles').
     """
     comp = np.asarray(theta_comp, dtype=float)
-    parts = [min(float((comp[list(g)] ** 2).sum()), cap**2) for g in joint]
-    return max(0.0, max(parts) - (max(a * a, 1.0) - 1.0) * f_sq)
+    savings = [min(float((comp[list(g)] ** 2).sum()), cap**2) - (max(ae * ae, 1.0) - 1.0) * f_sq
+               for g, cap, ae in zip(joint, caps, a_eff)]
+    return max(0.0, max(savings))
 
 
 def _spectral(w) -> float:
@@ -171,7 +175,8 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
     B = parameter_bounds(circ, slots, circuit_x)  # (n_obs, n_params)
     out_norms = np.array([output_bound(circ, k) for k in range(len(circ.observables))])
     # product-state layers: one half spread bounds the whole layer's gradient (circuit.product_groups)
-    joint = product_groups(circ) if refine else []
+    joint = product_groups(circ, circuit_x) if refine else []
+    factors = [group_factor(circ, g, circuit_x) for g in joint]
     spreads = np.array([half_spread_bound(circ, k) for k in range(len(circ.observables))])
     groups: dict[str, float] = {}
     parameter_free = params is None
@@ -220,7 +225,7 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
             groups["head"] = math.sqrt(a_grad**2 + 2.0)
             if model.pre:
                 dfeat_vec = a * _combine(feature_bounds(circ, slots, theta), "multiclass", _SQRT2)
-    groups = {"theta": grouped_norm(theta_comp, joint, [cap] * len(joint)), **groups}
+    groups = {"theta": grouped_norm(theta_comp, joint, [cap * f for f in factors]), **groups}
     if model.pre:
         layers = params["pre"]
         hidden = [math.sqrt(w.shape[0]) for w, _ in layers[:-1]]
@@ -233,7 +238,7 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
     total_sq = sum(v**2 for v in groups.values())
     saving = 0.0
     if joint and not model.post:  # the head's scale shares its budget with one product-state layer
-        saving = _joint_head_saving(theta_comp, joint, cap, f_sq, a)
+        saving = _joint_head_saving(theta_comp, joint, [cap * f for f in factors], f_sq, [a * f for f in factors])
     total = math.sqrt(max(total_sq - saving, 0.0))
     meta = {"n_params": int(circ.n_params), "refined": refine, "joint_head": saving > 0}
     return Bound(total, groups, parameter_free, loss, feature_bound,
@@ -249,8 +254,9 @@ def circuit_bound(circuit, *, feature_bound: float | None = None, refine: bool =
     if feature_bound is not None and (not np.isfinite(feature_bound) or feature_bound < 0):
         raise ValueError(f"feature_bound must be a finite number >= 0; got {feature_bound!r}")
     B = parameter_bounds(circuit, slot_bounds(circuit, refine=refine), feature_bound)
-    joint = product_groups(circuit) if refine else []
-    rows = np.array([grouped_norm(B[k], joint, [half_spread_bound(circuit, k)] * len(joint))
+    joint = product_groups(circuit, feature_bound) if refine else []
+    factors = [group_factor(circuit, g, feature_bound) for g in joint]
+    rows = np.array([grouped_norm(B[k], joint, [half_spread_bound(circuit, k) * f for f in factors])
                      for k in range(B.shape[0])])
     assumptions = ["the circuit's outputs <O_k> alone (no head, no loss)"]
     if feature_bound is not None:
