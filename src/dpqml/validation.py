@@ -71,12 +71,8 @@ def check_choice(value, name: str, allowed, *, what: str = ""):
     """``value`` unchanged if it is one of ``allowed`` (any iterable; a dict's keys), else a
     ``ValueError``: ``"optimizer must be one of ['sgd', 'adam']; got 'lbfgs'"``. ``what`` adds a
     hint in parentheses after the valid values."""
-    allowed = list(allowed)
-    try:
-        ok = value in allowed
-    except TypeError:  # an unhashable value against a dict's keys
-        ok = False
-    if not ok:
+    allowed = list(allowed)  # a list compares by ==, so an unhashable value is refused, not a TypeError
+    if value not in allowed:
         raise ValueError(f"{name} must be one of {allowed}{f' ({what})' if what else ''}; got {value!r}")
     return value
 

@@ -101,3 +101,14 @@ def test_a_saved_model_is_bounded_at_its_saved_parameters(tmp_path, capsys):
     assert code == 2 and "--model-file: cannot read" in err
     code, _, err = _run(["bound", "--clip", "1", "--model-file", str(path), "--model", "paper-quantum"], capsys)
     assert code == 2 and "not both" in err
+
+
+def test_the_output_says_when_the_head_and_a_layer_share_one_bound(capsys):
+    code, out, _ = _run(["bound", "--clip", "1.0", "--json"], capsys)
+    row = json.loads(out)
+    assert code == 0 and row["joint_head"] is True
+    assert row["bound"] < (row["groups"]["theta"] ** 2 + row["groups"]["head"] ** 2) ** 0.5
+    code, out, _ = _run(["bound", "--clip", "1.0"], capsys)
+    assert "the head's scale and the first product-state layer share one bound" in out
+    code, out, _ = _run(["bound", "--model", "paper-quantum", "--clip", "1.0", "--json"], capsys)
+    assert code == 0 and json.loads(out)["joint_head"] is False

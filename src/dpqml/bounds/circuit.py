@@ -54,23 +54,8 @@ _FIXED_2Q = {
     "CZ": np.diag([1, 1, 1, -1]).astype(np.complex128),
     "SWAP": np.array([[1, 0, 0, 0], [0, 0, 1, 0], [0, 1, 0, 0], [0, 0, 0, 1]], dtype=np.complex128),
 }
-_P1 = np.diag([0.0, 1.0]).astype(np.complex128)  # |1><1|, the control projector
 _TOL = 1e-10
 _MAX_TRACK_WIRES = 4  # Pauli decomposition of a local operator costs 4**k
-
-
-def _generators(op) -> list[tuple[int, np.ndarray]]:
-    """``(angle index, generator matrix on op.wires)`` in the order the sub-rotations act."""
-    name = op.name
-    if name in ("RX", "RY", "RZ"):
-        return [(0, PAULI_MATRICES[name[1]])]
-    if name == "Rot":  # Rot(φ, θ, ω) = RZ(ω) RY(θ) RZ(φ): RZ(φ) acts first
-        return [(0, PAULI_MATRICES["Z"]), (1, PAULI_MATRICES["Y"]), (2, PAULI_MATRICES["Z"])]
-    if name in ("CRX", "CRY", "CRZ"):
-        return [(0, np.kron(_P1, PAULI_MATRICES[name[2]]))]
-    if name == "PauliRot":
-        return [(0, pauli_word_matrix(op.pauli))]
-    raise ValueError(f"no generator known for {name!r}")  # pragma: no cover (catalogue is closed)
 
 
 def _local_pauli(cur: dict[int, str], wires) -> np.ndarray:
@@ -155,9 +140,9 @@ def _track_single(op, cur: dict) -> float | None:
     if op.is_noise:
         f = _channel_factor(op, cur[op.wires[0]], alone=len(cur) == 1)
         return None if f is None else abs(f)
-    if op.angles:
-        local = _local_pauli(cur, op.wires)
-        commutes = all(np.abs(gen @ local - local @ gen).max() <= _TOL for _, gen in _generators(op))
+    if op.angles:  # a Pauli string commutes with another when they differ at an even number of wires
+        commutes = all(sum(cur.get(w, "I") not in ("I", p) for w, p in g.items()) % 2 == 0
+                       for _, strings in _generator_strings(op) for g in strings)
         return 1.0 if commutes else None  # U(φ) commutes with the operator: it passes unchanged
     u = _fixed_matrix(op)
     single = None
@@ -184,9 +169,11 @@ def _times(a: str, b: str) -> str:
 
 
 def _generator_strings(op) -> list[tuple[int, list[dict]]]:
-    """``(angle index, Pauli strings)`` per sub-rotation, in the order they act: the rotation's
-    conjugation is that of commuting Pauli rotations about these strings (one for RX/RY/RZ, each
-    factor of Rot and PauliRot; two for CRX/CRY/CRZ, ``exp(-iφ(I − Z_c)Q_t/4)``)."""
+    """``(angle index, Pauli strings)`` per sub-rotation, in the order they act
+    (``Rot(φ, θ, ω) = RZ(ω) RY(θ) RZ(φ)``: RZ(φ) first): the rotation's conjugation is that of
+    commuting Pauli rotations about these strings (one for RX/RY/RZ, each factor of Rot and
+    PauliRot; two for CRX/CRY/CRZ, ``exp(-iφ(I − Z_c)Q_t/4)``, whose generator commutes with a
+    Pauli string exactly when both strings do)."""
     if op.name in ("CRX", "CRY", "CRZ"):
         c, t = op.wires
         return [(0, [{t: op.name[2]}, {c: "Z", t: op.name[2]}])]
@@ -287,7 +274,7 @@ def product_groups(circuit: Circuit, feature_bound: float | None = None) -> list
             continue
         if op.name not in ("RX", "RY", "RZ", "Rot", "PauliRot"):
             continue
-        for i, _ in _generators(op):  # in the order the sub-rotations act
+        for i, _ in _generator_strings(op):  # in the order the sub-rotations act
             a = op.angles[i]
             trainable_encoding = a.feature_weight is not None
             if not a.weights or any(uses.get(w) != 1 for w in a.weights):

@@ -98,7 +98,7 @@ def cmd_bound(args) -> int:
         raise ValueError(msg) from None
     g, c = b.total, args.clip
     out = {"bound": g, "clip": c, "clipping_free": g <= c, "groups": b.groups,
-           "parameter_free": b.parameter_free, "suggested_clip": g,
+           "joint_head": b.meta.get("joint_head", False), "parameter_free": b.parameter_free, "suggested_clip": g,
            "worst_case_cut": max(0.0, 1.0 - c / g) if g > 0 else 0.0,
            "loss": b.loss, "feature_bound": b.feature_bound, "head_scale": b.head_scale,
            "assumptions": list(b.assumptions), "n_params": model.n_params(model.init(jax.random.PRNGKey(0)))}
@@ -139,6 +139,9 @@ def cmd_bound(args) -> int:
         return 0
     groups = ", ".join(f"{k} {v:.6g}" for k, v in b.groups.items())
     print(f"gradient-norm bound G = {g:.6g}  ({groups})")
+    if out["joint_head"]:
+        print("  below the groups' root sum of squares: the head's scale and the first product-state layer share "
+              "one bound (docs/bounds.md, step 6)")
     for a in b.assumptions:
         print(f"  assuming {a}")
     if g <= c:

@@ -225,7 +225,8 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
             groups["head"] = math.sqrt(a_grad**2 + 2.0)
             if model.pre:
                 dfeat_vec = a * _combine(feature_bounds(circ, slots, theta), "multiclass", _SQRT2)
-    groups = {"theta": grouped_norm(theta_comp, joint, [cap * f for f in factors]), **groups}
+    caps = [cap * f for f in factors]  # a group of trainable encodings carries its factor
+    groups = {"theta": grouped_norm(theta_comp, joint, caps), **groups}
     if model.pre:
         layers = params["pre"]
         hidden = [math.sqrt(w.shape[0]) for w, _ in layers[:-1]]
@@ -238,7 +239,7 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
     total_sq = sum(v**2 for v in groups.values())
     saving = 0.0
     if joint and not model.post:  # the head's scale shares its budget with one product-state layer
-        saving = _joint_head_saving(theta_comp, joint, [cap * f for f in factors], f_sq, [a * f for f in factors])
+        saving = _joint_head_saving(theta_comp, joint, caps, f_sq, [a * f for f in factors])
     total = math.sqrt(max(total_sq - saving, 0.0))
     meta = {"n_params": int(circ.n_params), "refined": refine, "joint_head": saving > 0}
     return Bound(total, groups, parameter_free, loss, feature_bound,

@@ -67,10 +67,7 @@ def check_shift_memory(circuit: Circuit, batch: int, evaluations: int, *, double
     limit = available_memory_bytes() if limit_bytes is None else int(limit_bytes)
     if need(batch) <= limit:
         return need(batch)
-    lo, hi = 0, int(batch)
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if need(mid) <= limit else (lo, mid - 1)
+    lo = _largest_batch(need, batch, limit)
     kind = _KIND_PLURAL[simulation_kind(circuit, "backprop")]
     fits = (f"a batch of at most {lo} example{'s' if lo > 1 else ''} fits" if lo else
             "not even one example fits; use fewer qubits, or exact gradients (method 'auto') or "
@@ -81,6 +78,16 @@ def check_shift_memory(circuit: Circuit, batch: int, evaluations: int, *, double
         f"GiB, more than the {limit / 2**30:.1f} GiB available; {fits}")
 
 
+def _largest_batch(need, batch: int, limit: int) -> int:
+    """The largest batch ``b <= batch`` with ``need(b) <= limit`` (0 if none), by bisection: the
+    estimate grows with the batch."""
+    lo, hi = 0, int(batch)
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if need(mid) <= limit else (lo, mid - 1)
+    return lo
+
+
 def _what_fits(circuit: Circuit, batch: int, *, double: bool, limit: int, gradients: bool) -> str:
     """What would fit instead: another method at this batch, else the largest batch per method."""
     fits, smaller = [], []
@@ -88,11 +95,8 @@ def _what_fits(circuit: Circuit, batch: int, *, double: bool, limit: int, gradie
         if estimate_memory_bytes(circuit, batch, double=double, method=m, gradients=gradients) <= limit:
             fits.append(m)
             continue
-        lo, hi = 0, int(batch)  # the largest batch that fits: the estimate grows with the batch
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            ok = estimate_memory_bytes(circuit, mid, double=double, method=m, gradients=gradients) <= limit
-            lo, hi = (mid, hi) if ok else (lo, mid - 1)
+        lo = _largest_batch(lambda b, m=m: estimate_memory_bytes(circuit, b, double=double, method=m,
+                                                                 gradients=gradients), batch, limit)
         if lo >= 1:
             smaller.append(f"{m!r} up to batch {lo}")
     if fits:

@@ -57,7 +57,7 @@ from jax.flatten_util import ravel_pytree
 
 from ..models.task import per_example_loss, predicted_class
 from ..privacy.config import PrivacyConfig
-from ..privacy.dpsgd import flatten_per_example, privatize
+from ..privacy.dpsgd import flatten_per_example, gaussian_noise, privatize
 from ..privacy.ledger import PrivacyLedger
 from ..validation import check_choice, check_scalar
 from .checkpoint import CheckpointError
@@ -195,7 +195,7 @@ def _make_epoch(model, n, *, batch_size, steps_per_epoch, momentum, weight_decay
                 jnp.zeros((), jnp.int32))
         _, clipped_sum, raw_sum, n_clipped, norm_sum, norm_max, bad = jax.lax.while_loop(
             lambda s: s[0] * chunk < count, body, init)
-        noise = sigma * c * jax.random.normal(k_noise, (p,), theta.dtype)
+        noise = gaussian_noise(k_noise, (p,), sigma * c, theta.dtype)
         g = privatize(clipped_sum, noise, batch_size) + weight_decay * theta
         new_buf = momentum * buf + g
         new_theta = theta - lr * new_buf
