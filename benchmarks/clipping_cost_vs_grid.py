@@ -5,7 +5,7 @@ training rows, 100 epochs, δ = 1e-5, σ calibrated by PLD) this prints what ``d
 predict before training (``dpqml.bounds.cost.clipping_cost``: the per-step noise-to-signal ratio
 ``σC√p / (qN · min(G, C))``) for three values of the gradient-norm bound G:
 
-* the data-free bound of the paper's model (``PaperQuantumModel.gradient_bound``, 21.99);
+* the data-free bound of the paper's model (``PaperQuantumModel.gradient_bound``, 15.14);
 * the parameter-dependent bound at the initial parameters (``parameter_bound``, mean over init
   seeds 0-9): what ``dpqml bound --model paper-quantum --at-init SEED`` reports;
 * ``--observed-norm``: the largest per-example norm seen in training, if given (a diagnostic of

@@ -123,7 +123,8 @@ def _own_bound(model, loss: str | None) -> Bound:
                  head_scale=None, assumptions=(
                      "any input (amplitude encoding normalises it)",
                      "logits are the expectations <Z_k> in [-1, 1], no trainable head",
-                     "|d<Z_k>/d theta_p| <= 1 for every rotation angle (parameter-shift rule)"))
+                     "noiseless circuit: each qubit's RZ RY RZ of a layer has squared gradient "
+                     "<= 2 Var(sum_k r_k Z_k) (Robertson), r = softmax - e_y"))
 
 
 def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, params=None,

@@ -319,15 +319,21 @@ class PaperQuantumModel(Classifier):
         """A data-free bound G on every per-example gradient norm of the cross-entropy loss, for
         every input, label and parameter vector (choosing C ≥ G costs no privacy and never clips).
 
-        Each logit is an expectation ``z_k = <Z_k>`` in ``[-1, 1]``; by the parameter-shift rule,
-        ``|∂z_k/∂θ_p| = |z_k(θ_p + π/2) - z_k(θ_p - π/2)| / 2 ≤ 1`` for every rotation angle. The
-        loss's derivative in the logits is ``r = softmax(z) - e_y`` with ``‖r‖₁ = 2(1 - p_y)``, and
-        ``p_y ≥ 1 / (1 + (K-1) e²)`` because the logits lie in ``[-1, 1]``. So
-        ``|∂ℓ/∂θ_p| ≤ ‖r‖₁ max_k |∂z_k/∂θ_p| ≤ 2(1 - p_min)`` and ``G = 2(1 - p_min) √P``
-        (21.99 for the paper's 132 angles and 4 classes).
+        Derivation (``docs/bounds.md``, "The paper's model"): the loss's derivative in any angle
+        is that of one observable ``O_r = Σ_k r_k Z_k``, ``r = softmax(z) − e_y`` held at its
+        value. Each qubit's ``RZ·RY·RZ`` of a layer acts as one rotation whose three generators,
+        moved to the point after it, are single-qubit Paulis ``n_j·σ`` with ``n_1 ⊥ n_2``; so the
+        three derivatives are ``n_j·c`` with ``c_a = ⟨i[σ_a, O'']⟩/2``, and ``Σ_j (n_j·c)² ≤
+        λmax(Σ_j n_j n_jᵀ) ‖c‖² ≤ 2 ‖c‖²``. Robertson's inequality gives ``|u·c| ≤ sd(u·σ) sd(O'')
+        ≤ sd(O_r)`` (the same standard deviation at every point of a noiseless circuit), and
+        :func:`dpqml.bounds.softmax.cross_entropy_spread` bounds ``sd(O_r)`` over every state and
+        label by ``h*`` (1.6135 for 4 classes). So ``G = √(2 n L) · h*``: 15.14 for the paper's
+        4 qubits, 11 layers and 4 classes (132 angles; the earlier angle-by-angle bound
+        ``2(1 − p_min)√P`` gave 21.99).
         """
-        p_min = 1.0 / (1.0 + (self.n_classes - 1) * float(np.e) ** 2)
-        return 2.0 * (1.0 - p_min) * float(np.sqrt(self.n_theta))
+        from ..bounds.softmax import cross_entropy_spread
+
+        return float(np.sqrt(2.0 * self.n_qubits * self.n_layers)) * cross_entropy_spread(self.n_classes)
 
     def describe(self) -> dict:
         """A JSON-friendly summary: name, family, sizes, circuit and parameter count."""
