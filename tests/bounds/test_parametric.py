@@ -112,3 +112,61 @@ def test_single_precision_operators_stay_within_the_margin(which):
     g64, g32 = parameter_bound(model, p64).total, parameter_bound(model, p32).total
     assert abs(g32 / (1 + P.SAFETY_MARGIN["float32"]) - g64 / (1 + P.SAFETY_MARGIN["float64"])) <= 1e-5 * g64
     assert g32 >= g64
+
+
+def test_the_class_vertices_hold_every_softmax_gradient():
+    """softmax(z) − e_y for z in a box lies in the hull of the vertices and 0 (an LP per point)."""
+    import scipy.optimize
+
+    rng = np.random.default_rng(3)
+    for k in (3, 4):
+        low = rng.uniform(-2, 0, k)
+        high = low + rng.uniform(0.1, 3, k)
+        for y in range(k):
+            hull = np.vstack([P._class_vertices(low, high, y), np.zeros(k)])
+            for z in rng.uniform(low, high, (25, k)):
+                g = np.exp(z) / np.exp(z).sum()
+                g[y] -= 1
+                res = scipy.optimize.linprog(np.zeros(len(hull)), A_eq=np.vstack([hull.T, np.ones(len(hull))]),
+                                             b_eq=np.r_[g, 1.0], bounds=(0, None))
+                assert res.status == 0, (k, y, z)
+        # leaving out the corners where other logits are high loses points: the hull is needed whole
+        y = 0
+        few = np.vstack([P._class_vertices(low, high, y)[:1], np.zeros(k)])
+        z = high.copy()
+        z[y] = low[y]
+        g = np.exp(z) / np.exp(z).sum()
+        g[y] -= 1
+        res = scipy.optimize.linprog(np.zeros(len(few)), A_eq=np.vstack([few.T, np.ones(len(few))]),
+                                     b_eq=np.r_[g, 1.0], bounds=(0, None))
+        assert res.status == 2  # infeasible
+
+
+@pytest.mark.parametrize("which", ["paper", "multiclass"])
+def test_the_vertex_rule_is_below_the_worst_pair_rule(which):
+    """The earlier K-class rule: (1 − p_y at its worst)² times the worst class pair's eigenvalue
+    (+2 with a trained head). The vertex rule replaces it and is never above it here."""
+    if which == "paper":
+        model = PaperQuantumModel(n_qubits=3, n_features=8, n_classes=3, layers=2)
+        params = jax.tree_util.tree_map(lambda v: jnp.asarray(v, jnp.float64), model.init(jax.random.PRNGKey(0)))
+    else:
+        model = build_model(qubits=3, layers=2, n_classes=3, readout="z")
+        params = random_params(model, np.random.default_rng(0), a_max=1.5)
+    a, head, (low, high) = P._head(model, params, model.default_loss)
+    real, d = P._domain(model)
+    (A, D), _ = P._operators(model, params, real, d)
+    pairs = P._symmetric_pairs(d)
+    k = len(low)
+    old = 0.0
+    for y in range(k):
+        z = high.copy()
+        z[y] = low[y]
+        slope = 1 - np.exp(z[y]) / np.exp(z).sum()
+        for j in range(k):
+            if j != y:
+                lam = P._quartic_sup(A[j] - A[y], D[j] - D[y], a, head, real, pairs)
+                old = max(old, slope * np.sqrt(lam + (2.0 if head else 0.0)))
+    new = np.sqrt(P._largest_over_vertices(A, D, (low, high), lambda x, dx: P._pairings(x, dx, a, head, real, pairs),
+                                           head))
+    assert new < 0.97 * old
+    assert parameter_bound(model, params).total <= new * (1 + 1e-6)

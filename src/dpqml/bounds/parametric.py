@@ -34,6 +34,7 @@ than the product vectors ``ψ ⊗ ψ``, and the slope is taken at its worst, apa
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import jax
@@ -117,39 +118,84 @@ def _top(m) -> float:
     return float(scipy.linalg.eigh(m, eigvals_only=True, subset_by_index=[m.shape[0] - 1] * 2)[0])
 
 
-def _quartic_sup(x, dx, a: float, head: bool, real: bool, pairs) -> float:
-    """An upper bound on ``sup_ψ a² Σ_p ⟨ψ|dx_p|ψ⟩² (+ ⟨ψ|x|ψ⟩² when the head trains)`` over unit
-    ``ψ``: the largest eigenvalue, on the symmetric subspace, of a matrix ``T`` with
-    ``⟨ψψ|T|ψψ⟩`` equal to that quartic form. For real ``ψ`` the form has many such matrices: the
-    three ways of pairing its four indices (``(ac|be)``, the tensor product ``a² Σ dx⊗dx + x⊗x``;
-    ``(ab|ce)``; ``(ae|bc)``) and every convex combination of them. Each gives a valid bound, and
-    the eigenvalue is convex in the weights, so they are chosen by a small search (measured: half
-    the eigenvalue of the tensor product alone on the paper's model)."""
+def _pairings(x, dx, a: float, head: bool, real: bool, pairs) -> list:
+    """The matrices ``T`` on the symmetric subspace with ``⟨ψψ|T|ψψ⟩ = a² Σ_p ⟨ψ|dx_p|ψ⟩² (+
+    ⟨ψ|x|ψ⟩² when the head trains)``. For real ``ψ`` the form has many such matrices: the three
+    ways of pairing its four indices (``(ac|be)``, the tensor product ``a² Σ dx⊗dx + x⊗x``;
+    ``(ab|ce)``; ``(ae|bc)``), and every convex combination of them; a complex ``ψ`` pairs
+    conjugated with unconjugated indices, which leaves the tensor product alone."""
     def pairing(spec):
         t = a**2 * np.einsum(f"pac,pbe->{spec}", dx, dx, optimize=True)
         return t + (np.einsum(f"ac,be->{spec}", x, x) if head else 0.0)
 
     mats = [_compress(pairing("abce"), pairs)]
-    if not real:  # a complex ψ pairs conjugated with unconjugated indices: only the tensor product
+    if real:
+        mats += [_compress(pairing(spec), pairs) for spec in ("acbe", "aebc")]  # (ab|ce), (ae|bc) as T[a,b,c,e]
+    return mats
+
+
+def _mixed_top(mats, w) -> float:
+    if len(mats) == 1:
+        return _top(mats[0])
+    w2, w3 = np.clip(w, 0.0, 1.0)
+    if w2 + w3 > 1.0:
+        w2, w3 = w2 / (w2 + w3), w3 / (w2 + w3)
+    return _top((1.0 - w2 - w3) * mats[0] + w2 * mats[1] + w3 * mats[2])
+
+
+def _quick_sup(mats) -> float:
+    """An upper bound on the quartic form's supremum from two fixed weightings of the pairings
+    (the plain tensor product and the even mixture): one eigenvalue each."""
+    if len(mats) == 1:
         return max(_top(mats[0]), 0.0)
-    mats += [_compress(pairing(spec), pairs) for spec in ("acbe", "aebc")]  # (ab|ce), (ae|bc) as T[a,b,c,e]
+    return max(min(_mixed_top(mats, np.array(w0)) for w0 in ((0.0, 0.0), (1 / 3, 1 / 3))), 0.0)
 
-    def value(w):
-        w2, w3 = np.clip(w, 0.0, 1.0)
-        if w2 + w3 > 1.0:
-            w2, w3 = w2 / (w2 + w3), w3 / (w2 + w3)
-        return _top((1.0 - w2 - w3) * mats[0] + w2 * mats[1] + w3 * mats[2])
 
-    best = min(value(np.array(w0)) for w0 in ((0.0, 0.0), (1 / 3, 1 / 3)))  # beside the search's start
-    res = scipy.optimize.minimize(value, np.array([0.5, 0.2]), method="Nelder-Mead",
+def _searched_sup(mats) -> float:
+    """:func:`_quick_sup` improved by a small search over the pairings' weights: each weighting
+    gives a valid bound and the eigenvalue is convex in the weights (measured: half the
+    eigenvalue of the tensor product alone on the paper's model). Never above :func:`_quick_sup`."""
+    quick = _quick_sup(mats)
+    if len(mats) == 1:
+        return quick
+    res = scipy.optimize.minimize(lambda w: _mixed_top(mats, w), np.array([0.5, 0.2]), method="Nelder-Mead",
                                   options={"xatol": 1e-3, "fatol": 1e-6, "maxfev": 60})
-    return max(min(best, float(res.fun)), 0.0)
+    return max(min(quick, float(res.fun)), 0.0)
+
+
+def _quartic_sup(x, dx, a: float, head: bool, real: bool, pairs) -> float:
+    """An upper bound on ``sup_ψ a² Σ_p ⟨ψ|dx_p|ψ⟩² (+ ⟨ψ|x|ψ⟩² when the head trains)`` over unit
+    ``ψ``: the smallest largest eigenvalue, on the symmetric subspace, over the pairings
+    (:func:`_pairings`, :func:`_searched_sup`)."""
+    return _searched_sup(_pairings(x, dx, a, head, real, pairs))
+
+
+def _class_vertices(low, high, y: int) -> np.ndarray:
+    """``(2**(K-1), K)``: points ``softmax(z) − e_y`` whose convex hull holds ``softmax(z) − e_y``
+    for every logit vector ``z`` in the box ``[low, high]``.
+
+    ``x = e^z`` ranges over a box, and ``p = x / Σx`` maps segments to segments, so every ``p``
+    lies in the hull of the images of the box's corners. A corner with the label's logit at its
+    top is a multiple ``t < 1`` of the corner with it at its bottom and the same other logits
+    (both give ``p_k ∝ e^{z_k}`` off the label and ``r_y = −Σ_{k≠y} r_k``), so those corners are
+    not needed: the hull of the rest and 0 still holds every point."""
+    k = len(low)
+    rest = np.delete(np.arange(k), y)
+    rows = []
+    for bits in itertools.product((False, True), repeat=k - 1):
+        z = np.array(low, dtype=float)
+        z[rest] = np.where(bits, np.asarray(high, dtype=float)[rest], z[rest])
+        r = np.exp(z - z.max())
+        r /= r.sum()
+        r[y] -= 1.0
+        rows.append(r)
+    return np.array(rows)
 
 
 def _head(model, params, loss: str):
-    """``(|a|, head trainable, slope)``: the head's scale, whether ``a`` and ``b`` are trained, and
-    the bound on the loss's slope: binary, on ``|ℓ'(logit)|``; K-class, per label ``y`` on
-    ``1 − p_y`` (``(K,)``), with ``p_y`` at its smallest over the outputs' range."""
+    """``(|a|, head trainable, slope or box)``: the head's scale, whether ``a`` and ``b`` are
+    trained, and, binary, the bound on the loss's slope ``|ℓ'(logit)|``; K-class, the box
+    ``(low, high)`` every logit lies in."""
     from ..models.paper import PaperQuantumModel
 
     if isinstance(model, PaperQuantumModel):  # logits are the <Z_k> themselves, in [-1, 1]
@@ -160,12 +206,7 @@ def _head(model, params, loss: str):
     if model.task == "binary":
         reach = a * float(f.sum()) + abs(float(b))
         return a, trainable, reach + 1.0 if loss == "squared" else 1.0 / (1.0 + math.exp(-reach))
-    low, high = b - a * f, b + a * f  # the label's logit at its lowest, every other at its highest
-    slope = np.zeros(len(b))
-    for y in range(len(b)):
-        z = np.concatenate([[low[y]], np.delete(high, y)])
-        slope[y] = 1.0 - 1.0 / float(np.exp(z - z[0]).sum())
-    return a, trainable, slope
+    return a, trainable, (b - a * f, b + a * f)
 
 
 def _check(model, params, loss):
@@ -194,6 +235,28 @@ def _check(model, params, loss):
     return loss
 
 
+def _largest_over_vertices(A, D, box, pairings, head: bool) -> float:
+    """``max`` over every label ``y`` and vertex ``g`` of :func:`_class_vertices` of the bound on
+    ``sup_ψ (a² ‖Σ_k g_k ∇f_k‖² + (Σ_k g_k f_k)²) + ‖g‖²`` (the last two when the head trains).
+    For each ``ψ`` that quantity is convex in ``g``, so its supremum over the hull is at a vertex.
+    Every vertex first gets the quick eigenvalue bound; the search over pairings then runs from
+    the largest down, and stops once no quick bound left exceeds the best searched one."""
+    low, high = box
+    candidates = []
+    for y in range(len(low)):
+        for g in _class_vertices(low, high, y):
+            mats = pairings(np.tensordot(g, A, 1), np.tensordot(g, D, 1))
+            extra = float(g @ g) if head else 0.0
+            candidates.append((_quick_sup(mats) + extra, extra, mats))
+    candidates.sort(key=lambda c: -c[0])
+    best = 0.0
+    for quick, extra, mats in candidates:
+        if quick <= best:
+            break
+        best = max(best, _searched_sup(mats) + extra)
+    return best
+
+
 def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
     """``G(θ)``: a bound on ``‖∇ℓ(θ; x, y)‖₂`` over all trainable parameters (angles and head)
     that holds for **every** input the encoding can prepare and every label, at the parameters
@@ -209,8 +272,7 @@ def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
     :func:`~dpqml.bounds.gradient_bound` still applies).
     """
     loss = _check(model, params, loss)
-    a, head, slope = _head(model, params, loss)
-    n_obs = len(model.circuit.observables)
+    a, head, slope_or_box = _head(model, params, loss)
     real, d = _domain(model)
     rows = d * (d + 1) // 2
     if rows > MAX_DIMENSION:
@@ -224,13 +286,10 @@ def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
         return _quartic_sup(x, dx, a, head, real, pairs)
 
     if model.task == "binary":  # ‖∇ℓ‖² = ℓ'² (a² ‖∇F‖² + F² + 1), F = Σ_k f_k
-        total = slope * math.sqrt(largest(A.sum(axis=0), D.sum(axis=0)) + (1.0 if head else 0.0))
-    else:  # g = (1 - p_y)(q - e_y), q a distribution: the worst pair (k, y) bounds the mixture
-        lam = np.zeros((n_obs, n_obs))
-        for k in range(n_obs):
-            for y in range(k + 1, n_obs):
-                lam[k, y] = lam[y, k] = largest(A[k] - A[y], D[k] - D[y])
-        total = max(slope[y] * math.sqrt(lam[y].max() + (2.0 if head else 0.0)) for y in range(n_obs))
+        total = slope_or_box * math.sqrt(largest(A.sum(axis=0), D.sum(axis=0)) + (1.0 if head else 0.0))
+    else:  # g = softmax(z) − e_y lies in the hull of a few vertices, and ‖∇ℓ‖² is convex in g
+        total = math.sqrt(_largest_over_vertices(
+            A, D, slope_or_box, lambda x, dx: _pairings(x, dx, a, head, real, pairs), head))
     total *= 1.0 + SAFETY_MARGIN[precision]
     # the data-free bound, evaluated at these parameters (the head's |a| and b read from them), is
     # also a function of the parameters alone; on shallow circuits its joint rules can be the smaller
