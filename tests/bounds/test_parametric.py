@@ -166,7 +166,20 @@ def test_the_vertex_rule_is_below_the_worst_pair_rule(which):
             if j != y:
                 lam = P._quartic_sup(A[j] - A[y], D[j] - D[y], a, head, real, pairs)
                 old = max(old, slope * np.sqrt(lam + (2.0 if head else 0.0)))
-    new = np.sqrt(P._largest_over_vertices(A, D, (low, high), lambda x, dx: P._pairings(x, dx, a, head, real, pairs),
-                                           head))
+    new = np.sqrt(P._largest_over_vertices(A, D, (low, high), a, head, real, pairs))
     assert new < 0.97 * old
     assert parameter_bound(model, params).total <= new * (1 + 1e-6)
+
+
+def test_the_class_pair_tensors_mix_into_each_vertex_s_own(monkeypatch):
+    """Built once per class pair and mixed per vertex, or built per vertex: the same bound."""
+    model = build_model(qubits=3, layers=1, n_classes=3, readout="z")
+    params = random_params(model, np.random.default_rng(4), a_max=1.5)
+    a, head, box = P._head(model, params, model.default_loss)
+    real, d = P._domain(model)
+    (A, D), _ = P._operators(model, params, real, d)
+    pairs = P._symmetric_pairs(d)
+    once = P._largest_over_vertices(A, D, box, a, head, real, pairs)
+    monkeypatch.setattr(P, "MAX_PAIR_TENSORS", 0)
+    assert P._largest_over_vertices(A, D, box, a, head, real, pairs) == pytest.approx(once, rel=1e-10)
+    assert once > 0
