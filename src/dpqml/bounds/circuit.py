@@ -286,6 +286,71 @@ def product_groups(circuit: Circuit, feature_bound: float | None = None) -> list
     return [tuple(p for v in per_wire.values() if len(v) > m for p in v[m]) for m in range(depth)]
 
 
+def rotation_groups(circuit: Circuit, exclude=()) -> list[tuple[tuple[int, ...], float]]:
+    """Groups of angles of consecutive one-wire rotations, each with the factor ``√λ`` its joint
+    gradient carries against one half spread (``docs/bounds.md``, step 4c).
+
+    Rotations on one wire with nothing else on that wire between them can be moved together
+    (operations on other wires commute with them). Moved to the point after the last, their
+    generators are single-qubit Paulis ``n_j·σ``, so their derivatives are ``n_j·c`` with
+    ``c_a = Tr(ρ i[σ_a, O''])/2``. By Robertson's inequality ``|u·c| ≤ Δ(u·σ) Δ(O'')``, which is at
+    most the half spread of ``O`` (adjoint channels are unital and positive), and ``Σ_j (n_j·c)² ≤
+    λmax(Σ_j n_j n_jᵀ) ‖c‖²``. Two rotations next to each other about different letters have
+    orthogonal ``n``s (the later one rotates about its own axis, which keeps the earlier one's
+    component along it at zero), so the run is split into such pairs (each adds 1 to ``λ``) and
+    singles (1 each): a Rot gate (``RZ RY RZ``) gets ``λ = 2`` for three angles, an ``RY RZ`` pair
+    ``λ = 1`` for two.
+
+    An angle joins only as a plain ``Angle.weight`` used nowhere else (``∂φ/∂θ = 1``); parameters in
+    ``exclude`` (a product-state group's) are left out. Groups of one angle are not returned.
+    """
+    exclude = set(exclude)
+    uses: dict[int, int] = {}
+    for op in circuit.operations:
+        for a in op.angles:
+            for i in a.weights:
+                uses[i] = uses.get(i, 0) + 1
+    runs: dict[int, list] = {}  # wire -> the current run: [(letter, parameter or None), ...]
+    groups = []
+
+    def close(wire):
+        run = runs.pop(wire, [])
+        members, weight, j = [], 0, 0
+        while j < len(run):
+            letter, p = run[j]
+            if p is None:
+                j += 1
+                continue
+            nxt = run[j + 1] if j + 1 < len(run) else None
+            if nxt is not None and nxt[1] is not None and nxt[0] != letter:  # an orthogonal pair
+                members += [p, nxt[1]]
+                weight += 1
+                j += 2
+            else:
+                members.append(p)
+                weight += 1
+                j += 1
+        if len(members) > 1 and weight < len(members):
+            groups.append((tuple(members), math.sqrt(weight)))
+
+    for op in circuit.operations:
+        one_wire_rotation = (len(op.wires) == 1 and op.name in ("RX", "RY", "RZ", "Rot") and not op.is_noise
+                             and not op.is_readout)
+        if not one_wire_rotation:
+            for w in op.wires:
+                close(w)
+            continue
+        w = op.wires[0]
+        for i, strings in _generator_strings(op):
+            a = op.angles[i]
+            plain = (a.weight is not None and a.feature_weight is None and uses.get(a.weight) == 1
+                     and a.weight not in exclude)
+            runs.setdefault(w, []).append((strings[0][w], a.weight if plain else None))
+    for w in list(runs):
+        close(w)
+    return groups
+
+
 def group_factor(circuit: Circuit, group, feature_bound: float | None) -> float:
     """The factor a :func:`product_groups` group's cap carries: ``max √((θ_b used) + (s·X)²)`` over its
     trainable encodings (``∂φ/∂θ_w = s·x``, ``|x| ≤ X``), 1 for plain weights."""

@@ -18,6 +18,7 @@ from .circuit import (
     output_bound,
     parameter_bounds,
     product_groups,
+    rotation_groups,
     slot_bounds,
 )
 
@@ -178,6 +179,8 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
     # product-state layers: one half spread bounds the whole layer's gradient (circuit.product_groups)
     joint = product_groups(circ, circuit_x) if refine else []
     factors = [group_factor(circ, g, circuit_x) for g in joint]
+    # runs of one-wire rotations past the product-state layers: √λ half spreads (circuit.rotation_groups)
+    runs = rotation_groups(circ, {p for g in joint for p in g}) if refine else []
     spreads = np.array([half_spread_bound(circ, k) for k in range(len(circ.observables))])
     groups: dict[str, float] = {}
     parameter_free = params is None
@@ -227,7 +230,8 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
             if model.pre:
                 dfeat_vec = a * _combine(feature_bounds(circ, slots, theta), "multiclass", _SQRT2)
     caps = [cap * f for f in factors]  # a group of trainable encodings carries its factor
-    groups = {"theta": grouped_norm(theta_comp, joint, caps), **groups}
+    groups = {"theta": grouped_norm(theta_comp, joint + [g for g, _ in runs], caps + [cap * f for _, f in runs]),
+              **groups}
     if model.pre:
         layers = params["pre"]
         hidden = [math.sqrt(w.shape[0]) for w, _ in layers[:-1]]
@@ -258,7 +262,10 @@ def circuit_bound(circuit, *, feature_bound: float | None = None, refine: bool =
     B = parameter_bounds(circuit, slot_bounds(circuit, refine=refine), feature_bound)
     joint = product_groups(circuit, feature_bound) if refine else []
     factors = [group_factor(circuit, g, feature_bound) for g in joint]
-    rows = np.array([grouped_norm(B[k], joint, [half_spread_bound(circuit, k) * f for f in factors])
+    runs = rotation_groups(circuit, {p for g in joint for p in g}) if refine else []
+    groups = joint + [g for g, _ in runs]
+    factors = factors + [f for _, f in runs]
+    rows = np.array([grouped_norm(B[k], groups, [half_spread_bound(circuit, k) * f for f in factors])
                      for k in range(B.shape[0])])
     assumptions = ["the circuit's outputs <O_k> alone (no head, no loss)"]
     if feature_bound is not None:
