@@ -46,3 +46,27 @@ def random_params(model, rng, a_max=1.0):
         params["head"] = {"a": jnp.asarray(rng.uniform(-a_max, a_max)),
                           "b": jnp.asarray(rng.normal(size=np.shape(params["head"]["b"])))}
     return params
+
+
+CHANNELS = ("Depolarizing", "AmplitudeDamping", "PhaseDamping", "BitFlip")
+
+
+def random_wire_ops(rng, n, count, params, *, noisy, rot_until, fixed_until):
+    """``count`` random one-wire operations: with ``r`` uniform, RX/RY/RZ of a fresh parameter
+    while ``r < 0.55``, a Rot of three while ``r < rot_until``, else H or S while ``r <
+    fixed_until`` (always when not ``noisy``), else a channel. ``params`` yields parameter indices."""
+    from dpqml.quantum import Angle, Operation
+
+    ops = []
+    for _ in range(count):
+        w = int(rng.integers(n))
+        r = rng.uniform()
+        if r < 0.55:
+            ops.append(Operation(str(rng.choice(["RX", "RY", "RZ"])), (w,), (Angle(weight=next(params)),)))
+        elif r < rot_until:
+            ops.append(Operation("Rot", (w,), tuple(Angle(weight=next(params)) for _ in range(3))))
+        elif r < fixed_until or not noisy:
+            ops.append(Operation(str(rng.choice(["H", "S"])), (w,)))
+        else:
+            ops.append(Operation(str(rng.choice(CHANNELS)), (w,), prob=float(rng.uniform(0.05, 0.3))))
+    return ops

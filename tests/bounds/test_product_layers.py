@@ -17,8 +17,7 @@ from dpqml.models import build_model
 from dpqml.quantum import Angle, Circuit, Operation, Z, expectations
 
 from ..quantum.random_circuits import eigen_range, random_observables
-
-CHANNELS = ("Depolarizing", "AmplitudeDamping", "PhaseDamping", "BitFlip")
+from .helpers import random_wire_ops
 
 
 def _prefix_circuit(seed: int, n: int = 3, noisy: bool = False) -> Circuit:
@@ -30,17 +29,7 @@ def _prefix_circuit(seed: int, n: int = 3, noisy: bool = False) -> Circuit:
     ops = [Operation("RX", (w,), (Angle(feature=w % 2),)) for w in range(n)]
     ops.append(Operation("RY", (0,), (Angle(weight=0),)))
     ops.append(Operation("RZ", (1,), (Angle(feature=0, feature_weight=1, weight=next(k)),)))
-    for _ in range(4 * n):
-        w = int(rng.integers(n))
-        r = rng.uniform()
-        if r < 0.55:
-            ops.append(Operation(str(rng.choice(["RX", "RY", "RZ"])), (w,), (Angle(weight=next(k)),)))
-        elif r < 0.7:
-            ops.append(Operation("Rot", (w,), tuple(Angle(weight=next(k)) for _ in range(3))))
-        elif r < 0.85 or not noisy:
-            ops.append(Operation(str(rng.choice(["H", "S"])), (w,)))
-        else:
-            ops.append(Operation(str(rng.choice(CHANNELS)), (w,), prob=float(rng.uniform(0.05, 0.3))))
+    ops += random_wire_ops(rng, n, 4 * n, k, noisy=noisy, rot_until=0.7, fixed_until=0.85)
     ops += [Operation("CNOT", (i, (i + 1) % n)) for i in range(n)]
     ops += [Operation("RY", (w,), (Angle(weight=0 if w == 0 else next(k)),)) for w in range(n)]
     ops += [Operation("CZ", (0, n - 1)), Operation("RX", (1,), (Angle(weight=next(k)),))]

@@ -17,8 +17,7 @@ from dpqml.models import build_model
 from dpqml.quantum import Angle, Circuit, Operation, X, Z, expectations
 
 from ..quantum.random_circuits import random_observables
-
-CHANNELS = ("Depolarizing", "AmplitudeDamping", "PhaseDamping", "BitFlip")
+from .helpers import random_wire_ops
 
 
 def _ops(*spec):
@@ -51,17 +50,7 @@ def _random_circuit(seed: int, n: int = 3, noisy: bool = False) -> Circuit:
     ops = [Operation("RX", (w,), (Angle(feature=w % 2),)) for w in range(n)]
     for _ in range(2):
         ops += [Operation("CNOT", (i, (i + 1) % n)) for i in range(n)]
-        for _ in range(4 * n):
-            w = int(rng.integers(n))
-            r = rng.uniform()
-            if r < 0.55:
-                ops.append(Operation(str(rng.choice(["RX", "RY", "RZ"])), (w,), (Angle(weight=next(k)),)))
-            elif r < 0.8:
-                ops.append(Operation("Rot", (w,), tuple(Angle(weight=next(k)) for _ in range(3))))
-            elif r < 0.9 or not noisy:
-                ops.append(Operation(str(rng.choice(["H", "S"])), (w,)))
-            else:
-                ops.append(Operation(str(rng.choice(CHANNELS)), (w,), prob=float(rng.uniform(0.05, 0.3))))
+        ops += random_wire_ops(rng, n, 4 * n, k, noisy=noisy, rot_until=0.8, fixed_until=0.9)
     return Circuit(n, ops, random_observables(rng, n), n_params=next(k), n_features=2)
 
 
@@ -114,22 +103,18 @@ def test_a_rot_gate_needs_its_factor():
     assert 1.05 < best <= f + 1e-9
 
 
-def test_the_model_bound_is_tighter_and_still_holds():
+def test_the_model_bound_is_tighter_and_still_holds(monkeypatch):
+    import dpqml.bounds.circuit as C
     from dpqml.bounds.search import largest_gradient_norm
 
     model = build_model(qubits=3, layers=3)
     layer = {p for g in product_groups(model.circuit) for p in g}
     runs = {p for g, _ in rotation_groups(model.circuit, layer) for p in g}
     assert runs and not layer & runs  # the groups are disjoint
-    import dpqml.bounds.model as M
-
     tight = gradient_bound(model).total
-    orig = M.rotation_groups
-    try:
-        M.rotation_groups = lambda circuit, exclude=(): []
-        loose = gradient_bound(model).total
-    finally:
-        M.rotation_groups = orig
+    monkeypatch.setattr(C, "rotation_groups", lambda circuit, exclude=(): [])
+    loose = gradient_bound(model).total
+    monkeypatch.undo()
     assert tight < 0.95 * loose
     found = largest_gradient_norm(model, starts=6, steps=80)
     assert found <= tight * (1 + 1e-9)

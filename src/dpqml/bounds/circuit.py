@@ -261,11 +261,7 @@ def product_groups(circuit: Circuit, feature_bound: float | None = None) -> list
     """
     if circuit.state_prep != "zero":
         return []
-    uses: dict[int, int] = {}
-    for op in circuit.operations:
-        for a in op.angles:
-            for i in a.weights:
-                uses[i] = uses.get(i, 0) + 1
+    uses = circuit.angle_uses()
     per_wire: dict[int, list[tuple[int, ...]]] = {}
     for op in circuit.operations:
         if len(op.wires) > 1:
@@ -305,11 +301,7 @@ def rotation_groups(circuit: Circuit, exclude=()) -> list[tuple[tuple[int, ...],
     ``exclude`` (a product-state group's) are left out. Groups of one angle are not returned.
     """
     exclude = set(exclude)
-    uses: dict[int, int] = {}
-    for op in circuit.operations:
-        for a in op.angles:
-            for i in a.weights:
-                uses[i] = uses.get(i, 0) + 1
+    uses = circuit.angle_uses()
     runs: dict[int, list] = {}  # wire -> the current run: [(letter, parameter or None), ...]
     groups = []
 
@@ -361,6 +353,14 @@ def group_factor(circuit: Circuit, group, feature_bound: float | None) -> float:
                 factor = max(factor, math.hypot(1.0 if a.weight is not None else 0.0,
                                                 abs(a.scale) * float(feature_bound)))
     return factor
+
+
+def cap_groups(circuit: Circuit, feature_bound: float | None):
+    """``(layers, runs)``: the parameter groups bounded jointly, each as ``(group, factor)`` with
+    its cap ``factor`` half spreads: the product-state layers (:func:`product_groups`, their
+    :func:`group_factor`), then the rotation runs outside them (:func:`rotation_groups`, ``√λ``)."""
+    layers = [(g, group_factor(circuit, g, feature_bound)) for g in product_groups(circuit, feature_bound)]
+    return layers, rotation_groups(circuit, {p for g, _ in layers for p in g})
 
 
 def grouped_norm(components: np.ndarray, groups, caps) -> float:

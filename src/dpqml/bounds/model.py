@@ -11,14 +11,12 @@ import numpy as np
 from ..models.hybrid import QuantumModel
 from ..models.task import LOSS_TASKS
 from .circuit import (
+    cap_groups,
     feature_bounds,
-    group_factor,
     grouped_norm,
     half_spread_bound,
     output_bound,
     parameter_bounds,
-    product_groups,
-    rotation_groups,
     slot_bounds,
 )
 
@@ -176,11 +174,10 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
     theta = None if params is None else np.asarray(params["theta"], dtype=float)
     B = parameter_bounds(circ, slots, circuit_x)  # (n_obs, n_params)
     out_norms = np.array([output_bound(circ, k) for k in range(len(circ.observables))])
-    # product-state layers: one half spread bounds the whole layer's gradient (circuit.product_groups)
-    joint = product_groups(circ, circuit_x) if refine else []
-    factors = [group_factor(circ, g, circuit_x) for g in joint]
-    # runs of one-wire rotations past the product-state layers: √λ half spreads (circuit.rotation_groups)
-    runs = rotation_groups(circ, {p for g in joint for p in g}) if refine else []
+    # product-state layers and rotation runs: each group's gradient is bounded jointly by a few
+    # half spreads (circuit.cap_groups)
+    product, runs = cap_groups(circ, circuit_x) if refine else ([], [])  # (group, factor) each
+    joint, factors = [g for g, _ in product], [f for _, f in product]
     spreads = np.array([half_spread_bound(circ, k) for k in range(len(circ.observables))])
     groups: dict[str, float] = {}
     parameter_free = params is None
@@ -230,7 +227,7 @@ def gradient_bound(model: QuantumModel, *, feature_bound: float | None = None, p
             if model.pre:
                 dfeat_vec = a * _combine(feature_bounds(circ, slots, theta), "multiclass", _SQRT2)
     caps = [cap * f for f in factors]  # a group of trainable encodings carries its factor
-    groups = {"theta": grouped_norm(theta_comp, joint + [g for g, _ in runs], caps + [cap * f for _, f in runs]),
+    groups = {"theta": grouped_norm(theta_comp, [g for g, _ in product + runs], [cap * f for _, f in product + runs]),
               **groups}
     if model.pre:
         layers = params["pre"]
@@ -260,12 +257,9 @@ def circuit_bound(circuit, *, feature_bound: float | None = None, refine: bool =
     if feature_bound is not None and (not np.isfinite(feature_bound) or feature_bound < 0):
         raise ValueError(f"feature_bound must be a finite number >= 0; got {feature_bound!r}")
     B = parameter_bounds(circuit, slot_bounds(circuit, refine=refine), feature_bound)
-    joint = product_groups(circuit, feature_bound) if refine else []
-    factors = [group_factor(circuit, g, feature_bound) for g in joint]
-    runs = rotation_groups(circuit, {p for g in joint for p in g}) if refine else []
-    groups = joint + [g for g, _ in runs]
-    factors = factors + [f for _, f in runs]
-    rows = np.array([grouped_norm(B[k], groups, [half_spread_bound(circuit, k) * f for f in factors])
+    shared = sum(cap_groups(circuit, feature_bound), []) if refine else []
+    groups = [g for g, _ in shared]
+    rows = np.array([grouped_norm(B[k], groups, [half_spread_bound(circuit, k) * f for _, f in shared])
                      for k in range(B.shape[0])])
     assumptions = ["the circuit's outputs <O_k> alone (no head, no loss)"]
     if feature_bound is not None:
