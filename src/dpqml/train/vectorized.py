@@ -36,7 +36,15 @@ notebook) and after the last one, each run's accuracy on the given evaluation se
 Diagnostics per epoch (computed on private data, NOT covered by ε): clipped fraction, mean and
 max per-example gradient norm, the clipping bias ‖mean clipped − mean unclipped gradient‖ and the
 cosine between the two (averaged over the epoch's steps), and the loss gap between a clipped and
-an unclipped step at the epoch's first step.
+an unclipped step at the epoch's first step. Also per epoch: the clip threshold's mean and largest
+value over the steps (C itself, or ``C_t`` for runs that follow the bound; those are functions of
+the released iterates only).
+
+``max_grad_norm="bound"`` (every run of the call, the paper's quantum model): each step clips at
+``C_t = G(θ_t)``, :func:`dpqml.bounds.compiled.compiled_parameter_bound` evaluated inside the
+compiled step from the current parameters alone, and adds noise ``σ·C_t``; since ``C_t`` bounds
+every per-example gradient, clipping never changes one, and the accounting is that of any
+Gaussian mechanism with noise multiplier σ (``docs/privacy.md``).
 """
 
 from __future__ import annotations
@@ -56,7 +64,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ..models.task import per_example_loss, predicted_class
-from ..privacy.config import PrivacyConfig
+from ..privacy.config import FOLLOW_BOUND, PrivacyConfig
 from ..privacy.dpsgd import flatten_per_example, gaussian_noise, privatize
 from ..privacy.ledger import PrivacyLedger
 from ..validation import check_choice, check_scalar
@@ -64,19 +72,22 @@ from .checkpoint import CheckpointError
 
 VECTORIZED_RANDOMNESS = ("fast", "seeded")
 DIAGNOSTIC_KEYS = ("clipped_fraction", "mean_grad_norm", "max_grad_norm_observed", "clipping_bias_norm",
-                   "clipping_cosine", "loss_gap")
+                   "clipping_cosine", "loss_gap", "clip_threshold_mean", "clip_threshold_max")
+N_STATS = 11  # per step: see _make_epoch's ``stats``
 STATE_FILE = "runs_state.npz"
 META_FILE = "runs_state.json"
 
 
 @dataclass(frozen=True)
 class RunSettings:
-    """The scalars of one run: ``max_grad_norm`` (C), ``noise_multiplier`` (σ, 0 for none),
+    """The scalars of one run: ``max_grad_norm`` (C, or ``"bound"``: each step clips at
+    ``C_t = G(θ_t)``, the parameter-dependent gradient bound, which never clips; the paper's quantum
+    model only, :func:`dpqml.bounds.compiled.compiled_parameter_bound`), ``noise_multiplier`` (σ, 0 for none),
     ``learning_rate``, ``seed`` (the initialisation), ``model_arg`` (a per-run model constant such
     as a Lipschitz K; ignored by models without one), ``noise_seed`` (only with
     ``randomness="seeded"``)."""
 
-    max_grad_norm: float
+    max_grad_norm: float | str
     noise_multiplier: float
     learning_rate: float
     seed: int
@@ -134,12 +145,19 @@ def _unravel_of(template):
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_epoch(model, n, batch_size, steps_per_epoch, momentum, weight_decay, template, chunk):
+def _compiled_epoch(model, n, batch_size, steps_per_epoch, momentum, weight_decay, template, chunk, follow=False):
     """The jitted, run-vectorised epoch; cached so that calls with the same model and settings
-    (the cells and seed groups of a sweep) compile once."""
+    (the cells and seed groups of a sweep) compile once. ``follow``: every run clips at
+    ``C_t = G(θ_t)`` (``max_grad_norm="bound"``) instead of its constant C."""
     unravel = _unravel_of(template)
+    bound = None
+    if follow:
+        from ..bounds.compiled import compiled_parameter_bound
+
+        g = compiled_parameter_bound(model, dtype=template[1][0][1])
+        bound = lambda theta: g(unravel(theta)["theta"])[0]  # noqa: E731 - parameters only, never data
     epoch_fn = _make_epoch(model, n, batch_size=batch_size, steps_per_epoch=steps_per_epoch, momentum=momentum,
-                           weight_decay=weight_decay, unravel=unravel, chunk=chunk)
+                           weight_decay=weight_decay, unravel=unravel, chunk=chunk, bound=bound)
     return jax.jit(jax.vmap(epoch_fn, in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None)))
 
 
@@ -162,13 +180,16 @@ def _per_example_grads(model, unravel):
     return grads, jax.vmap(loss, in_axes=(None, 0, 0, None))
 
 
-def _make_epoch(model, n, *, batch_size, steps_per_epoch, momentum, weight_decay, unravel, chunk):
-    """One epoch of DP-SGD for ONE run (to be vmapped over runs); the data are arguments."""
+def _make_epoch(model, n, *, batch_size, steps_per_epoch, momentum, weight_decay, unravel, chunk, bound=None):
+    """One epoch of DP-SGD for ONE run (to be vmapped over runs); the data are arguments.
+    ``bound``: ``θ -> C_t`` for runs that clip at the parameter-dependent bound (from the current
+    parameters alone: post-processing of released iterates), else ``None`` (the run's constant C)."""
     q = batch_size / n
     grads, batch_loss = _per_example_grads(model, unravel)
 
     def step(carry, t):
-        theta, buf, key, c, sigma, lr, arg, first, x, y = carry
+        theta, buf, key, c_run, sigma, lr, arg, first, x, y = carry
+        c = c_run if bound is None else bound(theta).astype(theta.dtype)
         k_sample, k_noise = jax.random.split(jax.random.fold_in(key, t))
         chosen = jax.random.uniform(k_sample, (n,)) < q
         count = jnp.sum(chosen).astype(jnp.int32)
@@ -218,8 +239,8 @@ def _make_epoch(model, n, *, batch_size, steps_per_epoch, momentum, weight_decay
 
         loss_gap = jax.lax.cond(t == first, gap, lambda _: zero, None)
         stats = jnp.stack([n_clipped, count.astype(theta.dtype), norm_sum, norm_max, bias, cosine, loss_gap,
-                           bad.astype(theta.dtype)])
-        return (new_theta, new_buf, key, c, sigma, lr, arg, first, x, y), stats
+                           bad.astype(theta.dtype), c, c, jnp.ones((), theta.dtype)])
+        return (new_theta, new_buf, key, c_run, sigma, lr, arg, first, x, y), stats
 
     def epoch(theta, buf, key, c, sigma, lr, arg, first_step, x, y):
         ts = first_step + jnp.arange(steps_per_epoch)
@@ -250,8 +271,12 @@ def _check_runs(runs, randomness):
         raise ValueError("runs must hold at least one RunSettings")
     check_choice(randomness, "randomness", VECTORIZED_RANDOMNESS,
                  what="for vectorised runs: the 'secure' source draws on the host at every step")
+    follow = [r.max_grad_norm == FOLLOW_BOUND for r in runs]
+    if any(follow) and not all(follow):
+        raise ValueError("runs: either every run has max_grad_norm='bound' or none does (one compiled program "
+                         f"per call); got 'bound' in runs {[i for i, f in enumerate(follow) if f]} only")
     for i, r in enumerate(runs):
-        for name in ("max_grad_norm", "learning_rate"):
+        for name in ("learning_rate",) if follow[i] else ("max_grad_norm", "learning_rate"):
             check_scalar(getattr(r, name), f"runs[{i}].{name}", low=0.0, low_open=True)
         check_scalar(r.noise_multiplier, f"runs[{i}].noise_multiplier", low=0.0)
         if randomness == "seeded" and r.noise_seed is None:
@@ -312,14 +337,23 @@ def train_runs(model, runs: list[RunSettings], x_train, y_train, *, batch_size: 
     n_params = theta.shape[1]
     buf = np.zeros_like(theta)
     keys = _run_keys(runs, randomness)
-    col = {name: np.asarray([getattr(r, name) for r in runs], np.float32)
+    follow = runs[0].max_grad_norm == FOLLOW_BOUND
+    if follow:  # refuse a model without the compiled bound before any work
+        from ..bounds.compiled import compiled_parameter_bound
+
+        try:
+            compiled_parameter_bound(model, dtype=dtype)
+        except ValueError as exc:
+            raise ValueError(f"max_grad_norm='bound' in vectorised runs: {exc}") from None
+    col = {name: np.asarray([np.nan if (follow and name == "max_grad_norm") else getattr(r, name) for r in runs],
+                            np.float32)
            for name in ("max_grad_norm", "noise_multiplier", "learning_rate", "model_arg")}
     configs = [PrivacyConfig(r.noise_multiplier, r.max_grad_norm, q, total_steps, delta, n, accountant)
                for r in runs]
 
     fingerprint = _fingerprint(x_train, y_train, runs, batch_size, epochs, momentum, weight_decay, delta)
     accuracy = {name: np.full((r_count, epochs + 1), np.nan) for name in eval_sets}
-    stats_all = np.zeros((r_count, epochs, 8))
+    stats_all = np.zeros((r_count, epochs, N_STATS))
     start_epoch = 0
     ledgers = None
     if checkpoint_dir is not None:
@@ -337,7 +371,7 @@ def train_runs(model, runs: list[RunSettings], x_train, y_train, *, batch_size: 
 
     chunk = physical_chunk(batch_size, n)
     run_epoch = _compiled_epoch(model, n, int(batch_size), steps_per_epoch, float(momentum), float(weight_decay),
-                                template, chunk)
+                                template, chunk, follow)
     xj, yj = jnp.asarray(x_train), jnp.asarray(y_train)
     evals = {}
     for name, spec in eval_sets.items():
@@ -386,21 +420,24 @@ def train_runs(model, runs: list[RunSettings], x_train, y_train, *, batch_size: 
 
 
 def _epoch_stats(stats: np.ndarray) -> np.ndarray:
-    """``(R, steps, 8)`` per-step statistics -> ``(R, 8)`` sums/maxima for the epoch (see
+    """``(R, steps, N_STATS)`` per-step statistics -> ``(R, N_STATS)`` sums/maxima for the epoch (see
     :func:`_diagnostics` for how they become diagnostics)."""
     out = stats.sum(axis=1)
     out[:, 3] = stats[:, :, 3].max(axis=1)  # max norm
     out[:, 4] = stats[:, :, 4].mean(axis=1)  # bias: mean over steps
     out[:, 5] = stats[:, :, 5].mean(axis=1)  # cosine: mean over steps
+    out[:, 9] = stats[:, :, 9].max(axis=1)  # the largest clip threshold C_t
     return out
 
 
 def _diagnostics(stats_all: np.ndarray) -> dict[str, np.ndarray]:
-    n_clipped, seen, norm_sum, norm_max, bias, cosine, loss_gap, bad = np.moveaxis(stats_all, -1, 0)
+    n_clipped, seen, norm_sum, norm_max, bias, cosine, loss_gap, bad, c_sum, c_max, steps = \
+        np.moveaxis(stats_all, -1, 0)
     safe = np.maximum(seen, 1)
     return {"clipped_fraction": n_clipped / safe, "mean_grad_norm": norm_sum / safe,
             "max_grad_norm_observed": norm_max, "clipping_bias_norm": bias, "clipping_cosine": cosine,
-            "loss_gap": loss_gap, "nonfinite_gradients": bad, "examples_sampled": seen}
+            "loss_gap": loss_gap, "nonfinite_gradients": bad, "examples_sampled": seen,
+            "clip_threshold_mean": c_sum / np.maximum(steps, 1), "clip_threshold_max": c_max}
 
 
 def _epsilons(configs: list[PrivacyConfig], steps: list[int]) -> list[float]:
@@ -454,6 +491,7 @@ def _load_state(directory: Path, r_count: int, n_params: int, randomness: str, f
         raise CheckpointError(f"the checkpoint in {directory} cannot be read ({e}); use a new checkpoint "
                               "directory (the steps already taken still count against the budget)") from None
     same = (info.get("runs") == r_count and data["theta"].shape == (r_count, n_params)
+            and data["stats"].shape[-1] == N_STATS
             and info.get("randomness") == randomness and info.get("fingerprint") == fingerprint)
     if not same:
         raise CheckpointError(f"the checkpoint in {directory} belongs to other runs or other data (its runs, "
