@@ -117,3 +117,21 @@ def test_single_precision_training_uses_the_double_precision_bound(monkeypatch):
     train(model, x.astype(np.float32), y, PrivacyConfig(0.8, "bound", 0.25, 2, 1e-3, len(x)),
           TrainConfig(seed=1), params=params)
     assert all(np.isfinite(c) and c > 0 for c, *_ in clips)
+
+
+def test_the_papers_model_follows_its_compiled_bound_at_every_step(monkeypatch):
+    """The paper's model takes the compiled G(θ): every step's threshold is parameter_bound at
+    that step's parameters within 0.1-0.2%, and σ·C_t is the noise."""
+    from dpqml.models.paper import PaperQuantumModel
+
+    model = PaperQuantumModel()
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(24, 16)), rng.integers(0, 4, 24)
+    privacy = PrivacyConfig(0.7, "bound", 0.25, 2, 1e-3, len(x))
+    clips, stds = _spy(monkeypatch)
+    train(model, x, y, privacy, TrainConfig(seed=2, learning_rate=0.05))
+    assert len(clips[1:]) == len(stds) == 2
+    for (c, _, params), std in zip(clips[1:], stds, strict=True):
+        ref = parameter_bound(model, params).total
+        assert 0.999 * ref <= c <= 1.002 * ref  # the same relaxation; the weight searches differ
+        assert std == pytest.approx(0.7 * c, rel=1e-9)

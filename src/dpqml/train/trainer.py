@@ -16,6 +16,7 @@ time, no statistic can cross examples.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import time
@@ -532,11 +533,23 @@ def _prepare(model, x_train, y_train, privacy, config, x_test, y_test, params) -
     return run
 
 
+@functools.lru_cache(maxsize=8)
+def _compiled_bound(model, x64: bool):
+    from ..bounds.compiled import compiled_parameter_bound
+
+    return jax.jit(compiled_parameter_bound(model, dtype=jnp.float64 if x64 else jnp.float32))
+
+
 def _bound_following_clip(model, params, loss) -> float:
     """``C_t = G(θ_t)`` for ``max_grad_norm="bound"``: the parameter-dependent bound of
-    :func:`dpqml.bounds.parameter_bound`, from the current parameters alone (never the data)."""
+    :func:`dpqml.bounds.parameter_bound`, from the current parameters alone (never the data). The
+    paper's model takes its compiled form (:mod:`dpqml.bounds.compiled`: the same bound within
+    0.2%, about 40 ms a step instead of 0.6-0.9 s)."""
     from ..bounds.parametric import parameter_bound
+    from ..models.paper import PaperQuantumModel
 
+    if isinstance(model, PaperQuantumModel) and loss in (None, model.default_loss):
+        return float(_compiled_bound(model, bool(jax.config.jax_enable_x64))(params["theta"])[0])
     try:
         return parameter_bound(model, params, loss=loss).total
     except ValueError as exc:
