@@ -36,6 +36,7 @@ the box's edges need a state whose gradient is small).
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 
@@ -175,6 +176,82 @@ def _quartic_sup(x, dx, a: float, head: bool, real: bool, pairs) -> float:
     return _searched_sup(_pairings(x, dx, a, head, real, pairs))[0]
 
 
+#: Adam steps of the search over the null family of :func:`_sos_tops` (on the paper's model the
+#: largest vertex's eigenvalue is within 0.5% of its limit after 40; every step's matrix gives a
+#: valid bound).
+SOS_STEPS = 40
+
+
+def _null_maps(d: int):
+    """Gather indices and weights of ``Π``, the projection of a symmetric matrix ``Y`` on the
+    symmetric subspace (basis :func:`_symmetric_pairs`) onto the fully symmetric quartic forms:
+    ``Π(Y)[r, s] = (u_r u_s / 3) Σ_{three pairings} v v' Y[pair, pair']`` for ``r = {a, b}``,
+    ``s = {c, e}`` and the pairings ``(ab|ce)``, ``(ac|be)``, ``(ae|bc)`` (``v = 1`` on the
+    diagonal pairs and ``1/√2`` off it, ``u = 1`` and ``√2``). ``Y − Π(Y)`` has the zero quartic
+    form: ``⟨ψψ|Y − Π(Y)|ψψ⟩ = 0`` for every real ``ψ``."""
+    ia, ib, _ = _symmetric_pairs(d)
+    index = np.zeros((d, d), dtype=np.int64)
+    index[ia, ib] = index[ib, ia] = np.arange(len(ia))
+    v = np.where(ia == ib, 1.0, math.sqrt(0.5))
+    u = np.where(ia == ib, 1.0, math.sqrt(2.0))
+    a, b = ia[:, None], ib[:, None]
+    c, e = ia[None, :], ib[None, :]
+    rows, cols, weights = [], [], []
+    for (i, j), (k, m) in (((a, b), (c, e)), ((a, c), (b, e)), ((a, e), (b, c))):
+        rows.append(np.broadcast_to(index[i, j], (len(ia), len(ia))))
+        cols.append(np.broadcast_to(index[k, m], (len(ia), len(ia))))
+        weights.append(u[:, None] * u[None, :] * np.broadcast_to(v[index[i, j]] * v[index[k, m]],
+                                                                  (len(ia), len(ia))) / 3)
+    return np.stack(rows), np.stack(cols), np.stack(weights)
+
+
+def _null(y, maps):
+    """``Y − Π(Y)`` for a batch of matrices ``y`` (NumPy or JAX), symmetrised first."""
+    rows, cols, weights = maps
+    y = (y + np.swapaxes(y, -1, -2)) / 2 if isinstance(y, np.ndarray) else (y + jnp.swapaxes(y, -1, -2)) / 2
+    proj = sum(weights[k] * y[..., rows[k], cols[k]] for k in range(3))
+    return y - proj
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _sos_search(base, maps, steps: int):
+    """Adam on ``Σ_v softmax_β(eigenvalues of base_v + N(y_v))`` over ``y`` (β = 5 on bases scaled
+    to entries of at most 1), from ``y = 0``, with a cosine-decaying step: the ``y`` found."""
+    import optax
+
+    def smooth_top(y):
+        ev = jnp.linalg.eigvalsh(base + _null(y, maps))
+        return jnp.sum(jax.nn.logsumexp(5.0 * ev, axis=-1) / 5.0)
+
+    opt = optax.adam(optax.cosine_decay_schedule(0.05, steps, alpha=0.1))
+
+    def body(_, carry):
+        y, state = carry
+        updates, state = opt.update(jax.grad(smooth_top)(y), state)
+        return optax.apply_updates(y, updates), state
+
+    y0 = jnp.zeros_like(base)
+    return jax.lax.fori_loop(0, steps, body, (y0, opt.init(y0)))[0]
+
+
+def _sos_tops(bases, d: int, steps: int = SOS_STEPS) -> np.ndarray:
+    """Certified largest eigenvalues of ``M_v + N_v`` for each base matrix ``M_v`` of ``bases``
+    ``(V, S, S)`` (real ``ψ``; any representation of the vertex's quartic form on the symmetric
+    subspace), with ``N_v`` searched over the whole family of matrices whose quartic form is zero
+    (:func:`_null`, the degree-4 sum-of-squares relaxation): each ``N`` gives a valid bound, so
+    the search (Adam on a smoothed largest eigenvalue, single precision) needs no care; the
+    returned values are the double-precision eigenvalues at the matrices found, never above those
+    of the bases. On the paper's model this closes the gap to ascent over ``ψ`` (``λ`` 27.4 → 19.7
+    at initialisation, ascent over ψ 19.72)."""
+    maps = _null_maps(d)
+    jmaps = (jnp.asarray(maps[0]), jnp.asarray(maps[1]), jnp.asarray(maps[2], jnp.float32))
+    scale = float(np.max(np.abs(bases))) or 1.0
+    y = _sos_search(jnp.asarray(bases / scale, jnp.float32), jmaps, steps)
+    final = np.asarray(bases, np.float64) + scale * _null(np.asarray(y, np.float64), maps)
+    tops = np.linalg.eigvalsh(final)[:, -1]
+    return np.minimum(tops, np.linalg.eigvalsh(np.asarray(bases, np.float64))[:, -1])
+
+
 def _class_vertices(low, high, y: int) -> np.ndarray:
     """``(2**(K-1), K)``: points ``softmax(z) − e_y`` whose convex hull holds ``softmax(z) − e_y``
     for every logit vector ``z`` in the box ``[low, high]``.
@@ -246,7 +323,7 @@ def _check(model, params, loss):
 MAX_PAIR_TENSORS = 2**24
 
 
-def _largest_over_vertices(A, D, box, a: float, head: bool, real: bool, pairs) -> float:
+def _largest_over_vertices(A, D, box, a: float, head: bool, real: bool, pairs, sos: bool = False) -> float:
     """``max`` over every label ``y`` and vertex ``g`` of :func:`_class_vertices` of the bound on
     ``sup_ψ (a² ‖Σ_k g_k ∇f_k‖² + (Σ_k g_k f_k)²) + ‖g‖²`` (the last two when the head trains).
     For each ``ψ`` that quantity is convex in ``g``, so its supremum over the hull is at a vertex.
@@ -266,6 +343,9 @@ def _largest_over_vertices(A, D, box, a: float, head: bool, real: bool, pairs) -
             mats = _pairings(np.tensordot(g, A, 1), np.tensordot(g, D, 1), a, head, real, pairs, outer)
             extra = float(g @ g) if head else 0.0
             candidates.append((_quick_sup(mats) + extra, extra, mats))
+    if sos:  # every vertex through the sum-of-squares relaxation, at once (never above its quick bound)
+        tops = _sos_tops(np.stack([m[0] for _, _, m in candidates]), A.shape[-1])
+        return float(max(min(q, max(t, 0.0) + e) for (q, e, _), t in zip(candidates, tops, strict=True)))
     candidates.sort(key=lambda c: -c[0])
     best, weights = 0.0, None
     while candidates:
@@ -282,7 +362,10 @@ def _largest_over_vertices(A, D, box, a: float, head: bool, real: bool, pairs) -
     return best
 
 
-def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
+RELAXATIONS = ("pairings", "sos")
+
+
+def parameter_bound(model, params, *, loss: str | None = None, relaxation: str = "pairings") -> Bound:
     """``G(θ)``: a bound on ``‖∇ℓ(θ; x, y)‖₂`` over all trainable parameters (angles and head)
     that holds for **every** input the encoding can prepare and every label, at the parameters
     ``params`` (see the module docstring for the derivation).
@@ -295,7 +378,16 @@ def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
     :class:`~dpqml.models.paper.PaperQuantumModel`. Refused with a clear error otherwise, and
     when an eigenvalue problem would exceed :data:`MAX_DIMENSION` rows (the data-free
     :func:`~dpqml.bounds.gradient_bound` still applies).
+
+    ``relaxation``: how the quartic form in the encoded state is bounded. ``"pairings"`` (the
+    default, under a second): the best mixture of the index pairings. ``"sos"`` (a few seconds):
+    a search over every matrix with the same quartic form (the degree-4 sum-of-squares
+    relaxation, :func:`_sos_tops`), tighter (paper's model at initialisation: 5.23 → 4.56, where
+    ascent over the inputs finds 3.77); real encoded states only.
     """
+    from ..validation import check_choice
+
+    check_choice(relaxation, "relaxation", RELAXATIONS)
     loss = _check(model, params, loss)
     a, head, slope_or_box = _head(model, params, loss)
     real, d = _domain(model)
@@ -304,16 +396,23 @@ def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
         raise ValueError(f"the parameter-dependent bound of a {model.circuit.n_qubits}-qubit circuit needs "
                          f"eigenvalue problems of {rows} rows, more than MAX_DIMENSION = {MAX_DIMENSION}; the "
                          "data-free gradient_bound(model) still applies")
+    sos = relaxation == "sos"
+    if sos and not real:
+        raise ValueError("relaxation='sos' needs real encoded states (RY angle or amplitude encoding of real "
+                         "features); this circuit prepares complex ones: use relaxation='pairings'")
     (A, D), precision = _operators(model, params, real, d)
     pairs = _symmetric_pairs(d)
 
     def largest(x, dx):
-        return _quartic_sup(x, dx, a, head, real, pairs)
+        if not sos:
+            return _quartic_sup(x, dx, a, head, real, pairs)
+        mats = _pairings(x, dx, a, head, real, pairs)
+        return min(_quick_sup(mats), max(float(_sos_tops(mats[0][None], d)[0]), 0.0))
 
     if model.task == "binary":  # ‖∇ℓ‖² = ℓ'² (a² ‖∇F‖² + F² + 1), F = Σ_k f_k
         total = slope_or_box * math.sqrt(largest(A.sum(axis=0), D.sum(axis=0)) + (1.0 if head else 0.0))
     else:  # g = softmax(z) − e_y lies in the hull of a few vertices, and ‖∇ℓ‖² is convex in g
-        total = math.sqrt(_largest_over_vertices(A, D, slope_or_box, a, head, real, pairs))
+        total = math.sqrt(_largest_over_vertices(A, D, slope_or_box, a, head, real, pairs, sos))
     total *= 1.0 + SAFETY_MARGIN[precision]
     # the data-free bound, evaluated at these parameters (the head's |a| and b read from them), is
     # also a function of the parameters alone; on shallow circuits its joint rules can be the smaller
@@ -326,4 +425,5 @@ def parameter_bound(model, params, *, loss: str | None = None) -> Bound:
     return Bound(total=total, groups={name: total}, parameter_free=False, loss=loss, feature_bound=None,
                  head_scale=a if head else None, assumptions=assumptions,
                  meta={"n_params": int(np.size(params["theta"])), "method": "operator-eigenvalue",
+                       "relaxation": relaxation,
                        "eigenvalue_rows": rows, "data_free_at_params": data_free})
