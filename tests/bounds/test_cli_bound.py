@@ -71,8 +71,14 @@ def test_at_init_reports_the_parameter_dependent_bound_where_bound_following_sta
     row = json.loads(out)
     model = build_model()
     expected = parameter_bound(model, model.init(jax.random.PRNGKey(3))).total
-    assert row["at_init"] == {"seed": 3, "bound": pytest.approx(expected)}
+    assert row["at_init"] == {"seed": 3, "bound": pytest.approx(expected), "relaxation": "pairings"}
     assert row["at_init"]["bound"] < row["bound"]  # below the data-free bound
+    code, out, _ = _run(["bound", "--clip", "1.0", "--at-init", "3", "--relaxation", "sos", "--json"], capsys)
+    tight = json.loads(out)["at_init"]
+    assert code == 0 and tight["relaxation"] == "sos"
+    assert tight["bound"] == pytest.approx(parameter_bound(model, model.init(jax.random.PRNGKey(3)),
+                                                           relaxation="sos").total)
+    assert tight["bound"] < row["at_init"]["bound"]
     code, out, _ = _run(["bound", "--clip", "1", "--ansatz", "reuploading", "--feature-bound", "3", "--at-init", "0"],
                         capsys)
     assert code == 0 and "at the initial parameters: parameter_bound needs a circuit that encodes" in out
@@ -93,7 +99,8 @@ def test_a_saved_model_is_bounded_at_its_saved_parameters(tmp_path, capsys):
     assert code == 0
     row = json.loads(out)
     assert row["bound"] == pytest.approx(gradient_bound(model).total)  # the file's model, not the flags'
-    assert row["at_saved"] == {"file": str(path), "bound": pytest.approx(parameter_bound(model, params).total)}
+    assert row["at_saved"] == {"file": str(path), "bound": pytest.approx(parameter_bound(model, params).total),
+                               "relaxation": "pairings"}
     assert row["at_saved"]["bound"] != pytest.approx(parameter_bound(model, model.init(jax.random.PRNGKey(1))).total)
     code, out, _ = _run(["bound", "--clip", "1.0", "--model-file", str(path)], capsys)
     assert code == 0 and f"at the saved parameters ({path}): G(θ) = " in out

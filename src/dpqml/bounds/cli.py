@@ -47,6 +47,10 @@ def add_bound_parser(sub) -> argparse.ArgumentParser:
     bd.add_argument("--at-init", type=nonnegative_int("--at-init"), metavar="SEED",
                     help="also the parameter-dependent bound G(θ_0) at the model's initial parameters (init with "
                          "this seed): where training with --max-grad-norm bound starts, over every input and label")
+    bd.add_argument("--relaxation", choices=("pairings", "sos"), default="pairings",
+                    help="how --at-init and --model-file bound the parameter-dependent G(θ): pairings (default, "
+                         "under a second; what --max-grad-norm bound uses) or sos (a few seconds, tighter; real "
+                         "encoded states only; docs/bounds.md)")
     ce = bd.add_argument_group("clipping-cost estimate (public quantities only)")
     ce.add_argument("--noise-multiplier", type=nonnegative_float("--noise-multiplier"),
                     help="σ of the planned run, >= 0")
@@ -122,8 +126,9 @@ def cmd_bound(args) -> int:
         from . import parameter_bound
 
         try:
-            g0 = parameter_bound(model, model.init(jax.random.PRNGKey(args.at_init)), loss=args.loss).total
-            out["at_init"] = {"seed": args.at_init, "bound": g0}
+            g0 = parameter_bound(model, model.init(jax.random.PRNGKey(args.at_init)), loss=args.loss,
+                                 relaxation=args.relaxation).total
+            out["at_init"] = {"seed": args.at_init, "bound": g0, "relaxation": args.relaxation}
         except ValueError as exc:
             out["at_init"] = {"seed": args.at_init, "unavailable": str(exc)}
     if saved is not None:  # G(θ) at the saved parameters: parameters only, no data
@@ -131,7 +136,8 @@ def cmd_bound(args) -> int:
 
         try:
             out["at_saved"] = {"file": str(args.model_file),
-                               "bound": parameter_bound(model, saved, loss=args.loss).total}
+                               "bound": parameter_bound(model, saved, loss=args.loss, relaxation=args.relaxation).total,
+                               "relaxation": args.relaxation}
         except ValueError as exc:
             out["at_saved"] = {"file": str(args.model_file), "unavailable": str(exc)}
     if args.json:
