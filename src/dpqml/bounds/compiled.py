@@ -13,12 +13,14 @@ gives a valid bound. What differs is how the eigenvalue is found:
   estimates (:func:`_best_mixture`; no certificate needed: any weight is valid).
 * The eigenvalue is **certified** by Cholesky: ``μ I − M`` has a Cholesky factor exactly when
   ``μ ≥ λmax(M)``, so ``μ = ρ (1 + τ)`` is tried for the Lanczos estimate ``ρ`` and each slack
-  ``τ`` of :data:`SLACKS`; the smallest ``μ`` that factors is taken. A factorisation that runs to
-  completion in floating point is exact for ``μ I − M + E`` with ``‖E‖₂ ≤ n γ_{n+1} / (1 − n
-  γ_{n+1}) ‖μ I − M‖₂`` (Higham, *Accuracy and Stability of Numerical Algorithms*, Thm 10.3, with
-  ``‖|Rᵀ||R|‖₂ ≤ n ‖RᵀR‖₂``; ``γ_k = k u / (1 − k u)``), so ``λmax(M) ≤ μ + ‖E‖₂`` and that term
-  is added (``‖·‖₂ ≤ ‖·‖_F``). A vertex where no ``μ`` factors gets the data-free bound (counted in
-  the second output).
+  ``τ`` of :data:`SLACKS`; the smallest ``μ`` that factors is taken. Where some vertex does not
+  factor at any ``τ`` (the estimate was more than 5% low: measured on about 0.4% of the steps of
+  the paper grid's bound-following runs), its full eigenvalues are computed and certified the same
+  way (one run at a time, so only runs that need it pay). A factorisation that runs to
+  completion in floating point gives ``RᵀR = μ I − M + E`` with ``|E| ≤ γ_{n+1} |Rᵀ||R|``
+  (Higham, *Accuracy and Stability of Numerical Algorithms*, Thm 10.3; ``γ_k = k u / (1 − k u)``),
+  so ``‖E‖₂ ≤ γ_{n+1} ‖R‖_F²`` and ``λmax(M) ≤ μ + ‖E‖₂``; that term is added. A vertex where no
+  ``μ`` factors even then gets the data-free bound (counted in the second output).
 * Cholesky costs a twentieth of a full eigenvalue decomposition (measured: 32 matrices of 136 rows,
   1.6 ms against 31 ms on 2 cores).
 
@@ -173,6 +175,12 @@ def compiled_parameter_bound(model, *, dtype=jnp.float32):
         m2 = (m2 + jnp.swapaxes(m2, 1, 2)) / 2
         chosen, rho = _best_mixture(m1, m2)
         top, ok = _certified_top(chosen, rho)
+
+        def exact(_):  # rare (a Lanczos estimate more than 5% low): the full eigenvalues, certified again
+            again, ok_again = _certified_top(chosen, jnp.linalg.eigvalsh(chosen)[:, -1])
+            return jnp.where(ok, top, again), ok | ok_again
+
+        top, ok = jax.lax.cond(jnp.all(ok), lambda _: (top, ok), exact, None)
         worst = jnp.max(jnp.where(ok, top, data_free**2))
         g = jnp.sqrt(jnp.maximum(worst, 0.0)) * margin
         return jnp.minimum(g, data_free), jnp.sum(~ok)
