@@ -49,9 +49,8 @@ def main(argv=None) -> int:
     import jax
 
     from dpqml.bounds.compiled import compiled_parameter_bound
-    from dpqml.protocol.tabular import job_model, plan, run_tabular_job, tabular_preset
+    from dpqml.protocol.tabular import job_model, plan, run_learning_rate, run_tabular_job, tabular_preset
     from dpqml.report.intervals import t_interval
-    from dpqml.train.lr_rules import learning_rate
 
     overrides = {"families": ("quantum",), "seeds": tuple(args.seeds), "clipping_grid": None,
                  "privacy_grid": {"epsilon": args.epsilons, "max_grad_norm": [1.0], "batch_size": 64}}
@@ -68,10 +67,9 @@ def main(argv=None) -> int:
     for spec in specs:
         for run in spec["runs"]:
             c0 = float(g(model.init(jax.random.PRNGKey(run["seed"]))["theta"])[0])
-            sigma_seen = run["noise_multiplier_rdp"] if config.lr_sigma == "rdp" else run["noise_multiplier"]
             run.update(max_grad_norm="bound", c_at_init=c0,
-                       learning_rate=learning_rate(config.learning_rate, "quantum", max_grad_norm=c0,
-                                                   noise_multiplier=sigma_seen, batch_size=spec["batch_size"]))
+                       learning_rate=run_learning_rate(config, "quantum", c0, run["noise_multiplier"],
+                                                       run["noise_multiplier_rdp"], spec["batch_size"]))
     rows = []
     t0 = time.perf_counter()
     jobs = specs + constant

@@ -208,7 +208,7 @@ def _null_maps(d: int):
 def _null(y, maps):
     """``Y − Π(Y)`` for a batch of matrices ``y`` (NumPy or JAX), symmetrised first."""
     rows, cols, weights = maps
-    y = (y + np.swapaxes(y, -1, -2)) / 2 if isinstance(y, np.ndarray) else (y + jnp.swapaxes(y, -1, -2)) / 2
+    y = (y + y.swapaxes(-1, -2)) / 2
     proj = sum(weights[k] * y[..., rows[k], cols[k]] for k in range(3))
     return y - proj
 

@@ -35,7 +35,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 
-from ..train.lr_rules import check_learning_rate
+from ..train.lr_rules import check_learning_rate, learning_rate
 from ..validation import check_choice, check_count, check_list, check_probability, check_scalar
 from .config import digest
 
@@ -215,14 +215,20 @@ def load_splits(config: TabularConfig):
     return load_tabular(config.data, scaler=config.scaler, n_public=config.n_public)
 
 
+def run_learning_rate(config: TabularConfig, family: str, c: float, sigma_used: float, sigma_rdp, b: int) -> float:
+    """A run's learning rate: the study's rule at clip threshold ``c``, expected batch ``b`` and the
+    noise multiplier the rule sees (``lr_sigma = "rdp"``: the RDP-calibrated σ beside the PLD σ
+    used, as the notebook did; public constants only)."""
+    seen = sigma_rdp if (config.lr_sigma == "rdp" and sigma_used > 0) else sigma_used
+    return learning_rate(config.learning_rate, family, max_grad_norm=c, noise_multiplier=seen, batch_size=b)
+
+
 def plan(config: TabularConfig) -> tuple[list[dict], dict]:
     """Everything that can fail before training: the data (and its split), every batch size against
     the training set, σ per (ε, B) (PLD, and RDP for reference), every run's learning rate. Returns
     the job specs and the protocol record of the report."""
     from ..privacy.accounting import check_delta
     from ..privacy.config import PrivacyConfig
-    from ..train.lr_rules import learning_rate
-
     splits = load_splits(config)
     n = len(splits.x_train)
     for b in config.batch_sizes():
@@ -245,10 +251,6 @@ def plan(config: TabularConfig) -> tuple[list[dict], dict]:
             sigmas.append({"epsilon": float(eps), "batch_size": b, "sample_rate": q, "steps": steps,
                            "noise_multiplier": pld.noise_multiplier, "noise_multiplier_rdp": rdp.noise_multiplier})
 
-    def rate(family, c, sigma_used, sigma_rdp, b):
-        seen = sigma_rdp if (config.lr_sigma == "rdp" and sigma_used > 0) else sigma_used
-        return learning_rate(config.learning_rate, family, max_grad_norm=c, noise_multiplier=seen, batch_size=b)
-
     common = {"kind": "tabular", "study": config.fingerprint(), "data": config.data, "scaler": config.scaler,
               "n_public": config.n_public, "epochs": config.epochs, "delta": config.delta,
               "momentum": config.momentum, "weight_decay": config.weight_decay,
@@ -263,15 +265,16 @@ def plan(config: TabularConfig) -> tuple[list[dict], dict]:
                 for c in config.clipping_grid["max_grad_norm"]:
                     for s in config.seeds:
                         bundles.setdefault(("clipping", int(b)), []).append(_run(
-                            family, c, s, 0.0, None, None, rate(family, c, 0.0, None, b), config))
+                            family, c, s, 0.0, None, None, run_learning_rate(config, family, c, 0.0, None, b), config))
         if config.privacy_grid is not None:
             b = int(config.privacy_grid["batch_size"])
             for entry in sigmas:
                 for c in config.privacy_grid["max_grad_norm"]:
+                    sigma, sigma_rdp = entry["noise_multiplier"], entry["noise_multiplier_rdp"]
+                    lr = run_learning_rate(config, family, c, sigma, sigma_rdp, b)
                     for s in config.seeds:
                         bundles.setdefault(("privacy", b), []).append(_run(
-                            family, c, s, entry["noise_multiplier"], entry["noise_multiplier_rdp"], entry["epsilon"],
-                            rate(family, c, entry["noise_multiplier"], entry["noise_multiplier_rdp"], b), config))
+                            family, c, s, sigma, sigma_rdp, entry["epsilon"], lr, config))
         for (grid, b), runs in bundles.items():
             parts = -(-len(runs) // RUNS_PER_JOB[family])
             size = -(-len(runs) // parts)  # equal parts: one compiled shape per bundle

@@ -73,7 +73,7 @@ from .checkpoint import CheckpointError
 VECTORIZED_RANDOMNESS = ("fast", "seeded")
 DIAGNOSTIC_KEYS = ("clipped_fraction", "mean_grad_norm", "max_grad_norm_observed", "clipping_bias_norm",
                    "clipping_cosine", "loss_gap", "clip_threshold_mean", "clip_threshold_max")
-N_STATS = 11  # per step: see _make_epoch's ``stats``
+N_STATS = 10  # per step: see _make_epoch's ``stats``
 STATE_FILE = "runs_state.npz"
 META_FILE = "runs_state.json"
 
@@ -239,7 +239,7 @@ def _make_epoch(model, n, *, batch_size, steps_per_epoch, momentum, weight_decay
 
         loss_gap = jax.lax.cond(t == first, gap, lambda _: zero, None)
         stats = jnp.stack([n_clipped, count.astype(theta.dtype), norm_sum, norm_max, bias, cosine, loss_gap,
-                           bad.astype(theta.dtype), c, c, jnp.ones((), theta.dtype)])
+                           bad.astype(theta.dtype), c, c])  # C_t twice: its mean and its max
         return (new_theta, new_buf, key, c_run, sigma, lr, arg, first, x, y), stats
 
     def epoch(theta, buf, key, c, sigma, lr, arg, first_step, x, y):
@@ -426,18 +426,18 @@ def _epoch_stats(stats: np.ndarray) -> np.ndarray:
     out[:, 3] = stats[:, :, 3].max(axis=1)  # max norm
     out[:, 4] = stats[:, :, 4].mean(axis=1)  # bias: mean over steps
     out[:, 5] = stats[:, :, 5].mean(axis=1)  # cosine: mean over steps
+    out[:, 8] = stats[:, :, 8].mean(axis=1)  # clip threshold C_t: mean over steps
     out[:, 9] = stats[:, :, 9].max(axis=1)  # the largest clip threshold C_t
     return out
 
 
 def _diagnostics(stats_all: np.ndarray) -> dict[str, np.ndarray]:
-    n_clipped, seen, norm_sum, norm_max, bias, cosine, loss_gap, bad, c_sum, c_max, steps = \
-        np.moveaxis(stats_all, -1, 0)
+    n_clipped, seen, norm_sum, norm_max, bias, cosine, loss_gap, bad, c_mean, c_max = np.moveaxis(stats_all, -1, 0)
     safe = np.maximum(seen, 1)
     return {"clipped_fraction": n_clipped / safe, "mean_grad_norm": norm_sum / safe,
             "max_grad_norm_observed": norm_max, "clipping_bias_norm": bias, "clipping_cosine": cosine,
             "loss_gap": loss_gap, "nonfinite_gradients": bad, "examples_sampled": seen,
-            "clip_threshold_mean": c_sum / np.maximum(steps, 1), "clip_threshold_max": c_max}
+            "clip_threshold_mean": c_mean, "clip_threshold_max": c_max}
 
 
 def _epsilons(configs: list[PrivacyConfig], steps: list[int]) -> list[float]:
