@@ -34,7 +34,13 @@ def add_compare_parser(sub) -> argparse.ArgumentParser:
                             "published (C x B and eps x C grids, quantum, MLP and Lipschitz families, 10 seeds); "
                             "paper-tabular-clean: the same grids with no preprocessing fitted on private data and "
                             "the last epoch's test accuracy as the metric (docs/tabular.md)")
-    c.add_argument("--out", metavar="DIR", help="output directory (default ./dpqml-compare-<protocol name>)")
+    c.add_argument("--bound-column", action="store_true",
+                   help="tabular study only: add the bound-following column to the privacy grid (quantum family: "
+                        "each step clips at C_t = G(theta_t), the gradient bound of the current parameters, and "
+                        "adds noise sigma*C_t; docs/bounds.md); same as listing 'bound' in "
+                        "privacy_grid.max_grad_norm of a --config file")
+    c.add_argument("--out", metavar="DIR", help="output directory (default ./dpqml-compare-<protocol name>, "
+                                                "with -bound-column appended under --bound-column)")
     c.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local process pool (default) or ray")
     c.add_argument("--workers", type=positive_int("--workers"),
@@ -59,10 +65,12 @@ def cmd_compare(args, write_json) -> int:
 
     config = load_config(args.config) if args.config else preset(args.preset or "quick")
     tabular = isinstance(config, TabularConfig)
+    if getattr(args, "bound_column", False):
+        config = with_bound_column(config)
     if args.show_config:
         write_json(describe_plan(config) if tabular else config.to_dict(), "-")
         return 0
-    out = args.out or f"dpqml-compare-{config.name}"
+    out = args.out or f"dpqml-compare-{config.name}" + ("-bound-column" if getattr(args, "bound_column", False) else "")
     run = run_tabular if tabular else run_protocol
     summary = run(config, out, executor=args.executor, workers=args.workers, address=args.address,
                   progress=not args.no_progress)
@@ -79,3 +87,21 @@ def cmd_compare(args, write_json) -> int:
         print("rerun the same command to retry the failed jobs", file=sys.stderr)
         return 1
     return 0
+
+
+def with_bound_column(config):
+    """``--bound-column``: ``config`` (a tabular study) with ``"bound"`` added to its privacy grid's C axis."""
+    import dataclasses
+
+    from ..privacy.config import FOLLOW_BOUND
+    from .tabular import TabularConfig
+
+    if not isinstance(config, TabularConfig):
+        raise ValueError("--bound-column is for the tabular study (--preset paper-tabular or paper-tabular-clean, "
+                         f"or a --config file naming one); protocol {config.name!r} is not one")
+    if config.privacy_grid is None:
+        raise ValueError("--bound-column adds a column to privacy_grid, and this study has none (privacy_grid = None)")
+    clips = list(config.privacy_grid["max_grad_norm"])
+    if FOLLOW_BOUND in clips:
+        return config
+    return dataclasses.replace(config, privacy_grid={**config.privacy_grid, "max_grad_norm": [*clips, FOLLOW_BOUND]})

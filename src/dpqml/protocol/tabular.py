@@ -8,6 +8,12 @@ and the privacy budget ε, for three model families (:data:`dpqml.models.PAPER_F
 * ``clipping`` (heatmap 1): σ = 0 (clipping only), C × B;
 * ``privacy`` (heatmap 2): ε × C at one B, σ calibrated per (ε, q) with the PLD accountant (the
   σ that RDP would give is listed beside it, as the notebook used Opacus's RDP calibration).
+  Its C axis may hold ``"bound"`` beside numbers: the bound-following column, quantum family only,
+  in which each step clips at ``C_t = G(θ_t)``, the parameter-dependent gradient bound of the
+  current parameters (:func:`dpqml.bounds.compiled.compiled_parameter_bound`), so clipping never
+  changes a gradient, and adds noise ``σ·C_t`` (post-processing of released iterates: the
+  accounting is unchanged). Its learning rate is the study's rule at ``C = G(θ_0)``, a function of
+  the initialisation seed only.
 
 Every (grid, family, B) is trained as a few jobs, each a vectorised bundle of runs (cells × seeds;
 :func:`dpqml.train.vectorized.train_runs`), registered in ``DIR/results.sqlite`` like every
@@ -35,6 +41,7 @@ import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
 
+from ..privacy.config import FOLLOW_BOUND
 from ..train.lr_rules import check_learning_rate, learning_rate
 from ..validation import check_choice, check_count, check_list, check_probability, check_scalar
 from .config import digest
@@ -67,7 +74,8 @@ class TabularConfig:
     """The settings of a tabular study; every field has the paper's value by default.
 
     ``clipping_grid``: ``{"max_grad_norm": [...], "batch_size": [...]}`` (σ = 0), or ``None``.
-    ``privacy_grid``: ``{"epsilon": [...], "max_grad_norm": [...], "batch_size": B}``, or ``None``.
+    ``privacy_grid``: ``{"epsilon": [...], "max_grad_norm": [...], "batch_size": B}``, or ``None``;
+    its ``max_grad_norm`` may list ``"bound"`` (the bound-following column; needs the quantum family).
     ``learning_rate``: ``"paper-rule"``, a positive number, or ``{family: rate}``.
     ``lr_sigma``: which σ the paper's rule sees (``rdp``: the notebook's; ``pld``: the one used).
     ``lipschitz_k``: K of the Lipschitz family (``None``: K = C).
@@ -123,13 +131,18 @@ class TabularConfig:
             raise ValueError("clipping_grid and privacy_grid are both empty: give at least one grid")
         if self.clipping_grid is not None:
             _keys("clipping_grid", self.clipping_grid, ("max_grad_norm", "batch_size"))
-            check_list(self.clipping_grid["max_grad_norm"], "clipping_grid.max_grad_norm", item=_positive)
+            check_list(self.clipping_grid["max_grad_norm"], "clipping_grid.max_grad_norm", item=_clip, unique=True)
             check_list(self.clipping_grid["batch_size"], "clipping_grid.batch_size", item=_batch)
         if self.privacy_grid is not None:
             _keys("privacy_grid", self.privacy_grid, ("epsilon", "max_grad_norm", "batch_size"))
             check_list(self.privacy_grid["epsilon"], "privacy_grid.epsilon", item=_positive)
-            check_list(self.privacy_grid["max_grad_norm"], "privacy_grid.max_grad_norm", item=_positive)
+            clips = check_list(self.privacy_grid["max_grad_norm"], "privacy_grid.max_grad_norm",
+                               item=_clip_or_bound, unique=True)
             _batch(self.privacy_grid["batch_size"], "privacy_grid.batch_size")
+            if FOLLOW_BOUND in clips and "quantum" not in self.families:
+                raise ValueError(f"privacy_grid.max_grad_norm: {FOLLOW_BOUND!r} (C_t = G(θ_t)) follows the quantum "
+                                 f"model's parameter-dependent bound; it needs 'quantum' in families "
+                                 f"(got {list(self.families)})")
         check_list(self.seeds, "seeds", item=check_count, unique=True)
         check_count(self.epochs, "epochs", minimum=1)
         check_count(self.checkpoint_every, "checkpoint_every", minimum=1)
@@ -174,6 +187,21 @@ def _keys(key, value, want) -> None:
 
 def _positive(v, where) -> float:
     return check_scalar(v, where, low=0.0, low_open=True)
+
+
+def _clip(v, where) -> float:
+    if v == FOLLOW_BOUND:
+        raise ValueError(f"{where}: {FOLLOW_BOUND!r} is offered in privacy_grid.max_grad_norm only (σ = 0 here, and "
+                         "clipping at the bound is plain unclipped training); give a number > 0")
+    return _positive(v, where)
+
+
+def _clip_or_bound(v, where):
+    if isinstance(v, str):
+        if v != FOLLOW_BOUND:
+            raise ValueError(f"{where} must be a number > 0 or {FOLLOW_BOUND!r} (clip at G(θ_t)); got {v!r}")
+        return v
+    return _positive(v, where)
 
 
 def _batch(v, where) -> int:
@@ -223,6 +251,23 @@ def run_learning_rate(config: TabularConfig, family: str, c: float, sigma_used: 
     return learning_rate(config.learning_rate, family, max_grad_norm=c, noise_multiplier=seen, batch_size=b)
 
 
+def initial_bounds(config: TabularConfig, splits) -> dict[int, float]:
+    """``{seed: G(θ_0)}``: the quantum model's parameter-dependent gradient bound at each seed's
+    initial parameters (float32, as the trainer computes ``C_t``), to 6 significant digits; it sets the
+    learning rate of the bound-following column. Public: the initialisation seed and the model only."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from ..bounds.compiled import compiled_parameter_bound
+
+    model = job_model({"family": "quantum", "quantum_layers": config.quantum_layers}, splits.x_train.shape[1],
+                      int(np.max(splits.y_train)) + 1)
+    g = jax.jit(compiled_parameter_bound(model, dtype=jnp.float32))
+    return {int(s): float(f"{float(g(model.init(jax.random.PRNGKey(int(s)), dtype=jnp.float32)['theta'])[0]):.6g}")
+            for s in config.seeds}
+
+
 def plan(config: TabularConfig) -> tuple[list[dict], dict]:
     """Everything that can fail before training: the data (and its split), every batch size against
     the training set, σ per (ε, B) (PLD, and RDP for reference), every run's learning rate. Returns
@@ -257,6 +302,8 @@ def plan(config: TabularConfig) -> tuple[list[dict], dict]:
               "quantum_layers": config.quantum_layers, "val_weighting": config.val_weighting,
               "randomness": config.randomness, "checkpoint_every": config.checkpoint_every,
               "data_fingerprint": splits.fingerprint}
+    follows = config.privacy_grid is not None and FOLLOW_BOUND in config.privacy_grid["max_grad_norm"]
+    initial = initial_bounds(config, splits) if follows else {}
     specs = []
     for family in config.families:
         bundles: dict = {}
@@ -264,23 +311,30 @@ def plan(config: TabularConfig) -> tuple[list[dict], dict]:
             for b in config.clipping_grid["batch_size"]:
                 for c in config.clipping_grid["max_grad_norm"]:
                     for s in config.seeds:
-                        bundles.setdefault(("clipping", int(b)), []).append(_run(
+                        bundles.setdefault(("clipping", int(b), False), []).append(_run(
                             family, c, s, 0.0, None, None, run_learning_rate(config, family, c, 0.0, None, b), config))
         if config.privacy_grid is not None:
             b = int(config.privacy_grid["batch_size"])
             for entry in sigmas:
                 for c in config.privacy_grid["max_grad_norm"]:
+                    follow = c == FOLLOW_BOUND
+                    if follow and family != "quantum":
+                        continue  # the bound-following column: the quantum family only
                     sigma, sigma_rdp = entry["noise_multiplier"], entry["noise_multiplier_rdp"]
-                    lr = run_learning_rate(config, family, c, sigma, sigma_rdp, b)
                     for s in config.seeds:
-                        bundles.setdefault(("privacy", b), []).append(_run(
-                            family, c, s, sigma, sigma_rdp, entry["epsilon"], lr, config))
-        for (grid, b), runs in bundles.items():
+                        c_rule = initial[s] if follow else c
+                        lr = run_learning_rate(config, family, c_rule, sigma, sigma_rdp, b)
+                        run = _run(family, c, s, sigma, sigma_rdp, entry["epsilon"], lr, config)
+                        if follow:
+                            run["clip_at_init"] = c_rule
+                        bundles.setdefault(("privacy", b, follow), []).append(run)
+        for (grid, b, *follow), runs in bundles.items():
             parts = -(-len(runs) // RUNS_PER_JOB[family])
             size = -(-len(runs) // parts)  # equal parts: one compiled shape per bundle
+            extra = {"follow_bound": True} if follow == [True] else {}  # constant-C specs keep their keys
             for i in range(0, len(runs), size):
                 specs.append({**common, "grid": grid, "family": family, "batch_size": b, "runs": runs[i:i + size],
-                              "part": i // size})
+                              "part": i // size, **extra})
     protocol = {
         "name": config.name, "kind": "tabular", "settings": config.to_dict(),
         "grids": {k: v for k, v in (("clipping", config.clipping_grid), ("privacy", config.privacy_grid)) if v},
@@ -290,6 +344,11 @@ def plan(config: TabularConfig) -> tuple[list[dict], dict]:
         "sigmas": sigmas, "n_train": n, "n_val": len(splits.x_val), "n_test": len(splits.x_test),
         "data_meta": splits.meta,
     }
+    if follows:
+        protocol["bound_column"] = {
+            "rule": "C_t = G(θ_t), the parameter-dependent gradient bound of the current parameters (quantum only); "
+                    "noise σ·C_t; learning rate: the study's rule at C = G(θ_0)",
+            "initial_bounds": [{"seed": s, "bound": g} for s, g in initial.items()]}
     return specs, protocol
 
 
@@ -310,12 +369,13 @@ def _run(family, c, seed, sigma, sigma_rdp, epsilon, lr, config) -> dict:
     k = None
     if family == "lipschitz":
         k = float(config.lipschitz_k) if config.lipschitz_k is not None else float(c)
-    return {"max_grad_norm": float(c), "seed": int(seed), "noise_multiplier": float(sigma),
+    return {"max_grad_norm": c if c == FOLLOW_BOUND else float(c), "seed": int(seed), "noise_multiplier": float(sigma),
             "noise_multiplier_rdp": sigma_rdp, "epsilon": epsilon, "learning_rate": float(lr), "lipschitz_k": k}
 
 
 def tabular_job_label(spec: dict) -> str:
-    return f"{spec['grid']}-{spec['family']}-B{spec['batch_size']}-part{spec['part']}"
+    follow = "-bound" if spec.get("follow_bound") else ""
+    return f"{spec['grid']}-{spec['family']}{follow}-B{spec['batch_size']}-part{spec['part']}"
 
 
 # -- one job: a bundle of runs ---------------------------------------------------------------------
@@ -409,6 +469,7 @@ def run_tabular_job(spec: dict, work_dir: str | None, log) -> dict:
             "epsilon_spent": res.epsilon[i], "n_train": len(splits.x_train), "n_val": len(splits.x_val),
             "n_test": len(splits.x_test), "n_params": res.n_params, "seconds": seconds / len(runs),
             "randomness": spec["randomness"], "gradient_bound": bound, "diagnostics_by_epoch": diag,
+            **({"clip_at_init": r["clip_at_init"]} if "clip_at_init" in r else {}),
             "resumed_from_epoch": res.resumed_from_epoch,
             **({"noise_seed": runs[i].noise_seed} if spec["randomness"] == "seeded" else {}),
         })
@@ -511,8 +572,12 @@ def describe_plan(config: TabularConfig) -> dict:
     cells = 0
     if config.clipping_grid:
         cells += len(config.clipping_grid["max_grad_norm"]) * len(config.clipping_grid["batch_size"])
+    runs = cells * len(config.families)
     if config.privacy_grid:
-        cells += len(config.privacy_grid["epsilon"]) * len(config.privacy_grid["max_grad_norm"])
-    d["training_runs"] = cells * len(config.families) * len(config.seeds)
+        clips = config.privacy_grid["max_grad_norm"]
+        per_family = len(config.privacy_grid["epsilon"]) * len(clips)
+        follow = len(config.privacy_grid["epsilon"]) * (FOLLOW_BOUND in clips)  # quantum only
+        runs += per_family * len(config.families) - follow * (len(config.families) - 1)
+    d["training_runs"] = runs * len(config.seeds)
     return d
 

@@ -60,6 +60,9 @@ DIFFERENCE_PAIRS = (("quantum", "classical"), ("quantum", "lipschitz"), ("classi
 AXIS_LABELS = {"max_grad_norm": "clip threshold C", "expected_batch_size": "expected batch size B",
                "epsilon": "privacy budget ε"}
 CELL_KEYS = ("grid", "epsilon", "max_grad_norm", "expected_batch_size")
+#: C of the bound-following column (each step clips at ``C_t = G(θ_t)``): the value of
+#: :data:`dpqml.privacy.config.FOLLOW_BOUND` (not imported: the report does not load the accountants).
+FOLLOW_BOUND = "bound"
 
 REQUIRED_KEYS = (
     "grid", "family", "model", "seed", "epsilon", "noise_multiplier", "max_grad_norm", "expected_batch_size",
@@ -106,10 +109,32 @@ def validate_rows(rows: Sequence[Mapping[str, Any]]) -> None:
         seen[key] = i
 
 
-def cell_of(row: Mapping[str, Any]) -> tuple[str, float, float, float | int]:
-    """``(grid, ε, C, B)`` of a row, ε as a float (∞ for σ = 0), B an int when it is a whole number."""
+def clip_of(row: Mapping[str, Any]) -> float | str:
+    """The row's C as a float, or :data:`FOLLOW_BOUND` for a run of the bound-following column."""
+    value = row["max_grad_norm"]
+    return FOLLOW_BOUND if value == FOLLOW_BOUND else as_float(value)
+
+
+def clip_order(clip: float | str) -> tuple[int, float]:
+    """A sort key of C values: the numbers in order, then the bound-following column."""
+    return (1, 0.0) if clip == FOLLOW_BOUND else (0, float(clip))
+
+
+def clip_text(clip: float | str) -> str:
+    """C for a label: the shortest ``g`` form, or ``G(θ_t)`` for the bound-following column."""
+    return "G(θ_t)" if clip == FOLLOW_BOUND else f"{clip:g}"
+
+
+def cell_order(entry: Mapping[str, Any]) -> tuple:
+    """A sort key of a cell dict: ε, C (:func:`clip_order`), B."""
+    return entry["epsilon"], clip_order(entry["max_grad_norm"]), entry["expected_batch_size"]
+
+
+def cell_of(row: Mapping[str, Any]) -> tuple[str, float, float | str, float | int]:
+    """``(grid, ε, C, B)`` of a row, ε as a float (∞ for σ = 0), C as :func:`clip_of` gives it, B an int
+    when it is a whole number."""
     batch = as_float(row["expected_batch_size"])
-    return (row["grid"], epsilon_of(row), as_float(row["max_grad_norm"]), int(batch) if batch.is_integer() else batch)
+    return (row["grid"], epsilon_of(row), clip_of(row), int(batch) if batch.is_integer() else batch)
 
 
 def _covered(group: Sequence[Mapping[str, Any]]) -> bool:
@@ -144,8 +169,7 @@ def summarize_cells(rows: Sequence[Mapping[str, Any]], metric: str, confidence: 
                     "mean": interval.mean, "low": interval.low, "high": interval.high,
                     "half_width": interval.half_width, "std": _std([as_float(r[metric]) for r in group]),
                     "preprocessing_covered_by_epsilon": _covered(group)})
-    return sorted(out, key=lambda s: (s["grid"], FAMILIES.index(s["family"]), s["epsilon"], s["max_grad_norm"],
-                                      s["expected_batch_size"]))
+    return sorted(out, key=lambda s: (s["grid"], FAMILIES.index(s["family"]), *cell_order(s)))
 
 
 def _std(values: Sequence[float]) -> float | None:
@@ -198,7 +222,7 @@ def paired_differences(rows: Sequence[Mapping[str, Any]], metric: str, a: str = 
                     "interval": interval, "mean": interval.mean, "low": interval.low, "high": interval.high,
                     "verdict": _verdict(interval), "unpaired_seeds": len(runs[a]) + len(runs[b]) - 2 * len(seeds),
                     "preprocessing_covered_by_epsilon": _covered([r for p in pairs for r in p])})
-    return sorted(out, key=lambda d: (d["grid"], d["epsilon"], d["max_grad_norm"], d["expected_batch_size"]))
+    return sorted(out, key=lambda d: (d["grid"], *cell_order(d)))
 
 
 def count_verdicts(differences: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -241,6 +265,65 @@ def headline(rows: Sequence[Mapping[str, Any]], metric: str = CLEAN_METRIC) -> t
                          "than half of the cells one way and none the other.")
 
 
+BOUND_COLUMNS = ("grid", "family", "epsilon", "max_grad_norm", "expected_batch_size", "metric", "n_pairs", "mean",
+                 "low", "high", "verdict", "preprocessing_covered_by_epsilon")
+
+
+def bound_column_differences(rows: Sequence[Mapping[str, Any]], metric: str, family: str = "quantum",
+                             confidence: float = 0.95) -> list[dict[str, Any]]:
+    """The bound-following column against each constant C of its grid: per (grid, ε, B) where ``family``
+    ran with ``C_t = G(θ_t)``, and per constant C of that ε and B, ``metric`` at the bound minus
+    ``metric`` at C, paired by seed.
+
+    Each dict: ``grid``, ``family``, ``epsilon``, ``max_grad_norm`` (the constant C), ``expected_batch_size``,
+    ``metric``, ``seeds``, ``n_pairs``, ``interval`` (clipped to [−1, 1]), ``mean``, ``low``, ``high`` and
+    ``verdict`` (``"a higher"``: the bound-following column; ``"b higher"``: the constant C;
+    ``"inconclusive"``; ``"no interval"``) and ``preprocessing_covered_by_epsilon``. Empty without a
+    bound-following run. Sorted by cell.
+    """
+    check_choice(metric, "metric", METRICS)
+    validate_rows(rows)
+    by_cell: dict[tuple, dict[Any, Mapping[str, Any]]] = {}
+    for row in rows:
+        if row["family"] == family:
+            by_cell.setdefault(cell_of(row), {})[row["seed"]] = row
+    out = []
+    for (grid, eps, clip, batch), follow in by_cell.items():
+        if clip != FOLLOW_BOUND:
+            continue
+        for (g2, e2, c2, b2), fixed in by_cell.items():
+            if (g2, e2, b2) != (grid, eps, batch) or c2 == FOLLOW_BOUND:
+                continue
+            seeds = sorted(set(follow) & set(fixed), key=str)
+            if not seeds:
+                continue
+            interval = t_interval([as_float(follow[s][metric]) - as_float(fixed[s][metric]) for s in seeds],
+                                  confidence, DIFFERENCE_RANGE)
+            out.append({"grid": grid, "family": family, "epsilon": eps, "max_grad_norm": c2,
+                        "expected_batch_size": batch, "metric": metric, "seeds": seeds, "n_pairs": len(seeds),
+                        "interval": interval, "mean": interval.mean, "low": interval.low, "high": interval.high,
+                        "verdict": _verdict(interval),
+                        "preprocessing_covered_by_epsilon": _covered([r[s] for r in (follow, fixed) for s in seeds])})
+    return sorted(out, key=lambda d: (d["grid"], *cell_order(d)))
+
+
+def _bound_column_sentences(rows: Sequence[Mapping[str, Any]], metric: str) -> list[str]:
+    out = []
+    diffs = bound_column_differences(rows, metric)
+    for eps in sorted({d["epsilon"] for d in diffs}):
+        mine = [d for d in diffs if d["epsilon"] == eps]
+        parts = []
+        for d in mine:
+            word = {"a higher": "higher", "b higher": "lower", "inconclusive": "inconclusive",
+                    "no interval": "no interval"}[d["verdict"]]
+            span = f" [{d['low']:+.3f}, {d['high']:+.3f}]" if d["low"] is not None else ""
+            parts.append(f"C = {clip_text(d['max_grad_norm'])}: {d['mean']:+.3f}{span} ({word})")
+        eps_text = "∞" if math.isinf(eps) else f"{eps:g}"
+        out.append(f"Bound-following column (quantum, C_t = G(θ_t)) at ε = {eps_text}, minus each constant C, paired "
+                   f"by seed: " + "; ".join(parts) + ".")
+    return out
+
+
 def findings(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
     """Plain sentences per metric, computed from :func:`paired_differences`: for each grid and pair of
     families, in how many cells each family is higher (interval excluding 0) and how many are inconclusive;
@@ -261,6 +344,7 @@ def findings(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[str]]:
                 if c["no interval"]:
                     text += f"; {c['no interval']} with a single paired seed have no interval"
                 sentences.append(text + ".")
+        sentences += _bound_column_sentences(rows, metric)
         sentences.append(headline(rows, metric)[1])
         out[metric] = sentences
     return out
@@ -304,7 +388,8 @@ def write_tabular_report(rows: Sequence[Mapping[str, Any]], protocol: Mapping[st
     ``sample_rate``, ``gradient_bound``, ``diagnostics_by_epoch`` and ``preprocessing_note`` used where
     present). ``protocol``: the study's JSON-able settings (``name``, ``grids``, ``sigmas``,
     ``metric_notes``, ...). Writes ``summary.csv`` (one line per cell, family and metric),
-    ``differences.csv`` (one line per cell, pair and metric), the PNG plots and ``report.html``
+    ``differences.csv`` (one line per cell, pair and metric), ``bound_column.csv`` when the privacy grid
+    has a bound-following column (:func:`bound_column_differences`), the PNG plots and ``report.html``
     (self-contained: the plots are embedded). Raises ``ValueError`` on invalid rows.
     """
     from dpqml.report.tabular_html import render_tabular_html
@@ -318,9 +403,12 @@ def write_tabular_report(rows: Sequence[Mapping[str, Any]], protocol: Mapping[st
     write_csv(_csv_lines([s for m in METRICS for s in summaries[m]]), out / "summary.csv", SUMMARY_COLUMNS)
     write_csv(_csv_lines([d for m in METRICS for d in differences[m]]), out / "differences.csv",
               DIFFERENCE_COLUMNS)
+    follow = {m: bound_column_differences(rows, m) for m in METRICS}
+    if follow[CLEAN_METRIC]:
+        write_csv(_csv_lines([d for m in METRICS for d in follow[m]]), out / "bound_column.csv", BOUND_COLUMNS)
     plots = draw_tabular_plots(rows, summaries, differences, out)
     page = render_tabular_html(protocol, rows, summaries, differences, findings(rows),
-                               sigma_table(rows, protocol), uncovered_notes(rows), plots)
+                               sigma_table(rows, protocol), uncovered_notes(rows), plots, follow)
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

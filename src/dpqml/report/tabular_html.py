@@ -11,15 +11,15 @@ from typing import Any
 
 from dpqml.report.html import CSS, _figure, _table, e, num, settings_table
 from dpqml.report.plots import Plot, format_epsilon
-from dpqml.report.tabular import CLEAN_METRIC, GRIDS, METRICS, headline
-from dpqml.report.tabular_plots import UNCOVERED_MARK
+from dpqml.report.tabular import CLEAN_METRIC, GRIDS, METRICS, clip_text, headline
+from dpqml.report.tabular_plots import UNCOVERED_MARK, bound_column_statistics
 
 _SHOWN_ELSEWHERE = ("sigmas", "metric_notes")
 
 
 def _cell(entry: Mapping[str, Any]) -> list[tuple[str, bool]]:
     return [(e(entry["grid"]), False), (format_epsilon(entry["epsilon"]), True),
-            (num(entry["max_grad_norm"]), True), (num(entry["expected_batch_size"]), True)]
+            (e(clip_text(entry["max_grad_norm"])), True), (num(entry["expected_batch_size"]), True)]
 
 
 def _with_interval(entry: Mapping[str, Any] | None, sign: bool = False) -> str:
@@ -70,6 +70,47 @@ def differences_table(differences: Mapping[str, Sequence[Mapping[str, Any]]]) ->
     head = ["grid", "ε", "C", "B", "difference", "pairs", "paper's metric [95% CI]", "verdict",
             "clean metric [95% CI]", "verdict"]
     return _table("differences", head, body)
+
+
+def bound_column_html(rows: Sequence[Mapping[str, Any]], follow: Mapping[str, Sequence[Mapping[str, Any]]]) -> str:
+    """The bound-following column (``C_t = G(θ_t)``, quantum only): what its thresholds were, and
+    ``<table id="bound-column">`` with its paired difference to each constant C under both metrics.
+    Empty when the study has no such column."""
+    if not follow.get(CLEAN_METRIC):
+        return ""
+    stats = bound_column_statistics(rows)
+    lines = "".join(f"<li>ε = {format_epsilon(eps)}: mean C_t {num(st['clip_threshold_mean'], 4)}, largest C_t "
+                    f"{num(st['clip_threshold_max'], 4)}, clipped fraction {num(st['clipped_fraction'], 3)}, mean "
+                    f"per-example gradient norm {num(st['mean_grad_norm'], 3)}</li>" for eps, st in stats.items())
+
+    def key(d: Mapping[str, Any]) -> tuple:
+        return (d["grid"], d["epsilon"], d["max_grad_norm"], d["expected_batch_size"])
+
+    clean = {key(d): d for d in follow[CLEAN_METRIC]}
+    body = []
+    for d in follow["best_val_accuracy"]:
+        c = clean.get(key(d))
+        body.append(("", [*_cell(d), (str(d["n_pairs"]), True), (_with_interval(d, sign=True), True),
+                          (e(_follow_verdict(d)), False), (_with_interval(c, sign=True), True),
+                          (e(_follow_verdict(c)), False)]))
+    head = ["grid", "ε", "constant C", "B", "pairs", "paper's metric: bound − C [95% CI]", "verdict",
+            "clean metric: bound − C [95% CI]", "verdict"]
+    return ("<h2>The bound-following column</h2>"
+            "<p>In this column the quantum model clips every step at C_t = G(θ_t), the parameter-dependent bound on "
+            "every per-example gradient norm at the current parameters, so clipping never changes a gradient, and "
+            "adds noise σ·C_t. C_t is computed from the released parameters alone (post-processing): the accounting "
+            "is that of every other cell. Its learning rate is the study's rule at C = G(θ_0). Thresholds and "
+            "norms below are means over epochs and seeds (diagnostics, computed on private data, not covered by "
+            f"ε):</p><ul>{lines}</ul>"
+            "<p>Its accuracy minus that of each constant C at the same ε, paired by seed:</p>"
+            + _table("bound-column", head, body))
+
+
+def _follow_verdict(d: Mapping[str, Any] | None) -> str:
+    if d is None:
+        return "—"
+    return {"a higher": "bound higher", "b higher": "constant C higher", "inconclusive": "inconclusive (contains 0)",
+            "no interval": "no interval (1 seed)"}[d["verdict"]]
 
 
 def sigma_table_html(sigmas: Sequence[Mapping[str, Any]]) -> str:
@@ -151,8 +192,10 @@ def render_tabular_html(protocol: Mapping[str, Any], rows: Sequence[Mapping[str,
                         summaries: Mapping[str, Sequence[Mapping[str, Any]]],
                         differences: Mapping[str, Sequence[Mapping[str, Any]]], findings: Mapping[str, Sequence[str]],
                         sigmas: Sequence[Mapping[str, Any]], uncovered_notes: Sequence[str],
-                        plots: Mapping[str, Sequence[Plot]]) -> str:
-    """The whole page as a string, from the outputs of :mod:`dpqml.report.tabular` and the drawn plots."""
+                        plots: Mapping[str, Sequence[Plot]],
+                        follow: Mapping[str, Sequence[Mapping[str, Any]]] | None = None) -> str:
+    """The whole page as a string, from the outputs of :mod:`dpqml.report.tabular` and the drawn plots
+    (``follow``: :func:`~dpqml.report.tabular.bound_column_differences` per metric, if any)."""
     name = e(protocol.get("name", "unnamed"))
     settings = {k: v for k, v in protocol.items() if k not in _SHOWN_ELSEWHERE}
     grids = ", ".join(GRIDS[g].title for g in GRIDS if any(r["grid"] == g for r in rows))
@@ -170,6 +213,7 @@ def render_tabular_html(protocol: Mapping[str, Any], rows: Sequence[Mapping[str,
         cells_table(summaries),
         "<h2>Paired differences between families</h2>", *(_figure(p) for p in plots.get("differences", ())),
         differences_table(differences),
+        bound_column_html(rows, follow or {}),
         "<h2>Noise multiplier σ per (ε, B)</h2>",
         "<p>σ is calibrated with the PLD accountant and used in training; the RDP accountant's σ for the same "
         "(ε, δ, q, T) is shown for reference.</p>", sigma_table_html(sigmas),

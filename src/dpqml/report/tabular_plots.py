@@ -18,9 +18,12 @@ from dpqml.report.tabular import (
     AXIS_LABELS,
     DIFFERENCE_PAIRS,
     FAMILIES,
+    FOLLOW_BOUND,
     GRIDS,
     METRICS,
     cell_of,
+    clip_order,
+    clip_text,
     validate_rows,
 )
 
@@ -31,14 +34,33 @@ MAX_CURVE_PANELS = 4
 UNCOVERED_MARK = "†"
 
 
-def axis_text(key: str, value: float) -> str:
-    """A tick label: ``∞`` for ε = ∞ (σ = 0), else the shortest ``g`` form."""
-    return format_epsilon(value) if key == "epsilon" else f"{value:g}"
+def axis_text(key: str, value: float | str) -> str:
+    """A tick label: ``∞`` for ε = ∞ (σ = 0), ``G(θ_t)`` for the bound-following column, else the
+    shortest ``g`` form."""
+    if key == "epsilon":
+        return format_epsilon(value)
+    return clip_text(value) if key == "max_grad_norm" else f"{value:g}"
 
 
-def _layout(entries: Sequence[Mapping[str, Any]], grid: str) -> tuple[list[float], list[float]]:
+def _axis_order(key: str):
+    return clip_order if key == "max_grad_norm" else None
+
+
+def _layout(entries: Sequence[Mapping[str, Any]], grid: str) -> tuple[list, list]:
     axes = GRIDS[grid]
-    return sorted({e[axes.x] for e in entries}), sorted({e[axes.y] for e in entries})
+    return (sorted({e[axes.x] for e in entries}, key=_axis_order(axes.x)),
+            sorted({e[axes.y] for e in entries}, key=_axis_order(axes.y)))
+
+
+def _cell_order(cell: tuple) -> tuple:
+    return cell[0], cell[1], clip_order(cell[2]), cell[3]
+
+
+def _log_distance(value, target: float) -> float:
+    """|log(value / target)|; infinite for the bound-following column, ε = ∞ and values ≤ 0."""
+    if value == FOLLOW_BOUND or not 0 < value < math.inf:
+        return math.inf
+    return abs(math.log(value / target))
 
 
 def _dark_viridis(shade: float) -> bool:
@@ -160,7 +182,8 @@ def clipping_statistics(rows: Sequence[Mapping[str, Any]], grid: str, family: st
     """``{second axis value: {C: {"clipped_fraction": f, "mean_grad_norm": g}}}`` for ``family`` in ``grid``.
 
     Each value is the mean over epochs, then over seeds, of ``diagnostics_by_epoch``; the second axis
-    is B for the clipping grid and ε for the privacy grid. Runs without diagnostics are skipped.
+    is B for the clipping grid and ε for the privacy grid. Runs without diagnostics, and those of the
+    bound-following column (:func:`bound_column_statistics`), are skipped.
     """
     other = GRIDS[grid].x if GRIDS[grid].x != "max_grad_norm" else GRIDS[grid].y
     per_run: dict[tuple, list[dict[str, float]]] = {}
@@ -169,6 +192,8 @@ def clipping_statistics(rows: Sequence[Mapping[str, Any]], grid: str, family: st
         if row["grid"] != grid or row["family"] != family or not records:
             continue
         _, eps, clip, batch = cell_of(row)
+        if clip == FOLLOW_BOUND:
+            continue
         stats = {k: _epoch_mean(records, k) for k in ("clipped_fraction", "mean_grad_norm")}
         if None not in stats.values():
             per_run.setdefault((eps if other == "epsilon" else batch, clip), []).append(stats)
@@ -178,22 +203,49 @@ def clipping_statistics(rows: Sequence[Mapping[str, Any]], grid: str, family: st
     return out
 
 
+def bound_column_statistics(rows: Sequence[Mapping[str, Any]], grid: str = "privacy", family: str = "quantum"
+                            ) -> dict[float, dict[str, float]]:
+    """``{ε: {"clip_threshold_mean": ..., "clip_threshold_max": ..., "clipped_fraction": ...,
+    "mean_grad_norm": ...}}`` of the bound-following column (``C_t = G(θ_t)``) of ``family`` in
+    ``grid``: means over epochs, then over seeds (``clip_threshold_max``: the largest ``C_t`` of any
+    step). Empty without such runs or without their diagnostics."""
+    per_eps: dict[float, list[dict[str, float]]] = {}
+    for row in rows:
+        records = row.get("diagnostics_by_epoch") or []
+        if row["grid"] != grid or row["family"] != family or not records or cell_of(row)[2] != FOLLOW_BOUND:
+            continue
+        keys = ("clip_threshold_mean", "clipped_fraction", "mean_grad_norm")
+        stats = {k: _epoch_mean(records, k) for k in keys}
+        peaks = [as_float(r.get("clip_threshold_max")) for r in records]
+        stats["clip_threshold_max"] = max((p for p in peaks if math.isfinite(p)), default=None)
+        if None not in stats.values():
+            per_eps.setdefault(cell_of(row)[1], []).append(stats)
+    out = {}
+    for eps, runs in sorted(per_eps.items()):
+        out[eps] = {k: math.fsum(r[k] for r in runs) / len(runs) for k in runs[0]}
+        out[eps]["clip_threshold_max"] = max(r["clip_threshold_max"] for r in runs)
+    return out
+
+
 def plot_clipping_diagnostics(rows: Sequence[Mapping[str, Any]], grid: str, path: Path,
                               family: str = "quantum") -> Plot:
     """Clipped fraction and mean per-example gradient norm against C for ``family`` in ``grid``.
 
     One line per B (clipping grid) or ε (privacy grid); the data-free bound G of the family's model is
-    drawn as a horizontal line where the rows give ``gradient_bound``.
+    drawn as a horizontal line where the rows give ``gradient_bound``; runs of the bound-following
+    column are drawn as stars at their mean threshold ``C_t``.
     """
     other = GRIDS[grid].x if GRIDS[grid].x != "max_grad_norm" else GRIDS[grid].y
     plot = Plot(path.name, f"Clipping diagnostics, {family} family, {GRIDS[grid].title}",
                 f"Fraction of per-example gradients clipped and mean per-example gradient norm against the clip "
                 f"threshold C for the {family} family, averaged over epochs and seeds, one line per "
-                f"{AXIS_LABELS[other]}; the dashed line is the data-free bound G where it is known. These "
+                f"{AXIS_LABELS[other]}; the dashed line is the data-free bound G where it is known; stars: the "
+                f"bound-following column (C_t = G(θ_t)) at its mean threshold, per ε. These "
                 f"statistics are computed from the private training data and are not covered by ε.",
                 f"Line plots of clipped fraction and mean gradient norm against C, {family} family, {grid} grid")
     stats = clipping_statistics(rows, grid, family)
-    if not stats:
+    follow = bound_column_statistics(rows, grid, family)
+    if not stats and not follow:
         return Plot(**{**plot.__dict__, "reason": f"no {family} run in the {grid} grid recorded diagnostics_by_epoch"})
     bounds = sorted({as_float(r["gradient_bound"]) for r in rows if r["grid"] == grid and r["family"] == family
                      and r.get("gradient_bound") is not None})
@@ -205,7 +257,15 @@ def plot_clipping_diagnostics(rows: Sequence[Mapping[str, Any]], grid: str, path
             label = f"{'ε' if other == 'epsilon' else 'B'} = {axis_text(other, line)}"
             for ax, key in ((fraction, "clipped_fraction"), (norm, "mean_grad_norm")):
                 ax.plot(clips, [points[c][key] for c in clips], marker="o", color=f"C{i % 10}", label=label)
-        clips = sorted({c for points in stats.values() for c in points})
+        colour = {line: i for i, line in enumerate(stats)} if other == "epsilon" else {}
+        for eps, point in follow.items():
+            i = colour.setdefault(eps, len(colour))  # the colour of the same ε's line
+            label = f"C_t = G(θ_t), ε = {axis_text('epsilon', eps)}"
+            for ax, key in ((fraction, "clipped_fraction"), (norm, "mean_grad_norm")):
+                ax.plot([point["clip_threshold_mean"]], [point[key]], marker="*", ms=11, ls="none",
+                        color=f"C{i % 10}", label=label)
+        clips = sorted({c for points in stats.values() for c in points}
+                       | {p["clip_threshold_mean"] for p in follow.values()})
         norm.plot(clips, clips, color="0.5", ls=":", label="norm = C (clipped above)")
         for g in bounds:
             norm.axhline(g, color="#d62728", ls="--", lw=1.2, label=f"bound G = {g:.4g}")
@@ -219,7 +279,7 @@ def plot_clipping_diagnostics(rows: Sequence[Mapping[str, Any]], grid: str, path
             if clips[0] > 0 and clips[-1] / clips[0] > 10:
                 ax.set_xscale("log")
                 ax.minorticks_off()
-            ax.set_xticks(clips, [f"{c:g}" for c in clips])
+            ax.set_xticks(clips, [f"{c:.3g}" for c in clips])
             ax.set_xlabel("clip threshold C")
             ax.grid(alpha=0.3)
         fig.legend(*norm.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
@@ -231,14 +291,13 @@ def curve_cells(rows: Sequence[Mapping[str, Any]], grid: str, target: Mapping[st
                 ) -> list[tuple]:
     """The cells of ``grid`` whose learning curves are drawn: those nearest ``target`` (B and C) in every
     key it names, at most :data:`MAX_CURVE_PANELS`, sorted."""
-    cells = sorted({cell_of(r) for r in rows if r["grid"] == grid})
+    cells = sorted({cell_of(r) for r in rows if r["grid"] == grid}, key=_cell_order)
     if not cells:
         return []
     index = {"max_grad_norm": 2, "expected_batch_size": 3}
 
     def distance(cell: tuple) -> float:
-        return sum(abs(math.log(cell[index[k]] / v)) if cell[index[k]] > 0 else math.inf
-                   for k, v in target.items())
+        return sum(_log_distance(cell[index[k]], v) for k, v in target.items())
 
     best = min(distance(c) for c in cells)
     chosen = [c for c in cells if distance(c) == best]
@@ -277,7 +336,8 @@ def plot_learning_curves(rows: Sequence[Mapping[str, Any]], grid: str, path: Pat
                 if bands[0].has_interval:
                     ax.fill_between(epochs, [b.low for b in bands], [b.high for b in bands],
                                     color=FAMILY_COLOR[family], alpha=0.2)
-            ax.set_title(f"ε = {format_epsilon(cell[1])}, C = {cell[2]:g}, B = {cell[3]:g}", fontsize="medium")
+            ax.set_title(f"ε = {format_epsilon(cell[1])}, C = {clip_text(cell[2])}, B = {cell[3]:g}",
+                         fontsize="medium")
             ax.set_xlabel("epoch")
             ax.xaxis.get_major_locator().set_params(integer=True)
             ax.grid(alpha=0.3)
@@ -319,12 +379,12 @@ EPOCH_DIAGNOSTICS = (("clipped_fraction", "clipped fraction"), ("mean_grad_norm"
 
 
 def _nearest_cell(rows, grid: str, target: Mapping[str, float]):
-    cells = sorted({cell_of(r) for r in rows if r["grid"] == grid and r.get("diagnostics_by_epoch")})
+    cells = sorted({cell_of(r) for r in rows if r["grid"] == grid and r.get("diagnostics_by_epoch")},
+                   key=_cell_order)
     index = {"epsilon": 1, "max_grad_norm": 2, "expected_batch_size": 3}
 
     def distance(cell):
-        return sum(abs(math.log(cell[index[k]] / v)) if 0 < cell[index[k]] < math.inf else 1e9
-                   for k, v in target.items())
+        return sum(min(_log_distance(cell[index[k]], v), 1e9) for k, v in target.items())
 
     return min(cells, key=distance) if cells else None
 
@@ -360,7 +420,7 @@ def plot_epoch_diagnostics(rows: Sequence[Mapping[str, Any]], path: Path,
                     ax.plot(epochs, [math.nan if m is None else m for m in means], color=FAMILY_COLOR[family],
                             label=family)
             for ax, (_, label) in zip(panels[r], EPOCH_DIAGNOSTICS):
-                ax.set_title(f"{label}\nε = {format_epsilon(cell[1])}, C = {cell[2]:g}, B = {cell[3]:g}",
+                ax.set_title(f"{label}\nε = {format_epsilon(cell[1])}, C = {clip_text(cell[2])}, B = {cell[3]:g}",
                              fontsize="small")
                 ax.set_xlabel("epoch")
                 ax.grid(alpha=0.3)
