@@ -181,5 +181,7 @@ def test_the_class_pair_tensors_mix_into_each_vertex_s_own(monkeypatch):
     pairs = P._symmetric_pairs(d)
     once = P._largest_over_vertices(A, D, box, a, head, real, pairs)
     monkeypatch.setattr(P, "MAX_PAIR_TENSORS", 0)
-    assert P._largest_over_vertices(A, D, box, a, head, real, pairs) == pytest.approx(once, rel=1e-10)
+    # the same matrices up to rounding; the search over the pairings' weights (Nelder-Mead, fatol 1e-6)
+    # may then stop at a slightly different point (2e-7 apart with NumPy 2.4.6), so agree to 1e-5
+    assert P._largest_over_vertices(A, D, box, a, head, real, pairs) == pytest.approx(once, rel=1e-5)
     assert once > 0
