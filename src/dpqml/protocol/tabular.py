@@ -10,7 +10,7 @@ and the privacy budget ε, for three model families (:data:`dpqml.models.PAPER_F
   σ that RDP would give is listed beside it, as the notebook used Opacus's RDP calibration).
   Its C axis may hold ``"bound"`` beside numbers: the bound-following column, quantum family only,
   in which each step clips at ``C_t = G(θ_t)``, the parameter-dependent gradient bound of the
-  current parameters (:func:`dpqml.bounds.compiled.compiled_parameter_bound`), so clipping never
+  current parameters (:func:`dpqml.bounds.compiled.compiled_tracked_bound`), so clipping never
   changes a gradient, and adds noise ``σ·C_t`` (post-processing of released iterates: the
   accounting is unchanged). Its learning rate is the study's rule at ``C = G(θ_0)``, a function of
   the initialisation seed only.
@@ -251,20 +251,27 @@ def run_learning_rate(config: TabularConfig, family: str, c: float, sigma_used: 
     return learning_rate(config.learning_rate, family, max_grad_norm=c, noise_multiplier=seen, batch_size=b)
 
 
+#: The relaxation of the bound-following column's ``C_t`` (``train_runs``' ``bound_relaxation``).
+BOUND_RELAXATION = "sos"
+
+
 def initial_bounds(config: TabularConfig, splits) -> dict[int, float]:
     """``{seed: G(θ_0)}``: the quantum model's parameter-dependent gradient bound at each seed's
-    initial parameters (float32, as the trainer computes ``C_t``), to 6 significant digits; it sets the
-    learning rate of the bound-following column. Public: the initialisation seed and the model only."""
+    initial parameters, as the trainer computes the first ``C_t`` (float32, the tracked
+    sum-of-squares bound, :func:`dpqml.bounds.compiled.compiled_tracked_bound`), to 6 significant
+    digits; it sets the learning rate of the bound-following column. Public: the initialisation
+    seed and the model only."""
     import jax
     import jax.numpy as jnp
     import numpy as np
 
-    from ..bounds.compiled import compiled_parameter_bound
+    from ..bounds.compiled import compiled_tracked_bound
 
     model = job_model({"family": "quantum", "quantum_layers": config.quantum_layers}, splits.x_train.shape[1],
                       int(np.max(splits.y_train)) + 1)
-    g = jax.jit(compiled_parameter_bound(model, dtype=jnp.float32))
-    return {int(s): float(f"{float(g(model.init(jax.random.PRNGKey(int(s)), dtype=jnp.float32)['theta'])[0]):.6g}")
+    init, step = compiled_tracked_bound(model, dtype=jnp.float32)
+    first = jax.jit(lambda theta: step(theta, init(theta))[0])
+    return {int(s): float(f"{float(first(model.init(jax.random.PRNGKey(int(s)), dtype=jnp.float32)['theta'])):.6g}")
             for s in config.seeds}
 
 
@@ -331,7 +338,8 @@ def plan(config: TabularConfig) -> tuple[list[dict], dict]:
         for (grid, b, *follow), runs in bundles.items():
             parts = -(-len(runs) // RUNS_PER_JOB[family])
             size = -(-len(runs) // parts)  # equal parts: one compiled shape per bundle
-            extra = {"follow_bound": True} if follow == [True] else {}  # constant-C specs keep their keys
+            # constant-C specs keep their keys
+            extra = {"follow_bound": True, "bound_relaxation": BOUND_RELAXATION} if follow == [True] else {}
             for i in range(0, len(runs), size):
                 specs.append({**common, "grid": grid, "family": family, "batch_size": b, "runs": runs[i:i + size],
                               "part": i // size, **extra})
@@ -346,8 +354,10 @@ def plan(config: TabularConfig) -> tuple[list[dict], dict]:
     }
     if follows:
         protocol["bound_column"] = {
-            "rule": "C_t = G(θ_t), the parameter-dependent gradient bound of the current parameters (quantum only); "
-                    "noise σ·C_t; learning rate: the study's rule at C = G(θ_0)",
+            "rule": "C_t = G(θ_t), the parameter-dependent gradient bound of the current parameters (quantum only; "
+                    "sum-of-squares relaxation, its search carried from step to step); noise σ·C_t; learning rate: "
+                    "the study's rule at C = G(θ_0)",
+            "relaxation": BOUND_RELAXATION,
             "initial_bounds": [{"seed": s, "bound": g} for s, g in initial.items()]}
     return specs, protocol
 
@@ -441,7 +451,8 @@ def run_tabular_job(spec: dict, work_dir: str | None, log) -> dict:
                      delta=spec["delta"], eval_sets={"val": (splits.x_val, splits.y_val, weights),
                                                      "test": (splits.x_test, splits.y_test)},
                      momentum=spec["momentum"], weight_decay=spec["weight_decay"], randomness=spec["randomness"],
-                     checkpoint_dir=work_dir, checkpoint_every=spec["checkpoint_every"], progress=progress)
+                     checkpoint_dir=work_dir, checkpoint_every=spec["checkpoint_every"], progress=progress,
+                     bound_relaxation=spec.get("bound_relaxation", BOUND_RELAXATION))
     seconds = time.perf_counter() - t0
     bound = gradient_bound(model).total if spec["family"] == "quantum" else None
     epochs = spec["epochs"]

@@ -41,9 +41,11 @@ value over the steps (C itself, or ``C_t`` for runs that follow the bound; those
 the released iterates only).
 
 ``max_grad_norm="bound"`` (every run of the call, the paper's quantum model): each step clips at
-``C_t = G(θ_t)``, :func:`dpqml.bounds.compiled.compiled_parameter_bound` evaluated inside the
-compiled step from the current parameters alone, and adds noise ``σ·C_t``; since ``C_t`` bounds
-every per-example gradient, clipping never changes one, and the accounting is that of any
+``C_t = G(θ_t)``, evaluated inside the compiled step from the current parameters (and, with the
+default ``bound_relaxation="sos"``, the search state the earlier parameters left:
+:func:`dpqml.bounds.compiled.compiled_tracked_bound`; ``"pairings"``:
+:func:`dpqml.bounds.compiled.compiled_parameter_bound`), and adds noise ``σ·C_t``; since ``C_t``
+bounds every per-example gradient, clipping never changes one, and the accounting is that of any
 Gaussian mechanism with noise multiplier σ (``docs/privacy.md``).
 """
 
@@ -145,20 +147,43 @@ def _unravel_of(template):
 
 
 @functools.lru_cache(maxsize=32)
-def _compiled_epoch(model, n, batch_size, steps_per_epoch, momentum, weight_decay, template, chunk, follow=False):
+def _compiled_epoch(model, n, batch_size, steps_per_epoch, momentum, weight_decay, template, chunk, follow=None):
     """The jitted, run-vectorised epoch; cached so that calls with the same model and settings
-    (the cells and seed groups of a sweep) compile once. ``follow``: every run clips at
-    ``C_t = G(θ_t)`` (``max_grad_norm="bound"``) instead of its constant C."""
+    (the cells and seed groups of a sweep) compile once. ``follow``: ``None`` (each run's constant
+    C), or the relaxation of the bound every run clips at, ``C_t = G(θ_t)`` (``max_grad_norm="bound"``):
+    ``"pairings"`` (:func:`~dpqml.bounds.compiled.compiled_parameter_bound`) or ``"sos"``
+    (:func:`~dpqml.bounds.compiled.compiled_tracked_bound`, its search state carried by the epoch)."""
     unravel = _unravel_of(template)
     bound = None
-    if follow:
+    if follow == "pairings":
         from ..bounds.compiled import compiled_parameter_bound
 
         g = compiled_parameter_bound(model, dtype=template[1][0][1])
-        bound = lambda theta: g(unravel(theta)["theta"])[0]  # noqa: E731 - parameters only, never data
+
+        def bound(theta, state):  # parameters only, never data
+            return g(unravel(theta)["theta"])[0], state
+    elif follow == "sos":
+        from ..bounds.compiled import compiled_tracked_bound
+
+        _, tracked = compiled_tracked_bound(model, dtype=template[1][0][1])
+
+        def bound(theta, state):  # parameters (and the search state they left) only, never data
+            g, _, state = tracked(unravel(theta)["theta"], state)
+            return g, state
     epoch_fn = _make_epoch(model, n, batch_size=batch_size, steps_per_epoch=steps_per_epoch, momentum=momentum,
                            weight_decay=weight_decay, unravel=unravel, chunk=chunk, bound=bound)
-    return jax.jit(jax.vmap(epoch_fn, in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None)))
+    return jax.jit(jax.vmap(epoch_fn, in_axes=(0, 0, 0, 0, 0, 0, 0, None, None, None, 0)))
+
+
+@functools.lru_cache(maxsize=8)
+def _compiled_bound_state(model, template):
+    """``theta (R, P) -> state``: the tracked bound's search state at each run's parameters (its
+    warm-up; :func:`~dpqml.bounds.compiled.compiled_tracked_bound`), jitted and cached."""
+    from ..bounds.compiled import compiled_tracked_bound
+
+    unravel = _unravel_of(template)
+    init, _ = compiled_tracked_bound(model, dtype=template[1][0][1])
+    return jax.jit(jax.vmap(lambda theta: init(unravel(theta)["theta"])))
 
 
 def _per_example_grads(model, unravel):
@@ -182,14 +207,19 @@ def _per_example_grads(model, unravel):
 
 def _make_epoch(model, n, *, batch_size, steps_per_epoch, momentum, weight_decay, unravel, chunk, bound=None):
     """One epoch of DP-SGD for ONE run (to be vmapped over runs); the data are arguments.
-    ``bound``: ``θ -> C_t`` for runs that clip at the parameter-dependent bound (from the current
-    parameters alone: post-processing of released iterates), else ``None`` (the run's constant C)."""
+    ``bound``: ``(θ, state) -> (C_t, state)`` for runs that clip at the parameter-dependent bound
+    (from the current parameters and the state the earlier ones left: post-processing of released
+    iterates), else ``None`` (the run's constant C; the state passes through untouched)."""
     q = batch_size / n
     grads, batch_loss = _per_example_grads(model, unravel)
 
     def step(carry, t):
-        theta, buf, key, c_run, sigma, lr, arg, first, x, y = carry
-        c = c_run if bound is None else bound(theta).astype(theta.dtype)
+        theta, buf, key, c_run, sigma, lr, arg, first, x, y, bstate = carry
+        if bound is None:
+            c = c_run
+        else:
+            c, bstate = bound(theta, bstate)
+            c = c.astype(theta.dtype)
         k_sample, k_noise = jax.random.split(jax.random.fold_in(key, t))
         chosen = jax.random.uniform(k_sample, (n,)) < q
         count = jnp.sum(chosen).astype(jnp.int32)
@@ -240,13 +270,13 @@ def _make_epoch(model, n, *, batch_size, steps_per_epoch, momentum, weight_decay
         loss_gap = jax.lax.cond(t == first, gap, lambda _: zero, None)
         stats = jnp.stack([n_clipped, count.astype(theta.dtype), norm_sum, norm_max, bias, cosine, loss_gap,
                            bad.astype(theta.dtype), c, c])  # C_t twice: its mean and its max
-        return (new_theta, new_buf, key, c_run, sigma, lr, arg, first, x, y), stats
+        return (new_theta, new_buf, key, c_run, sigma, lr, arg, first, x, y, bstate), stats
 
-    def epoch(theta, buf, key, c, sigma, lr, arg, first_step, x, y):
+    def epoch(theta, buf, key, c, sigma, lr, arg, first_step, x, y, bstate):
         ts = first_step + jnp.arange(steps_per_epoch)
-        carry = (theta, buf, key, c, sigma, lr, arg, first_step, x, y)
-        (theta, buf, *_), stats = jax.lax.scan(step, carry, ts)
-        return theta, buf, stats
+        carry = (theta, buf, key, c, sigma, lr, arg, first_step, x, y, bstate)
+        (theta, buf, *_, bstate), stats = jax.lax.scan(step, carry, ts)
+        return theta, buf, stats, bstate
 
     return epoch
 
@@ -295,7 +325,7 @@ def train_runs(model, runs: list[RunSettings], x_train, y_train, *, batch_size: 
                delta: float, eval_sets: Mapping[str, tuple] | None = None, momentum: float = 0.9,
                weight_decay: float = 0.0, randomness: str = "fast", checkpoint_dir=None,
                checkpoint_every: int = 10, accountant: str = "pld", progress: Callable | None = None,
-               dtype=jnp.float32) -> RunsResult:
+               dtype=jnp.float32, bound_relaxation: str = "sos") -> RunsResult:
     """Train every run of ``runs`` on ``(x_train, y_train)`` with DP-SGD, all at once.
 
     Args:
@@ -313,8 +343,14 @@ def train_runs(model, runs: list[RunSettings], x_train, y_train, *, batch_size: 
         checkpoint_every: epochs between checkpoints (and the size of each ledger block).
         accountant: ``pld`` or ``rdp``, for the ε each run reports.
         progress: called as ``progress(epochs_done, epochs)`` after every block.
+        bound_relaxation: for ``max_grad_norm="bound"`` runs, the bound ``C_t`` is computed with:
+            ``"sos"`` (default; :func:`~dpqml.bounds.compiled.compiled_tracked_bound`, the
+            sum-of-squares relaxation with its search carried from step to step, 12-14% below the
+            pairings on the paper's model; restarted from the parameters after a resume) or
+            ``"pairings"`` (:func:`~dpqml.bounds.compiled.compiled_parameter_bound`).
     """
     _check_runs(runs, randomness)
+    check_choice(bound_relaxation, "bound_relaxation", ("sos", "pairings"))
     x_train = np.asarray(x_train, np.float32)
     y_train = np.asarray(y_train, np.int32)
     n = len(x_train)
@@ -337,7 +373,7 @@ def train_runs(model, runs: list[RunSettings], x_train, y_train, *, batch_size: 
     n_params = theta.shape[1]
     buf = np.zeros_like(theta)
     keys = _run_keys(runs, randomness)
-    follow = runs[0].max_grad_norm == FOLLOW_BOUND
+    follow = bound_relaxation if runs[0].max_grad_norm == FOLLOW_BOUND else None
     if follow:  # refuse a model without the compiled bound before any work
         from ..bounds.compiled import compiled_parameter_bound
 
@@ -385,6 +421,8 @@ def train_runs(model, runs: list[RunSettings], x_train, y_train, *, batch_size: 
             accuracy[name][:, e] = np.asarray(eval_fn(th, xs, ys, col["model_arg"])) @ w
 
     th, bf, ks = jnp.asarray(theta), jnp.asarray(buf), jnp.asarray(keys)
+    # the tracked bound's search starts (or, after a resume, restarts) from the runs' parameters
+    bstate = _compiled_bound_state(model, template)(th) if follow == "sos" else jnp.zeros(r_count, th.dtype)
     e = start_epoch
     while e < epochs:
         block = min(checkpoint_every, epochs - e)
@@ -393,8 +431,9 @@ def train_runs(model, runs: list[RunSettings], x_train, y_train, *, batch_size: 
                 ledger.reserve(block * steps_per_epoch, e * steps_per_epoch)
         for _ in range(block):
             evaluate(th, e)
-            th, bf, stats = run_epoch(th, bf, ks, col["max_grad_norm"], col["noise_multiplier"],
-                                      col["learning_rate"], col["model_arg"], jnp.int32(e * steps_per_epoch), xj, yj)
+            th, bf, stats, bstate = run_epoch(th, bf, ks, col["max_grad_norm"], col["noise_multiplier"],
+                                              col["learning_rate"], col["model_arg"], jnp.int32(e * steps_per_epoch),
+                                              xj, yj, bstate)
             stats_all[:, e] = _epoch_stats(np.asarray(stats))
             e += 1
         if not np.all(np.isfinite(np.asarray(th))):
