@@ -1,9 +1,12 @@
 """The bound-following column of the paper grid: heatmap 2 (ε × C at B = 64) with one more column,
 ``max_grad_norm = "bound"``: every step clips at ``C_t = G(θ_t)``, the parameter-dependent
-gradient bound of the current parameters (``dpqml.bounds.compiled``), so clipping never changes a
+gradient bound of the current parameters (``dpqml.bounds.compiled``; ``--relaxation``: the tracked
+sum-of-squares bound the study uses, or the pairings' bound), so clipping never changes a
 gradient, and the noise is ``σ·C_t``. Quantum family only (the bound covers the paper's quantum
 model); everything else is the preset's: data, split, scaler, σ per ε by PLD, epochs, momentum,
-weight decay, Poisson sampling, the vectorised trainer (``run_tabular_job``).
+weight decay, Poisson sampling, the vectorised trainer. The jobs are the study's own
+(``plan`` and ``run_tabular_job`` of ``dpqml compare --bound-column``), run in this process
+without the result store.
 
 The learning rate: the preset's rule evaluated at ``C = G(θ_0)`` of each run's initial parameters
 (public: a function of the initialisation seed only), since the rule takes one constant C.
@@ -43,6 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=None, help="override the preset's 100 epochs (smoke tests)")
     ap.add_argument("--clips", type=float, nargs="*", default=[1.5, 4.5],
                     help="constant-C columns re-run with the same seeds, for paired differences (bound - C)")
+    ap.add_argument("--relaxation", default="sos", choices=("sos", "pairings"),
+                    help="the bound C_t: the tracked sum-of-squares bound (the study's) or the pairings' bound")
     ap.add_argument("--json", help="write every run's row and the summary here")
     args = ap.parse_args(argv)
 
@@ -53,26 +58,24 @@ def main(argv=None) -> int:
     from dpqml.report.intervals import t_interval
 
     overrides = {"families": ("quantum",), "seeds": tuple(args.seeds), "clipping_grid": None,
-                 "privacy_grid": {"epsilon": args.epsilons, "max_grad_norm": [1.0], "batch_size": 64}}
+                 "privacy_grid": {"epsilon": args.epsilons, "max_grad_norm": [*args.clips, "bound"],
+                                  "batch_size": 64}}
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
     config = tabular_preset(args.preset, **overrides)
-    specs, protocol = plan(config)  # C = 1 is a placeholder: these runs follow the bound
-    constant = []
-    if args.clips:
-        overrides["privacy_grid"] = {**overrides["privacy_grid"], "max_grad_norm": list(args.clips)}
-        constant = plan(tabular_preset(args.preset, **overrides))[0]
-    model = job_model(specs[0], 16, 4)
-    g = jax.jit(compiled_parameter_bound(model))
-    for spec in specs:
-        for run in spec["runs"]:
-            c0 = float(g(model.init(jax.random.PRNGKey(run["seed"]))["theta"])[0])
-            run.update(max_grad_norm="bound", c_at_init=c0,
-                       learning_rate=run_learning_rate(config, "quantum", c0, run["noise_multiplier"],
-                                                       run["noise_multiplier_rdp"], spec["batch_size"]))
+    jobs, protocol = plan(config)
+    if args.relaxation == "pairings":  # the pairings' C_t, and the learning-rate rule at its G(θ_0)
+        model = job_model(jobs[0], 16, 4)
+        g = jax.jit(compiled_parameter_bound(model))
+        for spec in (s for s in jobs if s.get("follow_bound")):
+            spec["bound_relaxation"] = "pairings"
+            for run in spec["runs"]:
+                c0 = float(g(model.init(jax.random.PRNGKey(run["seed"]))["theta"])[0])
+                run.update(clip_at_init=c0,
+                           learning_rate=run_learning_rate(config, "quantum", c0, run["noise_multiplier"],
+                                                           run["noise_multiplier_rdp"], spec["batch_size"]))
     rows = []
     t0 = time.perf_counter()
-    jobs = specs + constant
     for i, spec in enumerate(jobs):
         log = _Printer(f"[job {i + 1}/{len(jobs)}]")
         rows += run_tabular_job(spec, None, log)["row"]["rows"]
@@ -97,7 +100,7 @@ def main(argv=None) -> int:
             "noise_multiplier": cell[0]["noise_multiplier"], "epsilon_spent": max(r["epsilon_spent"] for r in cell),
             "paired_with_constant_clip": paired,
         })
-    print(f"\n{config.name}, quantum, B = 64, max_grad_norm = 'bound', seeds {args.seeds}, "
+    print(f"\n{config.name}, quantum, B = 64, max_grad_norm = 'bound' ({args.relaxation}), seeds {args.seeds}, "
           f"{time.perf_counter() - t0:.0f} s")
     def fmt(iv):
         return f"{iv['mean']:.3f} [{iv['low']:.3f}, {iv['high']:.3f}]" if iv["low"] is not None else f"{iv['mean']:.3f}"
@@ -121,7 +124,8 @@ def main(argv=None) -> int:
             kept = [{k: v for k, v in r.items() if k != "diagnostics_by_epoch"}
                     | {"clip_threshold_mean_by_epoch": [d["clip_threshold_mean"] for d in r["diagnostics_by_epoch"]]}
                     for r in rows]
-            json.dump({"preset": args.preset, "seeds": args.seeds, "clips": args.clips, "summary": summary,
+            json.dump({"preset": args.preset, "seeds": args.seeds, "clips": args.clips,
+                       "relaxation": args.relaxation, "summary": summary,
                        "rows": kept, "protocol": {k: protocol[k] for k in ("sigmas", "n_train", "n_test")}},
                       fh, indent=1, default=float)
     return 0
