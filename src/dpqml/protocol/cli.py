@@ -65,12 +65,13 @@ def cmd_compare(args, write_json) -> int:
 
     config = load_config(args.config) if args.config else preset(args.preset or "quick")
     tabular = isinstance(config, TabularConfig)
-    if getattr(args, "bound_column", False):
+    bound_column = getattr(args, "bound_column", False)
+    if bound_column:
         config = with_bound_column(config)
     if args.show_config:
         write_json(describe_plan(config) if tabular else config.to_dict(), "-")
         return 0
-    out = args.out or f"dpqml-compare-{config.name}" + ("-bound-column" if getattr(args, "bound_column", False) else "")
+    out = args.out or f"dpqml-compare-{config.name}" + ("-bound-column" if bound_column else "")
     run = run_tabular if tabular else run_protocol
     summary = run(config, out, executor=args.executor, workers=args.workers, address=args.address,
                   progress=not args.no_progress)

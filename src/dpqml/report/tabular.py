@@ -125,9 +125,14 @@ def clip_text(clip: float | str) -> str:
     return "G(θ_t)" if clip == FOLLOW_BOUND else f"{clip:g}"
 
 
-def cell_order(entry: Mapping[str, Any]) -> tuple:
-    """A sort key of a cell dict: ε, C (:func:`clip_order`), B."""
-    return entry["epsilon"], clip_order(entry["max_grad_norm"]), entry["expected_batch_size"]
+def cell_order(cell: tuple) -> tuple:
+    """A sort key of a cell ``(grid, ε, C, B)`` (:func:`cell_of`): C by :func:`clip_order`."""
+    return cell[0], cell[1], clip_order(cell[2]), cell[3]
+
+
+def _cell_key(entry: Mapping[str, Any]) -> tuple:
+    """The cell ``(grid, ε, C, B)`` of a summary or difference dict."""
+    return tuple(entry[k] for k in CELL_KEYS)
 
 
 def cell_of(row: Mapping[str, Any]) -> tuple[str, float, float | str, float | int]:
@@ -169,7 +174,7 @@ def summarize_cells(rows: Sequence[Mapping[str, Any]], metric: str, confidence: 
                     "mean": interval.mean, "low": interval.low, "high": interval.high,
                     "half_width": interval.half_width, "std": _std([as_float(r[metric]) for r in group]),
                     "preprocessing_covered_by_epsilon": _covered(group)})
-    return sorted(out, key=lambda s: (s["grid"], FAMILIES.index(s["family"]), *cell_order(s)))
+    return sorted(out, key=lambda s: (s["grid"], FAMILIES.index(s["family"]), *cell_order(_cell_key(s))[1:]))
 
 
 def _std(values: Sequence[float]) -> float | None:
@@ -222,7 +227,7 @@ def paired_differences(rows: Sequence[Mapping[str, Any]], metric: str, a: str = 
                     "interval": interval, "mean": interval.mean, "low": interval.low, "high": interval.high,
                     "verdict": _verdict(interval), "unpaired_seeds": len(runs[a]) + len(runs[b]) - 2 * len(seeds),
                     "preprocessing_covered_by_epsilon": _covered([r for p in pairs for r in p])})
-    return sorted(out, key=lambda d: (d["grid"], *cell_order(d)))
+    return sorted(out, key=lambda d: cell_order(_cell_key(d)))
 
 
 def count_verdicts(differences: Sequence[Mapping[str, Any]]) -> dict[str, int]:
@@ -278,8 +283,8 @@ def bound_column_differences(rows: Sequence[Mapping[str, Any]], metric: str, fam
     Each dict: ``grid``, ``family``, ``epsilon``, ``max_grad_norm`` (the constant C), ``expected_batch_size``,
     ``metric``, ``seeds``, ``n_pairs``, ``interval`` (clipped to [−1, 1]), ``mean``, ``low``, ``high`` and
     ``verdict`` (``"a higher"``: the bound-following column; ``"b higher"``: the constant C;
-    ``"inconclusive"``; ``"no interval"``) and ``preprocessing_covered_by_epsilon``. Empty without a
-    bound-following run. Sorted by cell.
+    ``"inconclusive"``; ``"no interval"``), ``preprocessing_covered_by_epsilon``, and the labels ``a``
+    (``"G(θ_t)"``) and ``b`` (``"C = …"``). Empty without a bound-following run. Sorted by cell.
     """
     check_choice(metric, "metric", METRICS)
     validate_rows(rows)
@@ -303,8 +308,9 @@ def bound_column_differences(rows: Sequence[Mapping[str, Any]], metric: str, fam
                         "expected_batch_size": batch, "metric": metric, "seeds": seeds, "n_pairs": len(seeds),
                         "interval": interval, "mean": interval.mean, "low": interval.low, "high": interval.high,
                         "verdict": _verdict(interval),
-                        "preprocessing_covered_by_epsilon": _covered([r[s] for r in (follow, fixed) for s in seeds])})
-    return sorted(out, key=lambda d: (d["grid"], *cell_order(d)))
+                        "preprocessing_covered_by_epsilon": _covered([r[s] for r in (follow, fixed) for s in seeds]),
+                        "a": clip_text(FOLLOW_BOUND), "b": f"C = {clip_text(c2)}"})
+    return sorted(out, key=lambda d: cell_order(_cell_key(d)))
 
 
 def _bound_column_sentences(rows: Sequence[Mapping[str, Any]], metric: str) -> list[str]:

@@ -91,8 +91,8 @@ def bound_column_html(rows: Sequence[Mapping[str, Any]], follow: Mapping[str, Se
     for d in follow["best_val_accuracy"]:
         c = clean.get(key(d))
         body.append(("", [*_cell(d), (str(d["n_pairs"]), True), (_with_interval(d, sign=True), True),
-                          (e(_follow_verdict(d)), False), (_with_interval(c, sign=True), True),
-                          (e(_follow_verdict(c)), False)]))
+                          (e(_verdict(d)), False), (_with_interval(c, sign=True), True),
+                          (e(_verdict(c)), False)]))
     head = ["grid", "ε", "constant C", "B", "pairs", "paper's metric: bound − C [95% CI]", "verdict",
             "clean metric: bound − C [95% CI]", "verdict"]
     return ("<h2>The bound-following column</h2>"
@@ -104,13 +104,6 @@ def bound_column_html(rows: Sequence[Mapping[str, Any]], follow: Mapping[str, Se
             f"ε):</p><ul>{lines}</ul>"
             "<p>Its accuracy minus that of each constant C at the same ε, paired by seed:</p>"
             + _table("bound-column", head, body))
-
-
-def _follow_verdict(d: Mapping[str, Any] | None) -> str:
-    if d is None:
-        return "—"
-    return {"a higher": "bound higher", "b higher": "constant C higher", "inconclusive": "inconclusive (contains 0)",
-            "no interval": "no interval (1 seed)"}[d["verdict"]]
 
 
 def sigma_table_html(sigmas: Sequence[Mapping[str, Any]]) -> str:

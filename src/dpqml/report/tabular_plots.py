@@ -22,6 +22,7 @@ from dpqml.report.tabular import (
     GRIDS,
     METRICS,
     cell_of,
+    cell_order,
     clip_order,
     clip_text,
     validate_rows,
@@ -50,10 +51,6 @@ def _layout(entries: Sequence[Mapping[str, Any]], grid: str) -> tuple[list, list
     axes = GRIDS[grid]
     return (sorted({e[axes.x] for e in entries}, key=_axis_order(axes.x)),
             sorted({e[axes.y] for e in entries}, key=_axis_order(axes.y)))
-
-
-def _cell_order(cell: tuple) -> tuple:
-    return cell[0], cell[1], clip_order(cell[2]), cell[3]
 
 
 def _log_distance(value, target: float) -> float:
@@ -291,7 +288,7 @@ def curve_cells(rows: Sequence[Mapping[str, Any]], grid: str, target: Mapping[st
                 ) -> list[tuple]:
     """The cells of ``grid`` whose learning curves are drawn: those nearest ``target`` (B and C) in every
     key it names, at most :data:`MAX_CURVE_PANELS`, sorted."""
-    cells = sorted({cell_of(r) for r in rows if r["grid"] == grid}, key=_cell_order)
+    cells = sorted({cell_of(r) for r in rows if r["grid"] == grid}, key=cell_order)
     if not cells:
         return []
     index = {"max_grad_norm": 2, "expected_batch_size": 3}
@@ -380,7 +377,7 @@ EPOCH_DIAGNOSTICS = (("clipped_fraction", "clipped fraction"), ("mean_grad_norm"
 
 def _nearest_cell(rows, grid: str, target: Mapping[str, float]):
     cells = sorted({cell_of(r) for r in rows if r["grid"] == grid and r.get("diagnostics_by_epoch")},
-                   key=_cell_order)
+                   key=cell_order)
     index = {"epsilon": 1, "max_grad_norm": 2, "expected_batch_size": 3}
 
     def distance(cell):
