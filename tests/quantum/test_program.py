@@ -11,8 +11,17 @@ import numpy as np
 import pytest
 
 from dpqml.models import ModelSpec, build_model
-from dpqml.quantum import adjoint, expectations
-from dpqml.quantum.core import initial_state, payloads, run_pure, state_program, step_payloads
+from dpqml.quantum import Angle, Circuit, Operation, Z, adjoint, expectations
+from dpqml.quantum.core import (
+    apply_step_pure,
+    initial_state,
+    payloads,
+    product_prefix,
+    product_state,
+    run_pure,
+    state_program,
+    step_payloads,
+)
 from dpqml.quantum.program import group_single_qubit, lower
 
 from .random_circuits import random_circuit, random_inputs, repeated_block_circuit
@@ -78,6 +87,63 @@ def test_grouped_program_gives_the_same_state_and_gradients(case, real_layout, m
         ref = jax.jit(jax.vmap(jax.jacrev(plain_out), (None, 0)))
         np.testing.assert_allclose(np.asarray(g(jnp.asarray(theta), jnp.asarray(xs))),
                                    np.asarray(ref(jnp.asarray(theta), jnp.asarray(xs))), atol=1e-10)
+
+
+def _prefix_circuit(case: str) -> Circuit:
+    """Circuits whose first steps leave |0...0> a product state, in the shapes the lowering makes."""
+    if case == "standard-8":  # two Kronecker groups, then the CNOT ring's permutation
+        return standard(8, 2)
+    if case == "standard-5-deep":  # the prefix stops where the scanned body starts
+        return standard(5, 4)
+    ops = [Operation("RY", (0,), (Angle(feature=0),)), Operation("RX", (0,), (Angle(weight=0),)),
+           Operation("H", (2,)), Operation("RZ", (2,), (Angle(weight=1, feature=1),))]
+    if case == "apart":  # single-wire chains on wires that are not adjacent, then a CZ (no permutation)
+        ops += [Operation("CZ", (0, 2)), Operation("RY", (1,), (Angle(weight=2),)), Operation("CNOT", (1, 0))]
+    elif case == "swap-first":  # a permutation on some wires only is not folded in
+        ops += [Operation("SWAP", (0, 1)), Operation("RY", (1,), (Angle(weight=2),)), Operation("CNOT", (1, 2))]
+    return Circuit(3, ops, [Z(0), Z(1) @ Z(2)], n_params=3, n_features=2)
+
+
+@pytest.mark.parametrize("case", ["standard-8", "standard-5-deep", "apart", "swap-first"])
+def test_the_adjoint_builds_its_leading_product_state_wire_by_wire(case):
+    """The steps before the first entangling one (and a permutation of every wire right after them)
+    become one product state; values and per-example Jacobians equal the plain program's."""
+    circuit = _prefix_circuit(case)
+    k, rest = product_prefix(circuit)
+    program = state_program(circuit)
+    assert k > 0 and rest.steps == program.steps[k:]
+    if case == "standard-8":
+        assert [st[0] for st in program.steps[:k]] == ["kron", "kron", "perm"]
+    if case == "standard-5-deep":
+        assert k == program.repeat[0] and rest.repeat == (0,) + program.repeat[1:]
+    assert program.steps[k - 1][0] != "perm" or len(program.steps[k - 1][1]) == circuit.n_qubits
+    theta, xs = random_inputs(3, circuit, batch=3)
+    # the product state itself: every amplitude, against the plain program
+    plain = lower(circuit, mixed=False)
+    values = payloads(program, jnp.asarray(theta), jnp.asarray(xs[0]), kron_factors=True)
+    prefix_state = product_state(circuit.n_qubits, program.steps[:k], values[:k], jnp.complex128).reshape(-1)
+    psi = initial_state(circuit, xs[0], jnp.complex128)
+    for step, value in zip(program.steps[:k], payloads(program, jnp.asarray(theta), jnp.asarray(xs[0]))[:k]):
+        psi = apply_step_pure(psi, step, value)
+    np.testing.assert_allclose(prefix_state, psi.reshape(-1), atol=1e-12)
+
+    def plain_out(t, x):
+        return ref_expectation(circuit, final_state_traced(plain, circuit, t, x))
+
+    g = jax.jit(jax.vmap(jax.jacrev(lambda t, x: expectations(circuit, t, x, method="adjoint")), (None, 0)))
+    ref = jax.jit(jax.vmap(jax.jacrev(plain_out), (None, 0)))
+    np.testing.assert_allclose(np.asarray(g(jnp.asarray(theta), jnp.asarray(xs))),
+                               np.asarray(ref(jnp.asarray(theta), jnp.asarray(xs))), atol=1e-10)
+
+
+def test_no_product_prefix_for_amplitude_encoding_nor_a_leading_entangler():
+    from dpqml.models.paper import PaperQuantumModel
+
+    paper = PaperQuantumModel(n_qubits=4, n_features=16, n_classes=4, layers=2)
+    assert product_prefix(paper.circuit) == (0, None)
+    entangled_first = Circuit(2, [Operation("CNOT", (0, 1)), Operation("RY", (0,), (Angle(weight=0),))], [Z(0)],
+                              n_params=1, n_features=0)
+    assert product_prefix(entangled_first) == (0, None)
 
 
 def final_state_traced(program, circuit, theta, x):

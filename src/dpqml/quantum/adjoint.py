@@ -56,11 +56,21 @@ def memory_bytes(circuit: Circuit, batch: int, itemsize: int, gradients: bool) -
 
 
 def expectations(circuit: Circuit, theta, x):
-    """``<O_k>`` for one validated example."""
+    """``<O_k>`` for one validated example.
+
+    The leading single-qubit steps that act on ``|0...0>`` leave it a product state: that state
+    (and a permutation right after it) is built wire by wire (:func:`.core.product_prefix`,
+    :func:`.core.product_state`) instead of applying their matrices to every example's state; its
+    VJP carries the gradient to their angles. Standard model, 8 qubits, batch 64: 2 layers about
+    33,000 -> 59,000 examples/s, 6 layers 12,000 -> 14,900 (with the chains' 2x2 products below)."""
     program = core.state_program(circuit)
-    values = core.payloads(program, theta, x)
-    psi0 = core.initial_state(circuit, x, complex_dtype(theta.dtype))
-    return run(circuit, program, values, psi0).astype(theta.dtype)
+    values = core.payloads(program, theta, x, kron_factors=True)
+    cdt = complex_dtype(theta.dtype)
+    k, rest = core.product_prefix(circuit)
+    if k:
+        psi0 = core.product_state(circuit.n_qubits, program.steps[:k], values[:k], cdt)
+        return run(circuit, rest, values[k:], psi0).astype(theta.dtype)
+    return run(circuit, program, values, core.initial_state(circuit, x, cdt)).astype(theta.dtype)
 
 
 def _same(state):
@@ -68,11 +78,19 @@ def _same(state):
 
 
 def run(circuit: Circuit, program: Program, values, psi0):
-    """Adjoint differentiation; from :data:`REAL_LAYOUT_QUBITS` qubits on, in the real layout."""
+    """Adjoint differentiation; from :data:`REAL_LAYOUT_QUBITS` qubits on, in the real layout.
+
+    ``values`` are the program's payloads with each "kron" step as its ``(k, 2, 2)`` factors
+    (``core.payloads(..., kron_factors=True)``): the step applies their Kronecker product."""
     table = core.term_table(circuit)
     real = circuit.n_qubits >= REAL_LAYOUT_QUBITS
-    apply = core.apply_step_real if real else core.apply_step_pure
+    step_kernel = core.apply_step_real if real else core.apply_step_pure
     enter, leave = (K.to_real, K.to_complex) if real else (_same, _same)
+
+    def apply(state, step, value, inverse=False):
+        if step[0] == "kron":
+            value = K.kron_wires(list(value))
+        return step_kernel(state, step, value, inverse)
 
     def final_state(values, psi0):
         prefix, body, _, suffix = core.split_steps(program, values)
@@ -105,7 +123,15 @@ def run(circuit: Circuit, program: Program, values, psi0):
             psi, mu = carry
             kind, wires, payload = step
             ct = None
-            if kind in ("u", "kron"):
+            if kind == "kron":
+                # the (2**k, 2**k) cotangent, carried to the factors by the Kronecker product's VJP
+                # (measured faster than reducing each wire's 2x2 cotangent from the states)
+                m, unkron = jax.vjp(lambda f: K.kron_wires(list(f)), value)
+                psi = step_kernel(psi, step, m, inverse=True)
+                ct = unkron((2.0 * reduce(mu, psi, wires)).astype(m.dtype))[0]
+                mu = step_kernel(mu, step, jnp.conj(m), inverse=True)
+                return (psi, mu), ct
+            if kind == "u":
                 psi = apply(psi, step, value, inverse=True)
                 # d<O>/dM = 2 M_ab with M_ab = sum conj(lam_a) psi_in_b (JAX's complex cotangent)
                 ct = (2.0 * reduce(mu, psi, wires)).astype(value.dtype)

@@ -13,6 +13,11 @@ from __future__ import annotations
 #: batch 64: groups of 3 and 4 wires are level, 6 is twice as slow).
 GROUP_WIRES = 4
 
+#: Up to this many qubits a permutation right after the product state the first single-qubit
+#: gates prepare is folded into it (:func:`.core.product_state`: constant tables of ``2**n``
+#: entries per wire, instead of a gather over every example's state).
+PRODUCT_PERM_QUBITS = 12
+
 #: From this many qubits the adjoint method keeps its states in the real layout
 #: (:func:`.kernels.to_real`), where grouped gates are real matrix products (n = 12, L = 6:
 #: 600-670 -> 863 ex/s; n = 16, L = 6: 32 -> 52; but n = 8 slower, 7,200 -> 5,300, where the

@@ -36,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from . import gates as G
+from . import kernels as K
 from .circuit import Circuit
 
 _ROT_NAMES = ("RX", "RY", "RZ")
@@ -103,7 +104,7 @@ class Program:
             t = table[idx]  # (G, r, d, d)
             m = t[:, 0]
             for j in range(1, idx.shape[1]):
-                m = t[:, j] @ m
+                m = K.small_matmul(t[:, j], m)
             for g, cid in enumerate(ids):
                 out[cid] = m[g]
         return out
