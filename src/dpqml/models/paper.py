@@ -310,7 +310,9 @@ class PaperQuantumModel(Classifier):
         for i in range(n):  # reduced operator S[a, c] = Σ_rest conj(χ̃[a, rest]) ψ̃[c, rest] of qubit i
             chi_i = jnp.moveaxis(chi_t, 2 + i, 2).reshape(L, -1, 2, D // 2)
             psi_i = jnp.moveaxis(psi_t, 2 + i, 2).reshape(L, -1, 2, D // 2)
-            s_i = jnp.einsum("lbar,lbcr->lbac", chi_i.conj(), psi_i)
+            # a broadcast product and a sum, which XLA fuses into one loop: as an einsum these are
+            # L·B batched 2x8x2 dots, about 100 us each for a batch of 64 (half the whole gradient)
+            s_i = jnp.sum(chi_i.conj()[:, :, :, None, :] * psi_i[:, :, None, :, :], axis=-1)
             per_qubit.append(2 * jnp.einsum("ljac,lbac->blj", gens[:, i], s_i).real)  # (B, L, 3)
         # (B, n, L, 3) -> the θ order 3(i·L + l) + j.
         return losses, {"theta": jnp.stack(per_qubit, axis=1).reshape(-1, self.n_theta)}
