@@ -99,12 +99,14 @@ def _prefix_circuit(case: str) -> Circuit:
            Operation("H", (2,)), Operation("RZ", (2,), (Angle(weight=1, feature=1),))]
     if case == "apart":  # single-wire chains on wires that are not adjacent, then a CZ (no permutation)
         ops += [Operation("CZ", (0, 2)), Operation("RY", (1,), (Angle(weight=2),)), Operation("CNOT", (1, 0))]
+    elif case == "no-entangler":  # the whole program is the product state
+        ops += [Operation("RY", (1,), (Angle(weight=2),))]
     elif case == "swap-first":  # a permutation on some wires only is not folded in
         ops += [Operation("SWAP", (0, 1)), Operation("RY", (1,), (Angle(weight=2),)), Operation("CNOT", (1, 2))]
     return Circuit(3, ops, [Z(0), Z(1) @ Z(2)], n_params=3, n_features=2)
 
 
-@pytest.mark.parametrize("case", ["standard-8", "standard-5-deep", "apart", "swap-first"])
+@pytest.mark.parametrize("case", ["standard-8", "standard-5-deep", "apart", "swap-first", "no-entangler"])
 def test_the_adjoint_builds_its_leading_product_state_wire_by_wire(case):
     """The steps before the first entangling one (and a permutation of every wire right after them)
     become one product state; values and per-example Jacobians equal the plain program's."""

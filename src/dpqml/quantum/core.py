@@ -46,7 +46,8 @@ def state_program(circuit: Circuit) -> Program:
 def product_prefix(circuit: Circuit) -> tuple[int, Program | None]:
     """``(k, rest)``: the state program's first ``k`` steps prepare a product state from
     ``|0...0>``, possibly permuted: single-qubit chains, alone or grouped, each on wires no
-    earlier multi-qubit step touched, then at most one "perm" step (:func:`product_state`).
+    earlier multi-qubit step touched, then at most one "perm" step on every wire, up to
+    :data:`.costs.PRODUCT_PERM_QUBITS` qubits (:func:`product_state`).
     ``rest`` is the program after them (``k = 0``, ``rest = None`` when there are no such steps,
     or when the circuit prepares its state by amplitude encoding). Cached."""
     cache = _PROGRAMS.setdefault(circuit, {})
