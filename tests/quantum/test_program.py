@@ -60,12 +60,16 @@ def test_grouping_moves_a_gate_only_past_steps_on_other_wires():
     assert [st[0] for st in group_single_qubit([("u", (w,), w) for w in range(5)], 2)] == ["kron"] * 2 + ["u"]
 
 
+@pytest.mark.parametrize("store", [False, True])
 @pytest.mark.parametrize("real_layout", [False, True])
 @pytest.mark.parametrize("case", ["random", "repeated", "standard"])
-def test_grouped_program_gives_the_same_state_and_gradients(case, real_layout, monkeypatch):
+def test_grouped_program_gives_the_same_state_and_gradients(case, real_layout, store, monkeypatch):
     """... with the adjoint's states in the complex or the real layout (the real one is used from
-    ``REAL_LAYOUT_QUBITS`` qubits on; here forced on small circuits that use every gate kind)."""
+    ``REAL_LAYOUT_QUBITS`` qubits on; here forced on small circuits that use every gate kind), and
+    its backward pass undoing every step on the state or reading the states the forward pass
+    stored (``ADJOINT_STORE_BYTES``)."""
     monkeypatch.setattr(adjoint, "REAL_LAYOUT_QUBITS", 1 if real_layout else 10**6)
+    monkeypatch.setattr(adjoint, "ADJOINT_STORE_BYTES", 2**40 if store else 0)
     circuit = {
         "random": lambda: random_circuit(3, 4, n_extra=8),
         "repeated": lambda: repeated_block_circuit(4, 5, reps=3, block_params=4, n_features=3),
@@ -174,3 +178,15 @@ def test_feature_steps_flags_every_payload_that_changes_with_x(seed):
     changed = [va is not None and not np.allclose(va, vb) for va, vb in zip(a, b)]
     assert any(changed) and not all(flags)
     assert all(f for f, c in zip(flags, changed) if c)
+
+
+def test_the_adjoint_stores_its_states_only_when_they_are_small_and_counts_them():
+    """Small registers keep every step's entering state (the memory estimate counts one state per
+    step more); from 10 qubits at 6 layers they are undone instead."""
+    for n, layers, stored in ((8, 2, True), (8, 6, True), (10, 6, False), (12, 6, False)):
+        circuit = standard(n, layers)
+        assert adjoint.stores_states(circuit) is stored
+        steps = len(product_prefix(circuit)[1].steps)
+        extra = steps if stored else 0
+        assert adjoint.memory_bytes(circuit, 4, 8, True) == 8 * 2**n * (adjoint.ADJOINT_LIVE_STATES + extra) * 4
+        assert adjoint.memory_bytes(circuit, 4, 8, False) == 8 * 2**n * 3 * 4
