@@ -2,7 +2,9 @@
 
 A ``jax.custom_vjp`` keeps only the final state and walks the circuit backwards (Jones & Gacon
 2020, "Efficient calculation of gradients in classical simulations of variational quantum
-algorithms", arXiv:2009.02823). Memory: a few states per example, whatever the depth. The
+algorithms", arXiv:2009.02823). Memory: a few states per example, whatever the depth; on small
+registers (:func:`stores_states`) the forward pass also keeps the state entering each step, so
+the backward pass only walks the adjoint vector. The
 cotangent of each (fused) gate matrix is the 2x2 (or grouped ``2**k``) reduced outer product of
 the adjoint and forward states; JAX's own AD carries it to the angles. From
 :data:`.costs.REAL_LAYOUT_QUBITS` qubits on the states are kept in the real layout
