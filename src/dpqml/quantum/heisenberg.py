@@ -476,7 +476,7 @@ def make_pure_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool):
     def bwd(res, g):
         v, m, dm = res
         t = jnp.tensordot(v, jnp.moveaxis(dm, 1, 0), axes=1)  # Σ_a v_a ∂M_k[a, b]: (K, D, P)
-        theta_bar = jnp.einsum("k,kbp,b->p", g, t, v)
+        theta_bar = jnp.sum(t * (g[:, None] * v[None, :])[:, :, None], axis=(0, 1))
         v_bar = 2.0 * jnp.einsum("k,kab,b->a", g, m, v)
         return theta_bar, v_bar
 
