@@ -219,4 +219,59 @@ def test_cli_paper_model_is_benchmarked_and_compared(tmp_path, monkeypatch, caps
                  "--compare", "pennylane", "--json", str(out)]) == 0
     row = json.loads(out.read_text())
     assert (row["model"], row["qubits"], row["layers"], row["n_params"]) == ("paper-quantum", 4, 11, 132)
-    assert calls == [((4, 11, 2), {"frameworks": ["pennylane"], "min_seconds": 0.01, "seed": 0, "model": "paper"})]
+    assert calls == [((4, 11, 2), {"frameworks": ["pennylane"], "min_seconds": 0.01, "seed": 0, "model": "paper",
+                                      "loop_steps": 0})]
+
+
+def test_compiled_loop_computes_each_steps_gradient():
+    """The looped call (what ``loop_steps`` times) gives, at every step, the gradient a separate
+    call gives for that step's angles and inputs: the loop measures the same work."""
+    import jax.numpy as jnp
+
+    fn = cmp.make_dpqml(N, L, B)
+    pairs = [cmp._inputs(N, L, B, seed=s) for s in (1, 2, 3)]
+    thetas = jnp.asarray(np.stack([t for t, _ in pairs]))
+    Xs = jnp.asarray(np.stack([x for _, x in pairs]))
+    looped = np.asarray(fn.looped()(thetas, Xs))
+    assert looped.shape == (3, B, 2 * N * L)
+    for r, (theta, X) in enumerate(pairs):
+        np.testing.assert_allclose(looped[r], fn(theta, X), atol=1e-6)
+    assert not np.allclose(looped[0], looped[1])  # each step its own inputs
+
+
+def test_loop_steps_rows(monkeypatch):
+    monkeypatch.setattr(cmp, "available", lambda fw: fw == "dpqml")
+    m = cmp.measure("dpqml", N, L, B, min_seconds=0.01, loop_steps=3)
+    assert m.loop_steps == 3 and m.loop_timing is not None and m.loop_examples_per_second > 0
+    assert cmp.measure("dpqml", N, L, B, min_seconds=0.01).loop_examples_per_second is None
+    rows = cmp.compare(N, L, B, frameworks=("pennylane",), min_seconds=0.01, loop_steps=2)
+    assert rows[0]["loop_steps"] == 2 and rows[0]["ratio_dpqml_over_this_loop"] == 1.0
+    assert rows[0]["loop_examples_per_second"] > 0 and rows[0]["loop_compile_seconds"] >= 0
+    assert all("skipped" in r for r in rows[1:])
+    assert "loop_steps" not in cmp.compare(N, L, B, frameworks=(), min_seconds=0.01)[0]
+
+
+@pytest.mark.parametrize("bad", [-1, 1.5])
+def test_loop_steps_must_be_a_count(bad):
+    with pytest.raises(ValueError, match="loop_steps must be an integer >= 0"):
+        cmp.compare(N, L, B, frameworks=(), loop_steps=bad)
+
+
+def test_cli_loop_steps_needs_compare_and_is_passed_on(monkeypatch, capsys):
+    from dpqml.cli import main
+
+    assert main(["bench", "--qubits", "2", "--layers", "1", "--loop-steps", "4"]) == 2
+    assert "--loop-steps times the --compare frameworks" in capsys.readouterr().err
+    calls = []
+
+    def fake_compare(*args, **kwargs):
+        calls.append(kwargs)
+        return [{"approach": "dpqml", "examples_per_second": 10.0, "compile_seconds": 0.1,
+                 "ratio_dpqml_over_this": 1.0, "agrees": True, "max_abs_diff_vs_dpqml": 0.0,
+                 "loop_steps": 4, "loop_examples_per_second": 40.0, "ratio_dpqml_over_this_loop": 1.0}]
+
+    monkeypatch.setattr(cmp, "compare", fake_compare)
+    assert main(["bench", "--qubits", "2", "--layers", "1", "--batch", "2", "--min-seconds", "0.01",
+                 "--compare", "pennylane", "--loop-steps", "4"]) == 0
+    assert calls[0]["loop_steps"] == 4
+    assert "in a compiled loop of 4 batches" in capsys.readouterr().out

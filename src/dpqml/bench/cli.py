@@ -43,6 +43,10 @@ def add_bench_parser(sub) -> argparse.ArgumentParser:
     b.add_argument("--compare", metavar="FRAMEWORKS",
                    help="also run pennylane,tensorcircuit on the same model and print the ratios (the "
                         "standard model, or the paper's with --model paper-quantum; gradients checked to agree)")
+    b.add_argument("--loop-steps", type=nonnegative_int("--loop-steps"), default=0,
+                   help="with --compare: also time this many batches inside one compiled call (each step "
+                        "its own angles and inputs) for every compiled approach, engine throughput without "
+                        "the per-call dispatch and host round trip (default 0: off)")
     b.add_argument("--min-seconds", type=positive_float("--min-seconds"), default=1.0,
                    help="time each configuration at least this long, > 0 (default 1)")
     b.add_argument("--memory-budget", type=positive_float("--memory-budget"), default=8.0,
@@ -78,6 +82,9 @@ def cmd_bench(args) -> int:
     else:
         specs = [(base, None)]
     frameworks = [f for f in (args.compare or "").split(",") if f]
+    if args.loop_steps and not frameworks:
+        raise ValueError("--loop-steps times the --compare frameworks in a compiled loop; add --compare "
+                         "pennylane,tensorcircuit (or drop --loop-steps)")
     if frameworks:
         from . import compare as cmp
 
@@ -122,7 +129,8 @@ def cmd_bench(args) -> int:
         # with --method all, the other frameworks run once per configuration (beside the first method)
         if first and frameworks and paper:
             row["compare"] = cmp.compare(cmp.PAPER_QUBITS, cmp.PAPER_LAYERS, b, frameworks=frameworks,
-                                         min_seconds=args.min_seconds, seed=args.seed, model="paper")
+                                         min_seconds=args.min_seconds, seed=args.seed, model="paper",
+                                         loop_steps=args.loop_steps)
         elif first and frameworks:
             try:
                 if not _is_standard(spec, noise_ok=True):
@@ -133,7 +141,8 @@ def cmd_bench(args) -> int:
             else:
                 row["compare"] = cmp.compare(spec.qubits, spec.layers, b, frameworks=frameworks,
                                              min_seconds=args.min_seconds, seed=args.seed,
-                                             noise=None if spec.noise == "none" else spec.noise)
+                                             noise=None if spec.noise == "none" else spec.noise,
+                                             loop_steps=args.loop_steps)
         if not quiet:
             _print_row(row)
     if args.json:
@@ -168,3 +177,8 @@ def _print_row(row) -> None:
                 f"grads agree: {c['agrees']} (max diff {c['max_abs_diff_vs_dpqml']:.1e})",
                 flush=True,
             )
+            if c.get("loop_examples_per_second") is not None:
+                ratio = c.get("ratio_dpqml_over_this_loop")
+                print(f"    {'':<22s} {c['loop_examples_per_second']:>11,.0f} ex/s  in a compiled loop of "
+                      f"{c['loop_steps']} batches" + (f"  dpqml is {ratio:.1f}x" if ratio is not None else ""),
+                      flush=True)

@@ -209,13 +209,28 @@ class _CompiledOnFirstCall:
     def __call__(self, theta, X) -> np.ndarray:
         theta = np.asarray(theta, dtype=np.float32)
         X = np.asarray(X, dtype=np.float32)
+        return np.asarray(self._compile(theta, X)(theta, X))
+
+    def _compile(self, theta, X):
         key = (theta.shape, X.shape)
         compiled = self._compiled.get(key)
         if compiled is None:
             with self._context():
                 compiled = self._jitted.lower(theta, X).compile()
             self._compiled[key] = compiled
-        return np.asarray(compiled(theta, X))
+        return compiled
+
+    def looped(self) -> Callable:
+        """``(Thetas (R, p), Xs (R, B, F)) -> (R, B, p)``: the same gradient at ``R`` steps inside
+        one compiled call (``jax.lax.map``), each step with its own angles and inputs (so nothing
+        is hoisted out of the loop), as a compiled training loop runs it. Takes and returns device
+        arrays (float32); the caller blocks on the result."""
+        import jax
+
+        inner = self._jitted
+        outer = _CompiledOnFirstCall(jax.jit(lambda th, xs: jax.lax.map(lambda a: inner(*a), (th, xs))),
+                                     self._context)
+        return lambda thetas, Xs: outer._compile(thetas, Xs)(thetas, Xs)
 
 
 # --------------------------------------------------------------------------- builders
@@ -534,24 +549,40 @@ class Measurement:
     timing: Timing
     batch_used: int
     note: str = ""
+    loop_timing: Timing | None = None  # the compiled loop (``loop_steps`` > 0), one call = all its steps
+    loop_steps: int = 0
 
     @property
     def examples_per_second(self) -> float:
         return self.batch_used / self.timing.seconds_per_call
 
+    @property
+    def loop_examples_per_second(self) -> float | None:
+        """Examples/s inside a compiled loop of ``loop_steps`` batches; ``None`` when not timed."""
+        if self.loop_timing is None:
+            return None
+        return self.loop_steps * self.batch_used / self.loop_timing.seconds_per_call
+
 
 def measure(approach: str, n_qubits: int, n_layers: int, batch: int, *, min_seconds: float = 1.0,
             seed: int = 0, loop_batch: int | None = None, noise: str | None = None,
-            model: str = "standard") -> Measurement:
+            model: str = "standard", loop_steps: int = 0) -> Measurement:
     """Build ``approach`` for ``model`` (:data:`MODELS`), time it with
     :func:`~dpqml.bench.timing.time_call`, keep its gradients.
 
     Loop approaches get one steady-state call (after the compiling first call), on the first
-    ``loop_batch`` examples (all of them when ``None``)."""
+    ``loop_batch`` examples (all of them when ``None``).
+
+    ``loop_steps`` > 0 (compiled approaches only): also time ``loop_steps`` batches inside one
+    compiled call (:meth:`_CompiledOnFirstCall.looped`; steps seeded ``seed + 1, seed + 2, ...``,
+    inputs placed on the device once). A call from Python pays JAX's dispatch and the host
+    round trip of its inputs and outputs (on 2 CPU cores about 80 µs, whatever the circuit); the
+    loop spreads it over the steps, as a compiled training loop does."""
     if approach not in APPROACHES:
         raise ValueError(f"unknown approach {approach!r}; valid approaches are {list(APPROACHES)}")
     spec = MODELS[check_choice(model, "model", MODELS)]
     spec.check(n_qubits, n_layers, batch, noise)
+    loop_steps = check_count(loop_steps, "loop_steps")
     theta, X = spec.inputs(n_qubits, n_layers, batch, seed)
     loop = APPROACHES[approach].loop
     note = ""
@@ -572,7 +603,33 @@ def measure(approach: str, n_qubits: int, n_layers: int, batch: int, *, min_seco
         timing = time_call(run, min_seconds=0.0, min_calls=1, max_calls=1)
     else:
         timing = time_call(run, min_seconds=min_seconds)
-    return Measurement(approach, np.asarray(out["grads"]), timing, X.shape[0], note)
+    loop_timing = None
+    if loop_steps and not loop:
+        loop_timing = _time_loop(fn, spec, n_qubits, n_layers, batch, seed, loop_steps, min_seconds)
+    return Measurement(approach, np.asarray(out["grads"]), timing, X.shape[0], note, loop_timing,
+                       loop_steps if loop_timing is not None else 0)
+
+
+def _time_loop(fn, spec: Model, n_qubits: int, n_layers: int, batch: int, seed: int, steps: int,
+               min_seconds: float) -> Timing:
+    """Time ``fn.looped()`` over ``steps`` batches (see :func:`measure`)."""
+    import jax.numpy as jnp
+
+    pairs = [spec.inputs(n_qubits, n_layers, batch, seed + 1 + r) for r in range(steps)]
+    with _jax_x64(False):
+        thetas = jnp.asarray(np.stack([t for t, _ in pairs]), jnp.float32)
+        Xs = jnp.asarray(np.stack([x for _, x in pairs]), jnp.float32)
+    looped = fn.looped()
+    result = {}
+
+    def run():
+        result["grads"] = looped(thetas, Xs)
+        return result["grads"]
+
+    timing = time_call(run, min_seconds=min_seconds)
+    if not np.all(np.isfinite(np.asarray(result["grads"]))):
+        raise FloatingPointError(f"{steps} compiled steps gave non-finite gradients")
+    return timing
 
 
 def _measure_child(conn, args, kwargs) -> None:  # runs in a spawned process
@@ -611,7 +668,8 @@ def _measure_with_timeout(timeout: float, *args, **kwargs) -> Measurement | None
 
 def compare(n_qubits: int, n_layers: int, batch: int, frameworks=("pennylane", "tensorcircuit"),
             min_seconds: float = 1.0, seed: int = 0, *, loop_batch: int | None = None,
-            timeout: float | None = None, noise: str | None = None, model: str = "standard") -> list[dict]:
+            timeout: float | None = None, noise: str | None = None, model: str = "standard",
+            loop_steps: int = 0) -> list[dict]:
     """Time every approach of ``frameworks`` against dpqml on the same seeded ``theta``/``X``.
 
     ``model``: ``"standard"`` (any ``n_qubits``, ``n_layers``, optionally noisy) or ``"paper"`` (the
@@ -625,14 +683,19 @@ def compare(n_qubits: int, n_layers: int, batch: int, frameworks=("pennylane", "
     does not finish in time (the subprocess's imports count towards it). ``noise``: one channel
     after every gate (:data:`PEER_NOISE`; ``name:strength``): density matrices everywhere (PennyLane
     ``default.mixed``, TensorCircuit ``DMCircuit``); an approach that fails gives a ``skipped`` row
-    with its error.
+    with its error. ``loop_steps`` > 0: every compiled approach is also timed over that many
+    batches inside one compiled call (:func:`measure`); rows then carry
+    ``loop_examples_per_second``, ``loop_compile_seconds`` and ``ratio_dpqml_over_this_loop``
+    (``None`` for the Python-loop approach).
     """
     if isinstance(frameworks, str):
         frameworks = (frameworks,)
     for fw in frameworks:
         check_choice(fw, "framework", FRAMEWORKS)
     MODELS[check_choice(model, "model", MODELS)].check(n_qubits, n_layers, batch, noise)
-    kwargs = {"min_seconds": min_seconds, "seed": seed, "loop_batch": loop_batch, "noise": noise, "model": model}
+    loop_steps = check_count(loop_steps, "loop_steps")
+    kwargs = {"min_seconds": min_seconds, "seed": seed, "loop_batch": loop_batch, "noise": noise, "model": model,
+              "loop_steps": loop_steps}
     ref = measure("dpqml", n_qubits, n_layers, batch, **kwargs)
     base = {"model": model, "qubits": n_qubits, "layers": n_layers, "noise": noise or "none"}
 
@@ -643,7 +706,15 @@ def compare(n_qubits: int, n_layers: int, batch: int, frameworks=("pennylane", "
                 "compile_seconds": m.timing.compile_seconds, "max_abs_diff_vs_dpqml": diff,
                 "agrees": bool(diff <= ATOL),
                 "ratio_dpqml_over_this": ref.examples_per_second / m.examples_per_second,
-                "note": m.note}
+                "note": m.note, **loop_fields(m)}
+
+    def loop_fields(m: Measurement) -> dict:
+        if not loop_steps:
+            return {}
+        mine, theirs = ref.loop_examples_per_second, m.loop_examples_per_second
+        return {"loop_steps": loop_steps, "loop_examples_per_second": theirs,
+                "loop_compile_seconds": None if m.loop_timing is None else m.loop_timing.compile_seconds,
+                "ratio_dpqml_over_this_loop": None if theirs is None or mine is None else mine / theirs}
 
     rows = [row(ref)]
     for name, spec in APPROACHES.items():
