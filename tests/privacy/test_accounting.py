@@ -275,3 +275,24 @@ def test_check_delta_refuses_a_delta_too_weak_unless_allowed():
         check_delta(1e-5, 0)
     with pytest.raises(ValueError, match="delta must be"):
         check_delta(2.0, 100)
+
+
+@pytest.mark.parametrize("neighboring", ["add-remove", "replace-one"])
+def test_the_cached_one_step_pld_gives_exactly_what_a_fresh_pld_accountant_gives(neighboring):
+    """ε and δ come from a cached one-step PLD (an epoch-by-epoch history builds it once); they
+    must equal, bit for bit, a fresh dp_accounting accountant composing the same event, at every
+    step count asked in any order (the cached object is never changed by a composition)."""
+    from dpqml.privacy import accounting as acc_mod
+    from dpqml.privacy.accounting import compute_delta, dp_sgd_event, make_accountant
+
+    q, sigma, delta = 0.05, 1.3, 1e-5
+    acc_mod._epsilon.cache_clear()
+    acc_mod._one_step_pld.cache_clear()
+    for steps in (40, 7, 40, 120, 1):
+        fresh = make_accountant("pld", sample_rate=q, noise_multiplier=sigma, neighboring=neighboring)
+        assert isinstance(fresh, PLDAccountant)
+        fresh.compose(dp_sgd_event(q, sigma, steps))
+        assert compute_epsilon(q, sigma, steps, delta, neighboring=neighboring) == max(0.0, fresh.get_epsilon(delta))
+        assert compute_delta(1.0, q, sigma, steps, neighboring=neighboring) == min(1.0, fresh.get_delta(1.0))
+        acc_mod._epsilon.cache_clear()  # the next call composes again from the cached step
+    assert acc_mod._one_step_pld.cache_info().hits >= 4

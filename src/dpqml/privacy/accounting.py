@@ -31,6 +31,7 @@ from types import MappingProxyType
 
 import dp_accounting
 from dp_accounting.pld import PLDAccountant
+from dp_accounting.pld import privacy_loss_distribution as pld_lib
 from dp_accounting.rdp import RdpAccountant
 from dp_accounting.rdp.rdp_privacy_accountant import DEFAULT_RDP_ORDERS
 from scipy import optimize
@@ -205,10 +206,43 @@ def make_accountant(
 
 
 def _composed(accountant, neighboring, q, sigma, steps, interval):
+    """The composition of ``steps`` DP-SGD steps: an object with ``get_epsilon(δ)`` and
+    ``get_delta(ε)``. PLD (σ > 0): exactly what ``PLDAccountant.compose(dp_sgd_event(...))`` computes,
+    with the one-step PLD cached (:func:`_one_step_pld`)."""
     sigma = min(sigma, ACCOUNTED_NOISE_CEILING)  # ε is non-increasing in σ: still an upper bound
     acc = make_accountant(accountant, sample_rate=q, noise_multiplier=sigma, neighboring=neighboring,
                           value_discretization_interval=interval)
-    return acc.compose(dp_sgd_event(q, sigma, steps))
+    if accountant != "pld" or sigma == 0:
+        return acc.compose(dp_sgd_event(q, sigma, steps))
+    if interval is None:  # as make_accountant chose it
+        interval = pld_discretization(q, max(sigma, 1e-12), neighboring)
+    step = _one_step_pld(q, sigma, interval, acc.neighboring_relation)
+    return _ComposedPLD(pld_lib.identity(value_discretization_interval=interval).compose(
+        step.self_compose(steps)))
+
+
+@functools.lru_cache(maxsize=64)
+def _one_step_pld(q, sigma, interval, relation) -> pld_lib.PrivacyLossDistribution:
+    """The PLD of one Poisson-subsampled Gaussian step, built as dp_accounting's ``PLDAccountant``
+    builds it. Building it costs about as much as composing it, and an ε curve over many step
+    counts at the same (q, σ), such as a training history's one value per epoch, needs it once.
+    dp_accounting's compositions return new objects, so the cached one is never changed."""
+    return pld_lib.from_gaussian_mechanism(
+        standard_deviation=sigma, value_discretization_interval=interval, sampling_prob=q,
+        neighboring_relation=relation)
+
+
+class _ComposedPLD:
+    """A composed PLD behind the two queries of a dp_accounting accountant."""
+
+    def __init__(self, pld: pld_lib.PrivacyLossDistribution):
+        self._pld = pld
+
+    def get_epsilon(self, target_delta: float) -> float:
+        return self._pld.get_epsilon_for_delta(target_delta)
+
+    def get_delta(self, target_epsilon: float) -> float:
+        return self._pld.get_delta_for_epsilon(target_epsilon)
 
 
 # --- limits: what the accountants can account for in seconds ---------------------------------------
