@@ -221,7 +221,7 @@ def _composed(accountant, neighboring, q, sigma, steps, interval):
         step.self_compose(steps)))
 
 
-@functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=16)  # about 0.5-1 MB each (a dense PMF of ~10^5 values)
 def _one_step_pld(q, sigma, interval, relation) -> pld_lib.PrivacyLossDistribution:
     """The PLD of one Poisson-subsampled Gaussian step, built as dp_accounting's ``PLDAccountant``
     builds it. Building it costs about as much as composing it, and an ε curve over many step
