@@ -198,11 +198,17 @@ def make_accountant(
         if value_discretization_interval is not None:
             raise ValueError("value_discretization_interval applies to accountant='pld' only")
         return RdpAccountant(RDP_ORDERS, neighboring_relation=relation)
-    if value_discretization_interval is None:
-        value_discretization_interval = pld_discretization(sample_rate, max(noise_multiplier, 1e-12), neighboring)
-    elif not 0 < value_discretization_interval < math.inf:
-        raise ValueError(f"value_discretization_interval must be > 0; got {value_discretization_interval!r}")
-    return PLDAccountant(relation, value_discretization_interval=value_discretization_interval)
+    interval = _pld_interval(sample_rate, noise_multiplier, neighboring, value_discretization_interval)
+    return PLDAccountant(relation, value_discretization_interval=interval)
+
+
+def _pld_interval(q, sigma, neighboring, interval) -> float:
+    """The PLD interval for (q, σ): ``interval`` when given (checked), else :func:`pld_discretization`."""
+    if interval is None:
+        return pld_discretization(q, max(sigma, 1e-12), neighboring)
+    if not 0 < interval < math.inf:
+        raise ValueError(f"value_discretization_interval must be > 0; got {interval!r}")
+    return interval
 
 
 def _composed(accountant, neighboring, q, sigma, steps, interval):
@@ -210,13 +216,12 @@ def _composed(accountant, neighboring, q, sigma, steps, interval):
     ``get_delta(ε)``. PLD (σ > 0): exactly what ``PLDAccountant.compose(dp_sgd_event(...))`` computes,
     with the one-step PLD cached (:func:`_one_step_pld`)."""
     sigma = min(sigma, ACCOUNTED_NOISE_CEILING)  # ε is non-increasing in σ: still an upper bound
-    acc = make_accountant(accountant, sample_rate=q, noise_multiplier=sigma, neighboring=neighboring,
-                          value_discretization_interval=interval)
     if accountant != "pld" or sigma == 0:
+        acc = make_accountant(accountant, sample_rate=q, noise_multiplier=sigma, neighboring=neighboring,
+                              value_discretization_interval=interval)
         return acc.compose(dp_sgd_event(q, sigma, steps))
-    if interval is None:  # as make_accountant chose it
-        interval = pld_discretization(q, max(sigma, 1e-12), neighboring)
-    step = _one_step_pld(q, sigma, interval, acc.neighboring_relation)
+    interval = _pld_interval(q, sigma, neighboring, interval)
+    step = _one_step_pld(q, sigma, interval, check_accountant(accountant, neighboring))
     return _ComposedPLD(pld_lib.identity(value_discretization_interval=interval).compose(
         step.self_compose(steps)))
 
