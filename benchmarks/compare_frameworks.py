@@ -17,8 +17,8 @@ Needs the optional frameworks: ``pip install 'dpqml[compare]'`` (missing ones ar
 skipped). ``examples/s`` is the batch timed divided by the median steady-state seconds per call;
 ``compile s`` is the first call minus a steady one; ``dpqml/this`` > 1 means dpqml is faster.
 ``--loop-steps R`` adds ``loop ex/s``: ``R`` batches inside one compiled call, each with its own
-angles and inputs, so the per-call cost of JAX's dispatch and host transfers (about 80 µs on 2
-CPU cores, the same for every framework) is spread over ``R`` steps as in a compiled training loop.
+angles and inputs, so the per-call cost of JAX's dispatch and host transfers (about 100 µs a call
+on 2 CPU cores, the same for every framework) is spread over ``R`` steps as in a compiled training loop.
 """
 
 from __future__ import annotations

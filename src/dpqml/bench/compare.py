@@ -576,7 +576,7 @@ def measure(approach: str, n_qubits: int, n_layers: int, batch: int, *, min_seco
     ``loop_steps`` > 0 (compiled approaches only): also time ``loop_steps`` batches inside one
     compiled call (:meth:`_CompiledOnFirstCall.looped`; steps seeded ``seed + 1, seed + 2, ...``,
     inputs placed on the device once). A call from Python pays JAX's dispatch and the host
-    round trip of its inputs and outputs (on 2 CPU cores about 80 µs, whatever the circuit); the
+    round trip of its inputs and outputs (about 100 µs a call on 2 CPU cores, whatever the circuit); the
     loop spreads it over the steps, as a compiled training loop does."""
     if approach not in APPROACHES:
         raise ValueError(f"unknown approach {approach!r}; valid approaches are {list(APPROACHES)}")
