@@ -121,7 +121,9 @@ def test_single_precision_training_uses_the_double_precision_bound(monkeypatch):
 
 def test_the_papers_model_follows_its_compiled_bound_at_every_step(monkeypatch):
     """The paper's model takes the compiled G(θ): every step's threshold is parameter_bound at
-    that step's parameters within 0.1-0.2%, and σ·C_t is the noise."""
+    that step's parameters within 0.5% (0.14-0.29% measured by benchmarks/compiled_bound_gap.py),
+    and σ·C_t is the noise. The mechanism is seeded (the labelled opt-in), so the steps'
+    parameters are the same on every run."""
     from dpqml.models.paper import PaperQuantumModel
 
     model = PaperQuantumModel()
@@ -129,9 +131,9 @@ def test_the_papers_model_follows_its_compiled_bound_at_every_step(monkeypatch):
     x, y = rng.normal(size=(24, 16)), rng.integers(0, 4, 24)
     privacy = PrivacyConfig(0.7, "bound", 0.25, 2, 1e-3, len(x))
     clips, stds = _spy(monkeypatch)
-    train(model, x, y, privacy, TrainConfig(seed=2, learning_rate=0.05))
+    train(model, x, y, privacy, TrainConfig(seed=2, learning_rate=0.05, noise_seed=5))
     assert len(clips[1:]) == len(stds) == 2
     for (c, _, params), std in zip(clips[1:], stds, strict=True):
         ref = parameter_bound(model, params).total
-        assert 0.999 * ref <= c <= 1.002 * ref  # the same relaxation; the weight searches differ
+        assert 0.999 * ref <= c <= 1.005 * ref  # the same relaxation; the weight searches differ
         assert std == pytest.approx(0.7 * c, rel=1e-9)

@@ -544,7 +544,7 @@ def _bound_following_clip(model, params, loss) -> float:
     """``C_t = G(θ_t)`` for ``max_grad_norm="bound"``: the parameter-dependent bound of
     :func:`dpqml.bounds.parameter_bound`, from the current parameters alone (never the data). The
     paper's model takes its compiled form (:mod:`dpqml.bounds.compiled`: the same bound within
-    0.2%, about 40 ms a step instead of 0.6-0.9 s)."""
+    0.3%, about 40 ms a step instead of 0.6-0.9 s)."""
     from ..bounds.parametric import parameter_bound
     from ..models.paper import PaperQuantumModel
 
