@@ -105,3 +105,37 @@ def test_every_source_draws_poisson_batches_and_noise_of_the_right_scale():
     np.testing.assert_array_equal(np.asarray(fast.noise(3, 8, 1.0, jnp.float32)),
                                   np.asarray(again.noise(3, 8, 1.0, jnp.float32)))
     assert make_randomness("fast").state() != fast.state()  # a fresh secret every run
+
+
+@pytest.mark.os_entropy
+def test_the_library_takes_its_secret_bytes_from_the_operating_system(monkeypatch):
+    from dpqml.privacy import entropy
+
+    assert len(entropy.secret_bytes(32)) == 32 and entropy.secret_bytes(16) != entropy.secret_bytes(16)
+    monkeypatch.setattr(entropy.os, "urandom", lambda n: b"\x07" * n)
+    assert entropy.secret_bytes(3) == b"\x07\x07\x07"
+
+
+def test_every_secret_draw_goes_through_the_one_entropy_source(monkeypatch):
+    """Secure sampling and noise, the fast source's secret, the transform's noise key and the
+    vectorised trainer's run keys all ask :func:`dpqml.privacy.entropy.secret_bytes`."""
+    from dpqml.privacy import entropy
+    from dpqml.privacy.transform import _secret_key
+    from dpqml.train.vectorized import _run_keys
+
+    asked = []
+    real = entropy.secret_bytes
+
+    def counted(n):
+        asked.append(n)
+        return real(n)
+
+    monkeypatch.setattr(entropy, "secret_bytes", counted)
+    secure = make_randomness("secure")
+    secure.sample(10, 0.5, 0)
+    secure.noise(0, 3, 1.0, np.float32)
+    make_randomness("fast")
+    _secret_key()
+    _run_keys([object(), object()], "fast")
+    # 8 bytes per example; 2 × 4 × 8 per noise coordinate (Box-Muller, n_sum=4); 16; 16; 8 per run
+    assert asked == [80, 96, 96, 16, 16, 16]

@@ -20,12 +20,13 @@ These are the semantics of Opacus and jax-privacy, so figures compare.
 from __future__ import annotations
 
 import math
-import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
+
+from . import entropy
 
 
 def clip_per_example(grads, max_grad_norm, mask=None):
@@ -83,7 +84,7 @@ def gaussian_noise(key, shape, noise_std: float, dtype=jnp.float32):
 
 def _urandom_uniform(n: int) -> np.ndarray:
     """``n`` uniforms in (0, 1) with 53 random bits each, from ``os.urandom``."""
-    bits = np.frombuffer(os.urandom(8 * n), dtype=np.uint64) >> np.uint64(11)
+    bits = np.frombuffer(entropy.secret_bytes(8 * n), dtype=np.uint64) >> np.uint64(11)
     return (bits.astype(np.float64) + 0.5) * 2.0**-53
 
 

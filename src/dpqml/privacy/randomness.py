@@ -27,7 +27,6 @@ Three sources, each an object with the same small interface (``sample``, ``noise
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from functools import partial
 from types import MappingProxyType
@@ -37,6 +36,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..validation import check_choice
+from . import entropy
 from .dpsgd import gaussian_noise, secure_gaussian_noise
 from .sampling import poisson_sample, step_rng
 
@@ -127,4 +127,4 @@ def make_randomness(name: str, *, noise_seed: int | None = None, saved: Mapping 
         return SecureRandomness()
     if saved and "secret" in saved:
         return KeyedRandomness(int(saved["secret"], 16), secret=True)
-    return KeyedRandomness(int.from_bytes(os.urandom(16), "little"), secret=True)
+    return KeyedRandomness(int.from_bytes(entropy.secret_bytes(16), "little"), secret=True)

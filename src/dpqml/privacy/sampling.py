@@ -9,9 +9,9 @@ compiles at most ``log2(cap) + 1`` times, and memory never exceeds one physical 
 
 from __future__ import annotations
 
-import os
-
 import numpy as np
+
+from . import entropy
 
 
 def step_rng(seed: int, step: int) -> np.random.Generator:
@@ -29,7 +29,7 @@ def poisson_sample(n_examples: int, sample_rate: float, rng: np.random.Generator
     (``os.urandom``, 64 bits per example) instead of ``rng``.
     """
     if secure:
-        bits = np.frombuffer(os.urandom(8 * n_examples), dtype=np.uint64)
+        bits = np.frombuffer(entropy.secret_bytes(8 * n_examples), dtype=np.uint64)
         # P(bits < t) = t / 2**64 with t = round(q · 2**64): q to within 2**-64.
         threshold = np.uint64(min(int(round(sample_rate * 2.0**64)), 2**64 - 1))
         chosen = bits < threshold if sample_rate < 1.0 else np.ones(n_examples, bool)

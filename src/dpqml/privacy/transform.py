@@ -32,7 +32,6 @@ labelled opt-in to reproducible noise: the guarantee does not hold against anyon
 
 from __future__ import annotations
 
-import os
 from typing import NamedTuple
 
 import jax
@@ -41,6 +40,7 @@ import optax
 from jax.flatten_util import ravel_pytree
 
 from ..validation import check_scalar
+from . import entropy
 from .config import PrivacyConfig
 from .dpsgd import clip_and_sum, gaussian_noise, privatize
 from .randomness import _noise_key
@@ -84,7 +84,7 @@ def private_gradient(per_example_grads, *, max_grad_norm: float, noise_multiplie
 
 def _secret_key():
     """A noise key from a 128-bit secret drawn from the OS, derived as ``randomness="fast"`` derives its."""
-    return _noise_key(int.from_bytes(os.urandom(16), "little"))
+    return _noise_key(int.from_bytes(entropy.secret_bytes(16), "little"))
 
 
 def dp_sgd(privacy: PrivacyConfig | None = None, *, max_grad_norm: float | None = None,

@@ -66,6 +66,7 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from ..models.task import per_example_loss, predicted_class
+from ..privacy import entropy
 from ..privacy.config import FOLLOW_BOUND, PrivacyConfig
 from ..privacy.dpsgd import flatten_per_example, gaussian_noise, privatize
 from ..privacy.ledger import PrivacyLedger
@@ -317,7 +318,7 @@ def _run_keys(runs, randomness) -> np.ndarray:
     """One Threefry key per run: 64 secret bits each from the OS (``fast``), or from the run's
     ``noise_seed`` (``seeded``)."""
     if randomness == "fast":
-        return np.frombuffer(os.urandom(8 * len(runs)), dtype=np.uint32).reshape(len(runs), 2).copy()
+        return np.frombuffer(entropy.secret_bytes(8 * len(runs)), dtype=np.uint32).reshape(len(runs), 2).copy()
     return np.stack([np.random.SeedSequence([int(r.noise_seed), 0x7AB]).generate_state(2, np.uint32) for r in runs])
 
 
