@@ -15,7 +15,11 @@ with the stored Jacobian: ``P·K·d²`` operations per example instead of one si
 example. For a pure encoded state ``ψ`` this is ``vᵀ ∂M/∂θ v`` with ``v`` the real form of ``ψ``
 (:func:`make_pure_fn`; ``v = Re ψ`` when the encoding is real, as RY angle encoding is), one
 matrix product per batch; a product-state encoding (single-qubit gates on ``|0…0>``) is built
-as a Kronecker product of 2-vectors. The price is a fixed cost per batch: the Jacobian costs
+as a Kronecker product of 2-vectors. A real product state ``v = ⊗_w (α_w, β_w)`` goes further
+(:func:`make_product_fn`): ``v vᵀ`` has only ``3**n`` distinct entries, ``⊗_w (α², αβ, β²)``, so
+the Jacobian is summed once per batch onto them and each example costs one product with ``3**n``
+numbers instead of ``4**n`` (n=4, batch 64, measured: 208-217 µs per batch of the compiled loop at
+6 layers instead of 238-254). The price is a fixed cost per batch: the Jacobian costs
 about ``n_params · d³`` (the product rule over a few dense factors of ``U``, each factor's
 parameters stacked into two large matrix products), and for noisy circuits ``n_params · d²``
 density-matrix runs. Measured (docs/engine.md), it beats adjoint
@@ -484,6 +488,44 @@ def make_pure_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool):
     return value
 
 
+def make_product_fn(trainable: Circuit, obs: np.ndarray):
+    """``(theta, v, u) -> <O_k>`` for a real product input state ``v = ⊗_w (α_w, β_w)`` with
+    ``u`` its :func:`_pair_moments`: ``vᵀ M_k(θ) v``, as :func:`make_pure_fn` with ``real_input``.
+
+    The backward pass per example is ``u · ∂M'_k/∂θ`` (:func:`_pair_sums`): one matrix product of
+    ``3**n`` numbers per example with the Jacobian summed once per batch, instead of the ``4**n``
+    of ``vᵀ ∂M/∂θ v``, and no reduction afterwards. ``u`` is a function of ``v``: ``value`` does not
+    read it, its cotangent is zero, and ``∂/∂v = 2 M v`` carries the whole gradient to the features.
+    """
+    n = trainable.n_qubits
+
+    def quad(v, m):
+        return jnp.einsum("a,kab,b->k", v, m, v)
+
+    @jax.custom_vjp
+    def value(theta, v, u):
+        return quad(v, _quadratic_form(_heisenberg_observables(trainable, obs, theta), True))
+
+    def fwd(theta, v, u):
+        if theta.shape[0] == 0 or trainable.is_noisy:
+            raise AssertionError("make_product_fn needs a noiseless trainable part with parameters")
+        w, dw = _observable_and_jacobian(trainable, obs, theta)
+        m = _quadratic_form(w, True)
+        dm = _pair_sums(_quadratic_form(dw, True), n)  # (K, 3**n, P), once per batch
+        return quad(v, m), (v, u, m, dm)
+
+    def bwd(res, g):
+        v, u, m, dm = res
+        k, r, p = dm.shape
+        t = _moment_product(u, jnp.moveaxis(dm, 0, 1).reshape(r, k * p)).reshape(k, p)
+        theta_bar = g @ t  # g is per example (a loss's cotangent): applied after the batched product
+        v_bar = 2.0 * jnp.einsum("k,kab,b->a", g, m, v)
+        return theta_bar, v_bar, jnp.zeros_like(u)
+
+    value.defvjp(fwd, bwd)
+    return value
+
+
 #: Operations whose matrices (gates) or Kraus operators (channels, up to a global phase) are real:
 #: an encoding made of them maps a real input state to a real state or density matrix.
 _REAL_OPS = frozenset({"I", "H", "X", "Z", "RY", "CNOT", "CZ", "SWAP", "CRY", *CHANNELS})
@@ -495,20 +537,97 @@ def real_encoding(encoding: Circuit) -> bool:
                for op in encoding.operations)
 
 
-def _product_state(program, values, n: int, cdt):
-    """``|ψ>`` as a flat ``(2**n,)`` vector when the program is single-qubit gates on ``|0…0>``
-    (each wire's gates applied to ``|0>``, then one broadcast product); ``None`` otherwise."""
+def _product_factors(program, values, n: int, cdt):
+    """Each wire's state ``(2,)`` when the program is single-qubit gates on ``|0…0>`` (each wire's
+    gates applied to ``|0>``); ``None`` otherwise."""
     if not all(kind == "u" and len(wires) == 1 and isinstance(payload, int)
                for kind, wires, payload in program.steps):
         return None
     vecs: dict = {}
     for (_, (w,), _), m in zip(program.steps, values):
         vecs[w] = m[:, 0] if w not in vecs else m @ vecs[w]
-    cols = [vecs[w].astype(cdt) if w in vecs else jnp.asarray([1.0, 0.0], cdt) for w in range(n)]
-    psi = cols[0]
+    return [vecs[w].astype(cdt) if w in vecs else jnp.asarray([1.0, 0.0], cdt) for w in range(n)]
+
+
+def _kron_all(cols):
+    """``cols[0] ⊗ cols[1] ⊗ …`` flat (wire 0 the most significant)."""
+    out = cols[0]
     for v in cols[1:]:
-        psi = (psi[:, None] * v[None, :]).reshape(-1)
-    return psi
+        out = (out[:, None] * v[None, :]).reshape(-1)
+    return out
+
+
+def _product_state(program, values, n: int, cdt):
+    """``|ψ>`` as a flat ``(2**n,)`` vector when the program is single-qubit gates on ``|0…0>``
+    (one broadcast product of the wires' states); ``None`` otherwise."""
+    cols = _product_factors(program, values, n, cdt)
+    return None if cols is None else _kron_all(cols)
+
+
+def _pair_moments(cols):
+    """``(n, 3)``: each wire's ``(α², αβ, β²)`` for a real product state ``v = ⊗_w (α_w, β_w)``;
+    their Kronecker product (:func:`_moment_contraction`) holds the ``3**n`` distinct entries of
+    ``v vᵀ`` up to multiplicity, in the order of :func:`_pair_sums`."""
+    c = jnp.stack(cols)  # (n, 2)
+    return c[:, np.array([0, 0, 1])] * c[:, np.array([0, 1, 1])]
+
+
+def _contract_moments(mom, dm):
+    """``(⊗_w mom[w]) · dm``: ``mom (n, 3)``, ``dm (3**n, P)``, for one example."""
+    return _kron_all([mom[w] for w in range(mom.shape[0])]) @ dm
+
+
+@jax.custom_batching.custom_vmap
+def _moment_contraction(mom, dm):
+    """:func:`_contract_moments`, with a batching rule for a batch of examples against one ``dm``:
+    the Kronecker products are formed with the batch as the fastest axis (``(3**n, B)``, the wires'
+    broadcasts vectorise along it) and contracted in one matrix product. Formed batch-major, as a
+    plain ``vmap`` does, XLA's CPU backend builds them element by element: 18 µs for a batch of 64 on
+    4 qubits against about 3 µs this way, measured."""
+    return _contract_moments(mom, dm)
+
+
+@_moment_contraction.def_vmap
+def _moment_contraction_batched(axis_size, in_batched, mom, dm):
+    mom_batched, dm_batched = in_batched
+    if dm_batched:  # a Jacobian per batch element (θ batched too): the plain form
+        mom = mom if mom_batched else jnp.broadcast_to(mom, (axis_size, *mom.shape))
+        return jax.vmap(_contract_moments)(mom, dm), True
+    mt = jax.lax.optimization_barrier(jnp.moveaxis(mom, 0, -1))  # (n, 3, B), formed once
+    u = mt[0]
+    for w in range(1, mt.shape[0]):
+        u = (u[:, None, :] * mt[w][None, :, :]).reshape(-1, axis_size)
+    return (dm.T @ u).T, True
+
+
+@jax.custom_jvp
+def _moment_product(mom, dm):
+    """:func:`_moment_contraction`, differentiable: a ``custom_vmap`` function has no derivative
+    rules, so its tangents come from the plain form (second derivatives, e.g. ascent over the
+    inputs on a gradient norm, pass through the backward pass that calls it)."""
+    return _moment_contraction(mom, dm)
+
+
+@_moment_product.defjvp
+def _moment_product_jvp(primals, tangents):
+    return _moment_contraction(*primals), jax.jvp(_contract_moments, primals, tangents)[1]
+
+
+def _pair_sums(dm, n: int):
+    """``dm (K, d, d, P)`` summed over the entries that multiply the same entry of
+    :func:`_pair_moments`: ``(K, 3**n, P)`` with ``vᵀ dm_k v = u · dm'_k`` for every real product
+    state ``v``. Wire by wire, the index pairs ``(a_w, b_w)`` are ``00 → 0``, ``01, 10 → 1``,
+    ``11 → 2``; no symmetry of ``dm`` is assumed."""
+    k, p = dm.shape[0], dm.shape[-1]
+    t = dm.reshape((k,) + (2,) * (2 * n) + (p,))
+    t = jnp.transpose(t, (0, *[ax for w in range(n) for ax in (1 + w, 1 + n + w)], 2 * n + 1))
+    t = t.reshape((k,) + (4,) * n + (p,))
+    for w in range(n):
+        ax = 1 + w
+        t = jnp.concatenate([jax.lax.slice_in_dim(t, 0, 1, axis=ax),
+                             jax.lax.slice_in_dim(t, 1, 2, axis=ax) + jax.lax.slice_in_dim(t, 2, 3, axis=ax),
+                             jax.lax.slice_in_dim(t, 3, 4, axis=ax)], axis=ax)
+    return t.reshape(k, 3**n, p)
 
 
 def heisenberg_expectations(circuit: Circuit, theta, x):
@@ -526,7 +645,13 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
     # The encoding uses no θ: any vector of the right length will do.
     values = core.step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
     if circuit.n_params:
-        psi = _product_state(program, values, n, cdt) if circuit.state_prep == "zero" else None
+        cols = _product_factors(program, values, n, cdt) if circuit.state_prep == "zero" else None
+        if cols is not None and real:
+            cols = [jnp.real(c) for c in cols]
+            if "product" not in cache:
+                cache["product"] = make_product_fn(trainable, observable_matrices(circuit))
+            return cache["product"](theta, _kron_all(cols), _pair_moments(cols)).astype(theta.dtype)
+        psi = None if cols is None else _kron_all(cols)
         if psi is None:
             psi = core.run_pure(program, values, core.initial_state(circuit, x, cdt)).reshape(-1)
         v = jnp.real(psi) if real else jnp.concatenate([jnp.real(psi), jnp.imag(psi)])
