@@ -87,6 +87,8 @@ def test_auto_picks_it_for_small_encode_then_train_circuits_only():
     assert _heisenberg(build_model(qubits=4, layers=24, readout="z", n_classes=4).circuit)  # 4 x 192
     assert not _heisenberg(build_model(qubits=4, layers=25, readout="z", n_classes=4).circuit)
     assert _heisenberg(build_model(qubits=5, layers=20).circuit)  # 200 parameters
+    assert _heisenberg(build_model(qubits=5, layers=6).circuit)  # 60 parameters
+    assert not _heisenberg(build_model(qubits=5, layers=5).circuit)  # 50: a tie, the adjoint compiles faster
     assert not _heisenberg(build_model(qubits=5, layers=21).circuit)
     assert not _heisenberg(build_model(qubits=5, layers=2, readout="z", n_classes=3).circuit)
     assert not _heisenberg(build_model(qubits=6, layers=2).circuit)

@@ -60,10 +60,19 @@ TN_SECONDS_PER_FLOP = 0.8e-9
 #: 1.9 against 3.5 ms per batch), or n = HEISENBERG_MAX_QUBITS with one observable and at most
 #: HEISENBERG_MAX_PARAMS_5 parameters (L = 20: 10,724 against 4,559). It loses at n = 5 with five
 #: observables (14,013 against 22,518) and at n = 6 (33,188 against 42,140 at L = 2).
+#: Re-measured on 2026-12-04 (the adjoint storing its states, the Heisenberg picture contracting
+#: pair moments; `dpqml bench --qubits N --layers L --method M`, one call each): n = 4 still wins
+#: everywhere (L = 2: 419,436 against 184,461; L = 16: 79,352 against 11,288; L = 30: 35,079
+#: against 3,086; L = 6 with four observables: 80,753 against 53,025); n = 6 loses (L = 2: 33,406
+#: against 112,933; L = 6: 12,467 against 30,911); n = 5 with five observables still loses (L = 6:
+#: 19,643 against 42,532). n = 5 with one observable became a tie at few parameters: over three
+#: runs, L = 2 (20 parameters) 0.82-1.09x, L = 4 (40) 1.01-1.04x, L = 6 (60) 1.03-1.19x, L = 10
+#: 1.46x. Below HEISENBERG_MIN_PARAMS_5 the adjoint is kept (it compiles in half the time).
 HEISENBERG_MAX_QUBITS = 5
 HEISENBERG_MAX_TERMS_4 = 768
 HEISENBERG_MAX_PARAMS_4 = 240  # the deepest point measured (its compile time grows with depth)
 HEISENBERG_MAX_PARAMS_5 = 200
+HEISENBERG_MIN_PARAMS_5 = 60
 
 #: Noisy circuits: ``auto`` runs the Pauli basis whenever its shared sweep (``K·(A + 1)`` rows of
 #: ``4**n`` reals, :func:`.pauli_basis.rows_bytes`) fits in this many bytes: it was measured faster

@@ -55,6 +55,7 @@ from .costs import (
     HEISENBERG_MAX_PARAMS_5,
     HEISENBERG_MAX_QUBITS,
     HEISENBERG_MAX_TERMS_4,
+    HEISENBERG_MIN_PARAMS_5,
     PAULI_MAX_ROWS_BYTES,
     PAULI_ROW_COPIES,
 )
@@ -67,7 +68,8 @@ def auto_eligible(n_qubits: int, n_observables: int, n_params: int) -> bool:
     grow as ``K · P · 4**n`` per example and ``K · P · 8**n`` per batch)."""
     if n_qubits <= 4:
         return n_params <= HEISENBERG_MAX_PARAMS_4 and n_observables * n_params <= HEISENBERG_MAX_TERMS_4
-    return n_qubits == HEISENBERG_MAX_QUBITS and n_observables == 1 and n_params <= HEISENBERG_MAX_PARAMS_5
+    return (n_qubits == HEISENBERG_MAX_QUBITS and n_observables == 1
+            and HEISENBERG_MIN_PARAMS_5 <= n_params <= HEISENBERG_MAX_PARAMS_5)
 
 
 _OBSERVABLE_FNS: WeakKeyDictionary = WeakKeyDictionary()
