@@ -455,6 +455,31 @@ def _quadratic_form(w, real_input: bool):
     return jnp.concatenate([top, jnp.concatenate([im, re], axis=2)], axis=1)
 
 
+def _quad(v, m):
+    """``vᵀ M_k v`` for every ``k``."""
+    return jnp.einsum("a,kab,b->k", v, m, v)
+
+
+def _pure_value(trainable: Circuit, obs: np.ndarray, theta, v, real_input: bool):
+    """``vᵀ M_k(θ) v`` without the Jacobian: the primal of :func:`make_pure_fn` and
+    :func:`make_product_fn`."""
+    return _quad(v, _quadratic_form(_heisenberg_observables(trainable, obs, theta), real_input))
+
+
+def _pure_forms(trainable: Circuit, obs: np.ndarray, theta, real_input: bool, caller: str):
+    """``M (K, D, D)`` and its Jacobian ``∂M/∂θ (K, D, D, P)`` (:func:`_quadratic_form`) for a
+    noiseless trainable part with parameters (what both pure-state forward passes need)."""
+    if theta.shape[0] == 0 or trainable.is_noisy:
+        raise AssertionError(f"{caller} needs a noiseless trainable part with parameters")
+    w, dw = _observable_and_jacobian(trainable, obs, theta)
+    return _quadratic_form(w, real_input), _quadratic_form(dw, real_input)
+
+
+def _features_bar(g, m, v):
+    """``∂/∂v Σ_k g_k vᵀ M_k v = 2 Σ_k g_k M_k v`` (``M`` symmetric)."""
+    return 2.0 * jnp.einsum("k,kab,b->a", g, m, v)
+
+
 def make_pure_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool):
     """``(theta, v) -> <O_k>`` for a pure input state given as the real vector ``v`` of
     :func:`_quadratic_form` (``(d,)`` real states, else ``(2d,)``): ``vᵀ M_k(θ) v``.
@@ -465,26 +490,19 @@ def make_pure_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool):
     ``ψψ†`` is formed), and ``∂/∂v = 2 M v`` (features may carry gradients, e.g. from classical
     layers before the circuit).
     """
-    def quad(v, m):
-        return jnp.einsum("a,kab,b->k", v, m, v)
-
     @jax.custom_vjp
     def value(theta, v):
-        return quad(v, _quadratic_form(_heisenberg_observables(trainable, obs, theta), real_input))
+        return _pure_value(trainable, obs, theta, v, real_input)
 
     def fwd(theta, v):
-        if theta.shape[0] == 0 or trainable.is_noisy:
-            raise AssertionError("make_pure_fn needs a noiseless trainable part with parameters")
-        w, dw = _observable_and_jacobian(trainable, obs, theta)
-        m, dm = _quadratic_form(w, real_input), _quadratic_form(dw, real_input)
-        return quad(v, m), (v, m, dm)
+        m, dm = _pure_forms(trainable, obs, theta, real_input, "make_pure_fn")
+        return _quad(v, m), (v, m, dm)
 
     def bwd(res, g):
         v, m, dm = res
         t = jnp.tensordot(v, jnp.moveaxis(dm, 1, 0), axes=1)  # Σ_a v_a ∂M_k[a, b]: (K, D, P)
         theta_bar = jnp.sum(t * (g[:, None] * v[None, :])[:, :, None], axis=(0, 1))
-        v_bar = 2.0 * jnp.einsum("k,kab,b->a", g, m, v)
-        return theta_bar, v_bar
+        return theta_bar, _features_bar(g, m, v)
 
     value.defvjp(fwd, bwd)
     return value
@@ -501,28 +519,22 @@ def make_product_fn(trainable: Circuit, obs: np.ndarray):
     """
     n = trainable.n_qubits
 
-    def quad(v, m):
-        return jnp.einsum("a,kab,b->k", v, m, v)
-
     @jax.custom_vjp
     def value(theta, v, u):
-        return quad(v, _quadratic_form(_heisenberg_observables(trainable, obs, theta), True))
+        return _pure_value(trainable, obs, theta, v, True)
 
     def fwd(theta, v, u):
-        if theta.shape[0] == 0 or trainable.is_noisy:
-            raise AssertionError("make_product_fn needs a noiseless trainable part with parameters")
-        w, dw = _observable_and_jacobian(trainable, obs, theta)
-        m = _quadratic_form(w, True)
-        dm = _pair_sums(_quadratic_form(dw, True), n)  # (K, 3**n, P), once per batch
-        return quad(v, m), (v, u, m, dm)
+        m, dm = _pure_forms(trainable, obs, theta, True, "make_product_fn")
+        k, p = dm.shape[0], dm.shape[-1]
+        # summed onto the pair moments and laid out (3**n, K·P), once per batch
+        sums = jnp.moveaxis(_pair_sums(dm, n), 0, 1).reshape(3**n, k * p)
+        return _quad(v, m), (v, u, m, sums)
 
     def bwd(res, g):
-        v, u, m, dm = res
-        k, r, p = dm.shape
-        t = _moment_product(u, jnp.moveaxis(dm, 0, 1).reshape(r, k * p)).reshape(k, p)
+        v, u, m, sums = res
+        t = _moment_product(u, sums).reshape(g.shape[0], -1)  # (K, P)
         theta_bar = g @ t  # g is per example (a loss's cotangent): applied after the batched product
-        v_bar = 2.0 * jnp.einsum("k,kab,b->a", g, m, v)
-        return theta_bar, v_bar, jnp.zeros_like(u)
+        return theta_bar, _features_bar(g, m, v), jnp.zeros_like(u)
 
     value.defvjp(fwd, bwd)
     return value
