@@ -18,8 +18,8 @@ matrix product per batch; a product-state encoding (single-qubit gates on ``|0�
 as a Kronecker product of 2-vectors. A real product state ``v = ⊗_w (α_w, β_w)`` goes further
 (:func:`make_product_fn`): ``v vᵀ`` has only ``3**n`` distinct entries, ``⊗_w (α², αβ, β²)``, so
 the Jacobian is summed once per batch onto them and each example costs one product with ``3**n``
-numbers instead of ``4**n`` (n=4, batch 64, six layers: about 10% less time per batch, measured;
-docs/engine.md). The price is a fixed cost per batch: the Jacobian costs
+numbers instead of ``4**n`` (n=4, batch 64, in a compiled loop: about 15% less time per batch at
+six layers, 8% at two; docs/engine.md). The price is a fixed cost per batch: the Jacobian costs
 about ``n_params · d³`` (the product rule over a few dense factors of ``U``, each factor's
 parameters stacked into two large matrix products), and for noisy circuits ``n_params · d²``
 density-matrix runs. Measured (docs/engine.md), it beats adjoint
