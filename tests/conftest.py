@@ -67,3 +67,18 @@ def _repeatable_secret_entropy(request, monkeypatch):
 
     stream = np.random.Generator(np.random.PCG64(zlib.crc32(request.node.nodeid.encode())))
     monkeypatch.setattr(entropy, "secret_bytes", stream.bytes)
+
+
+#: Most worker processes ``pytest -n auto`` starts (``addopts`` in pyproject.toml). Each worker is a
+#: JAX process that compiles its own programs and holds PennyLane, Qiskit and Ray once imported
+#: (about 1 GB); XLA runs each program on every core, so more workers than cores only contend.
+MAX_TEST_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config):
+    """``-n auto``: one worker per available core, at most :data:`MAX_TEST_WORKERS`."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    return max(1, min(cores, MAX_TEST_WORKERS))
