@@ -10,6 +10,8 @@ pytest.importorskip("pennylane")
 SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_path.py"
 
 
+# PennyLane's JAX interface calls a deprecated JAX function (its warning, not ours)
+@pytest.mark.filterwarnings("ignore:jax.core.is_concrete is deprecated:DeprecationWarning")
 def test_every_approach_agrees_with_dpqml_and_the_script_reports_rates(tmp_path):
     spec = importlib.util.spec_from_file_location("paper_path", SCRIPT)
     module = importlib.util.module_from_spec(spec)
