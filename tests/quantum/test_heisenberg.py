@@ -10,7 +10,7 @@ import pytest
 from dpqml.models import build_model
 from dpqml.quantum import Angle, Circuit, Operation, X, Z, expectations
 from dpqml.quantum.heisenberg import _kron_derivative, real_encoding, split_encoding
-from dpqml.quantum.kernels import kron_wires
+from dpqml.quantum.kernels import kron_vectors, kron_wires
 from dpqml.quantum.methods import auto_method
 
 from .random_circuits import model_per_example_grads, per_example, random_circuit, random_inputs, random_observables
@@ -196,3 +196,15 @@ def test_circuit_without_encoding_gates():
     theta, xs = random_inputs(3, circuit, batch=2)
     for got, want in zip(per_example(circuit, "heisenberg", theta, xs), per_example(circuit, "adjoint", theta, xs)):
         np.testing.assert_allclose(got, want, atol=1e-10)
+
+
+def test_kron_vectors_is_numpys_kron_and_carries_a_trailing_batch():
+    rng = np.random.default_rng(3)
+    vecs = [rng.normal(size=(k, 5)) for k in (2, 3, 2)]
+    got = np.asarray(kron_vectors([jnp.asarray(v) for v in vecs]))
+    assert got.shape == (12, 5)
+    for b in range(5):
+        np.testing.assert_allclose(got[:, b], np.kron(np.kron(vecs[0][:, b], vecs[1][:, b]), vecs[2][:, b]),
+                                   rtol=1e-12)
+    flat = np.asarray(kron_vectors([jnp.asarray(v[:, 0]) for v in vecs]))
+    np.testing.assert_allclose(flat, got[:, 0], rtol=1e-12)

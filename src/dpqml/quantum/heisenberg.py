@@ -563,14 +563,6 @@ def _product_factors(program, values, n: int, cdt):
     return [vecs[w].astype(cdt) if w in vecs else jnp.asarray([1.0, 0.0], cdt) for w in range(n)]
 
 
-def _kron_all(cols):
-    """``cols[0] ⊗ cols[1] ⊗ …`` flat (wire 0 the most significant)."""
-    out = cols[0]
-    for v in cols[1:]:
-        out = (out[:, None] * v[None, :]).reshape(-1)
-    return out
-
-
 def _pair_moments(cols):
     """``(n, 3)``: each wire's ``(α², αβ, β²)`` for a real product state ``v = ⊗_w (α_w, β_w)``;
     their Kronecker product (:func:`_moment_contraction`) holds the ``3**n`` distinct entries of
@@ -581,7 +573,7 @@ def _pair_moments(cols):
 
 def _contract_moments(mom, dm):
     """``(⊗_w mom[w]) · dm``: ``mom (n, 3)``, ``dm (3**n, P)``, for one example."""
-    return _kron_all([mom[w] for w in range(mom.shape[0])]) @ dm
+    return K.kron_vectors(list(mom)) @ dm
 
 
 @jax.custom_batching.custom_vmap
@@ -603,10 +595,7 @@ def _moment_contraction_batched(axis_size, in_batched, mom, dm):
         mom = mom if mom_batched else jnp.broadcast_to(mom, (axis_size, *mom.shape))
         return jax.vmap(_contract_moments)(mom, dm), True
     mt = jax.lax.optimization_barrier(jnp.moveaxis(mom, 0, -1))  # (n, 3, B), formed once
-    u = mt[0]
-    for w in range(1, mt.shape[0]):
-        u = (u[:, None, :] * mt[w][None, :, :]).reshape(-1, axis_size)
-    return (dm.T @ u).T, True
+    return (dm.T @ K.kron_vectors(list(mt))).T, True
 
 
 @jax.custom_jvp
@@ -659,9 +648,10 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
             cols = [jnp.real(c) for c in cols]
             if "product" not in cache:
                 cache["product"] = make_product_fn(trainable, observable_matrices(circuit))
-            return cache["product"](theta, _kron_all(cols), _pair_moments(cols)).astype(theta.dtype)
-        psi = None if cols is None else _kron_all(cols)
-        if psi is None:
+            return cache["product"](theta, K.kron_vectors(cols), _pair_moments(cols)).astype(theta.dtype)
+        if cols is not None:
+            psi = K.kron_vectors(cols)
+        else:
             psi = core.run_pure(program, values, core.initial_state(circuit, x, cdt)).reshape(-1)
         v = jnp.real(psi) if real else jnp.concatenate([jnp.real(psi), jnp.imag(psi)])
         if "pure" not in cache:

@@ -41,6 +41,16 @@ def _three_way(psi, axes):
     return psi.reshape(2 ** axes[0], 2**k, -1)
 
 
+def kron_vectors(vecs: list):
+    """``vecs[0] ⊗ vecs[1] ⊗ …`` along the first axis (wire 0 the most significant), one outer
+    product per factor; trailing axes (a batch) are carried along: ``(a, *rest)`` and
+    ``(b, *rest)`` give ``(a·b, *rest)``."""
+    out = vecs[0]
+    for v in vecs[1:]:
+        out = (out[:, None] * v[None, :]).reshape((-1,) + out.shape[1:])
+    return out
+
+
 def kron_wires(mats: list):
     """Kronecker product over wires (wire 0 the most significant) of ``(..., 2, 2)`` arrays with
     broadcastable leading shapes, as one broadcast product (no transposes): ``(..., 2**n, 2**n)``."""

@@ -38,6 +38,7 @@ import numpy as np
 
 from . import core
 from . import gates as G
+from . import kernels as K
 from .circuit import Circuit
 from .core import split_encoding
 from .program import Program, lower
@@ -381,13 +382,6 @@ def rows_bytes(circuit: Circuit, *, double: bool = False) -> int:
 
 # ---------------------------------------------------------------------------------------
 # the encoded state
-def _kron_all(vecs: list):
-    c = vecs[0]
-    for v in vecs[1:]:
-        c = (c[:, None] * v[None, :]).reshape(-1)
-    return c
-
-
 def _single_qubit_product(program: Program, angles, n: int):
     """``c(x) = left ⊗ right`` (wires ``< n//2`` and the rest) when the encoding is single-qubit
     steps on ``|0…0>`` (each wire's transfer matrices applied to ``|0><0| = (I + Z)/2``,
@@ -415,8 +409,8 @@ def _single_qubit_product(program: Program, angles, n: int):
         vecs[w] = v
     cols = [vecs.get(w, zero) for w in range(n)]
     m = max(n // 2, 1)
-    right = _kron_all(cols[m:]) if m < n else jnp.ones((1,), angles.dtype)
-    return _kron_all(cols[:m]), right
+    right = K.kron_vectors(cols[m:]) if m < n else jnp.ones((1,), angles.dtype)
+    return K.kron_vectors(cols[:m]), right
 
 
 def density_to_pauli(rho, n: int):
