@@ -9,7 +9,13 @@ import pytest
 
 from dpqml.models import build_model
 from dpqml.quantum import Angle, Circuit, Operation, X, Z, expectations
-from dpqml.quantum.heisenberg import _kron_derivative, real_encoding, split_encoding
+from dpqml.quantum.heisenberg import (
+    _compressed_jacobians,
+    _kron_derivative,
+    _parameter_colours,
+    real_encoding,
+    split_encoding,
+)
 from dpqml.quantum.kernels import kron_vectors, kron_wires
 from dpqml.quantum.methods import auto_method
 
@@ -103,25 +109,40 @@ def test_auto_picks_it_for_small_encode_then_train_circuits_only():
 @pytest.mark.parametrize("shared", [False, True])
 def test_kron_derivative_equals_forward_mode(shared):
     """Both ways of differentiating a Kronecker group (one θ per wire: a static gather; θ shared
-    between wires: the sum over wires) against forward mode through the product itself."""
+    between wires: the sum over wires), from compressed tangents (one per colour), against forward
+    mode through the product itself."""
     from dpqml.quantum.gates import ROTATIONS_1Q
 
-    wires_of = {0: [0, 2], 1: [1], 2: [3]} if shared else {0: [0], 1: [1], 2: [3]}  # θ index -> wires
-    theta = jnp.asarray([0.3, -1.1, 0.7])
+    # θ index -> wires; θ 0 and 3 share wire 0 (two colours there), θ 4 is unused
+    wires_of = {0: [0, 2], 1: [1], 2: [3], 3: [0]} if shared else {0: [0], 1: [1], 2: [3], 3: [0]}
+    theta = jnp.asarray([0.3, -1.1, 0.7, 0.4, 2.0])
 
     def mats(t):
         out = [jnp.eye(2, dtype=jnp.complex128) for _ in range(4)]
         for p, ws in wires_of.items():
             for w in ws:
-                out[w] = ROTATIONS_1Q["RY" if w % 2 else "RX"](t[p]).astype(jnp.complex128) @ out[w]
+                out[w] = ROTATIONS_1Q["RY" if (w + p) % 2 else "RX"](t[p]).astype(jnp.complex128) @ out[w]
         return out
 
-    jac = {w: j for w, j in enumerate(jax.jacfwd(mats)(theta))}
     wdeps = {w: {p for p, ws in wires_of.items() if w in ws} for w in range(4)}
-    idx = np.asarray([0, 1, 2], np.int32)
-    got = _kron_derivative(mats(theta), jac, idx, wdeps)
-    want = jnp.moveaxis(jax.jacfwd(lambda t: kron_wires(mats(t)))(theta), -1, 0)
+    tangents, colour = _compressed_jacobians(lambda t: [dict(enumerate(mats(t)))], theta, [(set(wires_of), wdeps)])
+    assert colour.max() + 1 == 2  # two θ's on wire 0: two passes, not five
+    idx = np.asarray([0, 1, 2, 3], np.int32)
+    got = _kron_derivative(mats(theta), tangents[0], idx, wdeps, colour)
+    want = jnp.moveaxis(jax.jacfwd(lambda t: kron_wires(mats(t)))(theta), -1, 0)[idx]
     np.testing.assert_allclose(got, want, atol=1e-12)
+
+
+def test_parameter_colours_separate_every_output_s_parameters():
+    """θ's that share an output never share a colour, whatever the order they first appear in;
+    θ's that never meet do (the colouring is what makes forward mode cheap)."""
+    outputs = [{0, 1}, {2, 3}, {1, 2}, {0, 3, 4}, {5}]
+    colour = _parameter_colours(outputs, 7)
+    for deps in outputs:
+        assert len({int(colour[p]) for p in deps}) == len(deps)
+    assert colour.max() + 1 == 3  # {0, 3, 4} needs three; nothing needs more
+    hea = [{2 * w, 2 * w + 1} for w in range(6)] + [{12 + 2 * w, 13 + 2 * w} for w in range(6)]
+    assert _parameter_colours(hea, 24).max() + 1 == 2
 
 
 def test_product_state_encodings_shared_and_unused_parameters():
