@@ -219,6 +219,21 @@ def test_circuit_without_encoding_gates():
         np.testing.assert_allclose(got, want, atol=1e-10)
 
 
+@pytest.mark.parametrize("gate", ["RY", "RX"])
+def test_circuit_without_trainable_angles(gate):
+    """Only an encoding (a real one, RY, and a complex one, RX), then fixed gates: values and
+    gradients in the features equal the adjoint's (the plain form, nothing to differentiate in θ)."""
+    ops = [Operation(gate, (0,), angles=(Angle(feature=0),)), Operation("RY", (1,), angles=(Angle(feature=1),)),
+           Operation("CNOT", (0, 1)), Operation("H", (1,))]
+    circuit = Circuit(2, ops, [Z(1), X(0)], n_params=0, n_features=2)
+    theta, xs = random_inputs(4, circuit, batch=3)
+    got = per_example(circuit, "heisenberg", theta, xs)
+    want = per_example(circuit, "adjoint", theta, xs)
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-10)
+    assert np.abs(got[2]).max() > 0.1  # the features' gradients are not trivially zero
+
+
 def test_kron_vectors_is_numpys_kron_and_carries_a_trailing_batch():
     rng = np.random.default_rng(3)
     vecs = [rng.normal(size=(k, 5)) for k in (2, 3, 2)]

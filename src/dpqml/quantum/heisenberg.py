@@ -464,43 +464,6 @@ def _heisenberg_observables(trainable: Circuit, obs: np.ndarray, theta):
     return jnp.swapaxes(a, 1, 2)
 
 
-def make_observable_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool = False):
-    """``theta -> (Re W, Im W)`` with a VJP that reuses the Jacobian computed in the forward pass.
-
-    Under ``vmap`` over examples (``theta`` unmapped) the forward pass and the Jacobian run once;
-    the backward pass per example is one contraction of its cotangent with the Jacobian.
-    ``real_input``: the input states are real (so ``Im W`` never contributes); only ``(Re W,)``
-    is returned and differentiated.
-    """
-    def parts(w):
-        return (jnp.real(w),) if real_input else (jnp.real(w), jnp.imag(w))
-
-    def w_fn(theta):
-        return _heisenberg_observables(trainable, obs, theta)
-
-    @jax.custom_vjp
-    def observable(theta):
-        return parts(w_fn(theta))
-
-    def fwd(theta):
-        # Real and imaginary parts: every per-example contraction is then a real GEMM.
-        return _w_and_jacobian(theta)
-
-    def bwd(res, w_bar):
-        return (sum(jnp.tensordot(c, dr, axes=c.ndim) for c, dr in zip(w_bar, res)),)
-
-    def _w_and_jacobian(theta):
-        if theta.shape[0] == 0:
-            w = parts(w_fn(theta))
-            return w, tuple(jnp.zeros(c.shape + (0,), c.dtype) for c in w)
-        w, dw = _observable_and_jacobian(trainable, obs, theta, real_only=real_input)
-        keep = 1 if real_input else 2
-        return w[:keep], dw[:keep]
-
-    observable.defvjp(fwd, bwd)
-    return observable
-
-
 def _quadratic_form(w_re, w_im, real_input: bool):
     """``M`` with ``<O_k> = vᵀ M_k v`` from the parts of ``W`` (``<O_k> = Σ_ab W_k[a,b] ρ[a,b]``,
     ``ρ = ψψ†``): with ``A_k = W_kᵀ = U† O_k U``, ``v = Re ψ`` and ``M = Re A`` for real states
@@ -704,30 +667,19 @@ def heisenberg_expectations(circuit: Circuit, theta, x):
     program = core.program_for(encoding, mixed=False)
     # The encoding uses no θ: any vector of the right length will do.
     values = core.step_payloads(program, program.angles(jnp.zeros((circuit.n_params,), theta.dtype), x))
-    if circuit.n_params:
-        cols = _product_factors(program, values, n, cdt) if circuit.state_prep == "zero" else None
-        if cols is not None and real:
-            cols = [jnp.real(c) for c in cols]
-            if "product" not in cache:
-                cache["product"] = make_product_fn(trainable, observable_matrices(circuit))
-            return cache["product"](theta, K.kron_vectors(cols), _pair_moments(cols)).astype(theta.dtype)
-        if cols is not None:
-            psi = K.kron_vectors(cols)
-        else:
-            psi = core.run_pure(program, values, core.initial_state(circuit, x, cdt)).reshape(-1)
-        v = jnp.real(psi) if real else jnp.concatenate([jnp.real(psi), jnp.imag(psi)])
-        if "pure" not in cache:
-            cache["pure"] = make_pure_fn(trainable, observable_matrices(circuit), real_input=real)
-        return cache["pure"](theta, v).astype(theta.dtype)
-    if "fn" not in cache:
-        cache["fn"] = make_observable_fn(trainable, observable_matrices(circuit), real_input=real)
-    w_parts = cache["fn"](theta)
-    psi = core.run_pure(program, values, core.initial_state(circuit, x, cdt)).reshape(-1)
-    a, b = jnp.real(psi), jnp.imag(psi)  # ρ = ψψ†: Re ρ = aaᵀ + bbᵀ, Im ρ = baᵀ − abᵀ
-    rho_parts = (a[:, None] * a[None, :] + b[:, None] * b[None, :],
-                 b[:, None] * a[None, :] - a[:, None] * b[None, :])
-    # Re Σ_ab W_ab ρ_ab = Σ Re W · Re ρ − Σ Im W · Im ρ, in real arithmetic.
-    out = jnp.einsum("kab,ab->k", w_parts[0], rho_parts[0])
-    if len(w_parts) > 1:
-        out = out - jnp.einsum("kab,ab->k", w_parts[1], rho_parts[1])
-    return out.astype(theta.dtype)
+    cols = _product_factors(program, values, n, cdt) if circuit.state_prep == "zero" else None
+    if circuit.n_params and cols is not None and real:
+        cols = [jnp.real(c) for c in cols]
+        if "product" not in cache:
+            cache["product"] = make_product_fn(trainable, observable_matrices(circuit))
+        return cache["product"](theta, K.kron_vectors(cols), _pair_moments(cols)).astype(theta.dtype)
+    if cols is not None:
+        psi = K.kron_vectors(cols)
+    else:
+        psi = core.run_pure(program, values, core.initial_state(circuit, x, cdt)).reshape(-1)
+    v = jnp.real(psi) if real else jnp.concatenate([jnp.real(psi), jnp.imag(psi)])
+    if not circuit.n_params:  # no θ to differentiate: the plain form, differentiable in the features
+        return _pure_value(trainable, observable_matrices(circuit), theta, v, real).astype(theta.dtype)
+    if "pure" not in cache:
+        cache["pure"] = make_pure_fn(trainable, observable_matrices(circuit), real_input=real)
+    return cache["pure"](theta, v).astype(theta.dtype)
