@@ -96,7 +96,7 @@ def test_quantum_loss_gradient_matches_pennylane():
     np.testing.assert_allclose(ours, ref, atol=1e-8)
 
 
-@pytest.mark.parametrize("kw", [{"layers": 3}, {"layers": 2, "n_classes": 3, "n_features": 10}])
+@pytest.mark.parametrize("kw", [{"layers": 3}, {"layers": 1}, {"layers": 2, "n_classes": 3, "n_features": 10}])
 def test_quantum_per_example_grads_and_batch_match_vmap(kw):
     model = PaperQuantumModel(**kw)
     params = model.init(jax.random.PRNGKey(1), jnp.float64)

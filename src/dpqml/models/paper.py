@@ -61,6 +61,7 @@ import numpy as np
 
 from ..quantum import Angle, Circuit, Operation
 from ..quantum.gates import complex_dtype
+from ..quantum.kernels import real_block
 from ..validation import check_count
 from .classical import MLP
 from .lipschitz import LipschitzMLP
@@ -205,16 +206,19 @@ class PaperQuantumModel(Classifier):
                        n_features=self.n_features, state_prep="amplitude", meta={"model": self.name})
 
     # -- closed form ----------------------------------------------------------------------
-    def _layer_unitary(self, angles):
-        """One layer's unitary ``(D, D)`` from its angles ``(n, 3)`` (row ``i``: qubit ``i``'s
-        ``φ, θ, ω``): the CNOT ring after ``⊗_i Rot(φ_i, θ_i, ω_i)``, wire 0 the most
-        significant factor."""
+    def _layer_rotations(self, angles):
+        """``K = ⊗_i Rot(φ_i, θ_i, ω_i)`` ``(D, D)`` from one layer's angles ``(n, 3)`` (row
+        ``i``: qubit ``i``'s ``φ, θ, ω``), wire 0 the most significant factor."""
         rots = _rot(angles)  # (n, 2, 2)
         u = rots[0]
         for q in range(1, self.n_qubits):
             d = u.shape[-1]
             u = jnp.einsum("ab,cd->acbd", u, rots[q]).reshape(2 * d, 2 * d)
-        return u[_cnot_ring_permutation(self.n_qubits), :]  # the CNOT ring permutes rows
+        return u
+
+    def _layer_unitary(self, angles):
+        """One layer's unitary ``(D, D)``: the CNOT ring ``C`` after :meth:`_layer_rotations`."""
+        return self._layer_rotations(angles)[_cnot_ring_permutation(self.n_qubits), :]  # C permutes rows
 
     def _angles_by_layer(self, theta):
         """``(L, n, 3)``: ``[l, i, j] = θ[3(i·L + l) + j]`` (the notebook's qubit-major index)."""
@@ -283,28 +287,38 @@ class PaperQuantumModel(Classifier):
             raise ValueError(f"per_example_grads takes shape (batch, {self.n_features}); got {xs.shape}")
         n, L, D = self.n_qubits, self.n_layers, 2**self.n_qubits
         angles = self._angles_by_layer(params["theta"])  # (L, n, 3)
-        us = jax.vmap(self._layer_unitary)(angles)  # (L, D, D)
-        psi = _unit_amplitudes(xs, D).astype(us.dtype)  # (B, D)
+        ks = jax.vmap(self._layer_rotations)(angles)  # (L, D, D): K_l, with U_l = C K_l
+        inverse = np.argsort(_cnot_ring_permutation(n))  # K C = K[:, inverse]
+        # The sweeps carry ψ̃_l = C† ψ_l and χ̃_l = C† χ_l (the states before layer l's ring), so no
+        # permutation of the states is ever needed: ψ̃_0 = K_0 v, ψ̃_l = K_l C ψ̃_{l-1}, and
+        # χ̃_{l-1} = C† K_l† χ̃_l. As rows in halves [Re | Im], each step is one real product with
+        # the block form of its matrix (kernels.real_block; XLA:CPU runs small real products
+        # faster than complex ones): ψ̃_l = ψ̃_{l-1} (K_l C)ᵀ, χ̃_{l-1} = χ̃_l conj(K_l) C.
+        kc = ks[:, :, inverse]
+        forward = real_block(jnp.swapaxes(jnp.concatenate([ks[:1], kc[1:]]), 1, 2))
+        backward = real_block(jnp.conj(kc))
+        v = _unit_amplitudes(xs, D).astype(angles.dtype)  # (B, D), real
+        psi = jnp.concatenate([v, jnp.zeros_like(v)], axis=-1)
         psis = []
         for layer in range(L):
-            psi = psi @ us[layer].T
+            psi = psi @ forward[layer]
             psis.append(psi)
-        z = jnp.asarray(_z_signs(n, self.n_classes), angles.dtype)  # (K, D)
-        logits = jnp.abs(psi) ** 2 @ z.T  # (B, K): <Z_k> = Σ_d z_kd |ψ_d|²
+        # <Z_k> = Σ_d z_kd |ψ_d|² with ψ = C ψ̃: the signs permuted instead of the state
+        z = jnp.asarray(_z_signs(n, self.n_classes)[:, inverse], angles.dtype)  # (K, D)
+        logits = (psi[:, :D] ** 2 + psi[:, D:] ** 2) @ z.T  # (B, K)
 
         def loss_of(out, y):
             return loss(out, y) if callable(loss) else per_example_loss(out, y, loss, self.task)
 
         losses, g = jax.vmap(jax.value_and_grad(loss_of))(logits, jnp.asarray(ys))
-        chi = (g @ z).astype(us.dtype) * psi  # λ
-        chis = [None] * L
-        for layer in reversed(range(L)):
-            chis[layer] = chi
-            chi = chi @ us[layer].conj()  # U_l† χ, as a row vector
-        # Undo the CNOT ring (C† v = v[inverse permutation]) and split the qubits apart.
-        inverse = np.argsort(_cnot_ring_permutation(n))
-        psi_t = jnp.stack(psis)[..., inverse].reshape(L, -1, *(2,) * n)
-        chi_t = jnp.stack(chis)[..., inverse].reshape(L, -1, *(2,) * n)
+        chi = jnp.tile(g @ z, 2) * psi  # χ̃ = C† λ, λ = Σ_k g_k Z_k ψ
+        chis = [chi]
+        for layer in range(L - 1, 0, -1):
+            chi = chi @ backward[layer]
+            chis.append(chi)
+        psi_c, chi_c = jnp.stack(psis), jnp.stack(chis[::-1])  # (L, B, 2D)
+        psi_t = jax.lax.complex(psi_c[..., :D], psi_c[..., D:]).reshape(L, -1, *(2,) * n)
+        chi_t = jax.lax.complex(chi_c[..., :D], chi_c[..., D:]).reshape(L, -1, *(2,) * n)
         gens = _rot_generators(angles)  # (L, n, 3, 2, 2)
         per_qubit = []
         for i in range(n):  # reduced operator S[a, c] = Σ_rest conj(χ̃[a, rest]) ψ̃[c, rest] of qubit i

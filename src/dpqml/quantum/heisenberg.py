@@ -382,14 +382,6 @@ def _varying_factors(trainable: Circuit, theta, cdt):
     return [tuple(f) for f in factors], pending
 
 
-def _block(m):
-    """The real form ``[[Re m, Im m], [−Im m, Re m]]`` ``(..., 2r, 2c)`` of a complex ``(..., r, c)``
-    matrix. With ``[Re y | Im y]`` for a row-block ``y``: ``[Re y | Im y] @ _block(m) = [Re ym | Im ym]``
-    and ``_block(a) @ _block(b) = _block(ab)``, so complex products run as real ones."""
-    re, im = jnp.real(m), jnp.imag(m)
-    return jnp.concatenate([jnp.concatenate([re, im], -1), jnp.concatenate([-im, re], -1)], -2)
-
-
 def _observable_and_jacobian(trainable: Circuit, obs: np.ndarray, theta, real_only: bool = False):
     """The real and imaginary parts of ``W (K, d, d)`` (:func:`_heisenberg_observables`) and of
     ``∂W/∂θ (K, d, d, P)`` for a noiseless trainable part, by the product rule over
@@ -401,7 +393,7 @@ def _observable_and_jacobian(trainable: Circuit, obs: np.ndarray, theta, real_on
     with ``(O_k U)† F_m ⋯ F_{j+1}`` accumulated from the left, so each factor costs two matrix
     products whose right operand stacks all its parameters (``(d, |idx|·d)``): about ``P · d³``
     in a few large products rather than many small ones. The products run in real arithmetic
-    (:func:`_block`): XLA's CPU backend multiplies small real matrices about 2.5 times faster than
+    (:func:`.kernels.real_block`): XLA's CPU backend multiplies small real matrices about 2.5 times faster than
     complex ones of the same arithmetic (16×16 by 16×128: 2.5 µs against 7). Returns
     ``((Re W, Im W), (Re ∂W, Im ∂W))``; with ``real_only`` the imaginary parts are ``None``.
     """
@@ -414,11 +406,12 @@ def _observable_and_jacobian(trainable: Circuit, obs: np.ndarray, theta, real_on
         w = _heisenberg_observables(trainable, obs, theta)
         zeros = jnp.zeros(w.shape + (p_total,), theta.dtype)
         return (jnp.real(w), None if real_only else jnp.imag(w)), (zeros, None if real_only else zeros)
-    blocks = [(_block(m), idx, _block(jnp.moveaxis(dm, 0, 1).reshape(d, len(idx) * d))) for m, idx, dm in factors]
-    before = [None]  # before[j] = _block(F_{j-1} ⋯ F_1) (None: identity)
+    blocks = [(K.real_block(m), idx, K.real_block(jnp.moveaxis(dm, 0, 1).reshape(d, len(idx) * d)))
+              for m, idx, dm in factors]
+    before = [None]  # before[j] = real_block(F_{j-1} ⋯ F_1) (None: identity)
     for m, _, _ in blocks[:-1]:
         before.append(m if before[-1] is None else m @ before[-1])
-    u = blocks[-1][0] if before[-1] is None else blocks[-1][0] @ before[-1]  # _block(U)
+    u = blocks[-1][0] if before[-1] is None else blocks[-1][0] @ before[-1]  # real_block(U)
     rows = np.concatenate([np.real(obs), np.imag(obs)], -1).reshape(k_obs * d, 2 * d)
     ou = (jnp.asarray(rows, theta.dtype) @ u).reshape(k_obs, d, 2, d)  # O_k U as [Re | Im]
     # y = (O U)† = U† O as [Re | Im], then times F_m ⋯ F_{j+1}

@@ -189,6 +189,15 @@ def real_form(u):
     return jnp.stack([jnp.stack([ur, -ui], -1), jnp.stack([ui, ur], -1)], 1).reshape(2 * d, 2 * d)
 
 
+def real_block(m):
+    """``[[Re m, Im m], [−Im m, Re m]]`` ``(..., 2r, 2c)`` for a complex ``(..., r, c)`` matrix: the
+    block form for rows laid out in halves, ``[Re y | Im y]`` (not the interleaved layout above).
+    ``[Re y | Im y] @ real_block(m) = [Re ym | Im ym]`` and ``real_block(a) @ real_block(b) =
+    real_block(ab)``, so chains of complex products run as real ones."""
+    re, im = jnp.real(m), jnp.imag(m)
+    return jnp.concatenate([jnp.concatenate([re, im], -1), jnp.concatenate([-im, re], -1)], -2)
+
+
 def _group_last(r, axes):
     """``r`` (real layout) as ``(rows, 2**(k+1))`` with the adjacent ``axes`` and re/im last."""
     n = r.ndim - 1
