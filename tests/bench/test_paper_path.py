@@ -1,21 +1,18 @@
 """benchmarks/paper_path.py: the paper's model's per-example gradients agree across dpqml and PennyLane."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
+from .scripts import load
+
 pytest.importorskip("pennylane")
-SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "paper_path.py"
 
 
 # PennyLane's JAX interface calls a deprecated JAX function (its warning, not ours)
 @pytest.mark.filterwarnings("ignore:jax.core.is_concrete is deprecated:DeprecationWarning")
 def test_every_approach_agrees_with_dpqml_and_the_script_reports_rates(tmp_path):
-    spec = importlib.util.spec_from_file_location("paper_path", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load("paper_path")
     out = tmp_path / "r.json"
     assert module.main(["--batch", "4", "--repeats", "1", "--loop-examples", "2", "--layers", "2",
                         "--json", str(out)]) == 0
