@@ -143,6 +143,10 @@ def test_parameter_colours_separate_every_output_s_parameters():
     assert colour.max() + 1 == 3  # {0, 3, 4} needs three; nothing needs more
     hea = [{2 * w, 2 * w + 1} for w in range(6)] + [{12 + 2 * w, 13 + 2 * w} for w in range(6)]
     assert _parameter_colours(hea, 24).max() + 1 == 2
+    # no parameter at all: no colour to push, and forward mode still runs (once)
+    assert _parameter_colours([], 0).size == 0
+    tangents, colour = _compressed_jacobians(lambda t: [jnp.eye(2) * jnp.sum(t)], jnp.zeros(0), [(set(), None)])
+    assert colour.size == 0 and tangents[0].shape == (1, 2, 2) and not np.any(tangents[0])
 
 
 def test_product_state_encodings_shared_and_unused_parameters():

@@ -326,7 +326,8 @@ def _compressed_jacobians(varying, theta, deps: list):
                 yield from (wdeps.get(w, ()) for w in sorted(wdeps))
 
     colour = _parameter_colours(list(outputs_deps()), theta.shape[0])
-    basis = (np.arange(int(colour.max()) + 1)[:, None] == colour[None, :]).astype(theta.dtype)
+    n_colours = int(colour.max()) + 1 if colour.size else 1
+    basis = (np.arange(n_colours)[:, None] == colour[None, :]).astype(theta.dtype)
     return jax.vmap(lambda t: jax.jvp(varying, (theta,), (t,))[1])(jnp.asarray(basis)), colour
 
 
