@@ -37,6 +37,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..quantum.precision import exact_products
 from .parametric import _class_vertices, _symmetric_pairs
 
 #: The interval of mixing weights searched per vertex, and the bisection steps (the eigenvalue is
@@ -221,6 +222,7 @@ def compiled_parameter_bound(model, *, dtype=jnp.float32):
     margin = (1.0 + FORM_MARGIN[precision]) * (1.0 + 1e-9)
     bases = _pairing_bases(model, dtype)
 
+    @exact_products
     def fn(theta):
         m1, m2 = bases(theta)
         chosen, rho = _best_mixture(m1, m2)
@@ -325,6 +327,7 @@ def compiled_tracked_bound(model, *, dtype=jnp.float32):
         updates, opt_state = opt.update(grad, opt_state)
         return optax.apply_updates(y, updates), opt_state
 
+    @exact_products
     def init(theta):
         m1, m2 = bases(theta)
         scale = jnp.max(jnp.abs(m1))
@@ -336,6 +339,7 @@ def compiled_tracked_bound(model, *, dtype=jnp.float32):
                                          (y, opt.init(y)))
         return y, opt_state, scale
 
+    @exact_products
     def step(theta, state):
         y, opt_state, scale = state
         # materialised once: fused into its consumers, XLA recomputed its gathers per use (50 ms, not 20)

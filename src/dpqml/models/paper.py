@@ -62,6 +62,7 @@ import numpy as np
 from ..quantum import Angle, Circuit, Operation
 from ..quantum.gates import complex_dtype
 from ..quantum.kernels import real_block
+from ..quantum.precision import exact_products
 from ..validation import check_count
 from .classical import MLP
 from .lipschitz import LipschitzMLP
@@ -224,11 +225,13 @@ class PaperQuantumModel(Classifier):
         """``(L, n, 3)``: ``[l, i, j] = θ[3(i·L + l) + j]`` (the notebook's qubit-major index)."""
         return jnp.swapaxes(jnp.asarray(theta).reshape(self.n_qubits, self.n_layers, 3), 0, 1)
 
+    @exact_products
     def layer_unitaries(self, params):
         """The ``L`` layer unitaries ``(L, D, D)``, layer ``l`` the CNOT ring after
         ``⊗_i Rot(θ[3m], θ[3m+1], θ[3m+2])``, ``m = i·L + l``."""
         return jax.vmap(self._layer_unitary)(self._angles_by_layer(params["theta"]))
 
+    @exact_products
     def unitary(self, params):
         """The circuit's unitary ``U(θ) = U_{L-1} ··· U_0``, ``(D, D)`` complex, ``D = 2**n_qubits``."""
         us = self.layer_unitaries(params)
@@ -239,6 +242,7 @@ class PaperQuantumModel(Classifier):
             us = us[1::2] @ us[0::2]
         return us[0]
 
+    @exact_products
     def observable_matrices(self, params):
         """``M_k = Re(U(θ)† Z_k U(θ))`` for ``k < n_classes``: real symmetric, ``(K, D, D)``,
         with ``<Z_k> = vᵀ M_k v`` for the encoded state ``v``."""
@@ -251,6 +255,7 @@ class PaperQuantumModel(Classifier):
             raise ValueError(f"apply takes ONE example of shape ({self.n_features},); got shape {jnp.shape(x)} "
                              "(use apply_batch for a batch)")
 
+    @exact_products
     def apply(self, params, x):
         """Logits ``(K,)`` = ``(<Z_0>, .., <Z_{K-1}>)`` of one example ``x`` ``(n_features,)``.
         A zero ``x`` (no state to encode) gives zero logits."""
@@ -258,6 +263,7 @@ class PaperQuantumModel(Classifier):
         v = _unit_amplitudes(jnp.asarray(x), 2**self.n_qubits)
         return jnp.einsum("kij,i,j->k", self.observable_matrices(params), v, v)
 
+    @exact_products
     def apply_batch(self, params, xs):
         """Logits ``(B, K)`` of a batch ``xs`` ``(B, n_features)``, with ``M`` built once."""
         xs = jnp.asarray(xs)
@@ -266,6 +272,7 @@ class PaperQuantumModel(Classifier):
         v = _unit_amplitudes(xs, 2**self.n_qubits)
         return jnp.einsum("kij,bi,bj->bk", self.observable_matrices(params), v, v)
 
+    @exact_products
     def per_example_grads(self, params, xs, ys, loss=None):
         """Per-example losses ``(B,)`` and gradients ``{"theta": (B, P)}`` (the engine's
         :func:`~dpqml.engine.per_example_grads` convention) of ``loss``: a loss name (default the

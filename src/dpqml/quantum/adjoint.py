@@ -31,6 +31,7 @@ from .costs import (
     SV_SECONDS_PER_STEP,
 )
 from .gates import complex_dtype
+from .precision import exact_products
 from .program import Program
 
 
@@ -146,6 +147,8 @@ def run(circuit: Circuit, program: Program, values, psi0):
     def run(values, psi0):
         return core.combine(circuit, core.term_values_pure(circuit, leave(final_state(values, psi0))))
 
+    @exact_products
+
     def fwd(values, psi0):
         if store:
             r, saved = final_state_storing(values, psi0)
@@ -157,6 +160,8 @@ def run(circuit: Circuit, program: Program, values, psi0):
         if real and len(wires) > 1 and K.contiguous(wires):
             return K.reduce_outer_real(mu, psi, wires)
         return K.reduce_outer(leave(mu), leave(psi), wires)
+
+    @exact_products
 
     def bwd(res, g):
         values, r, saved = res

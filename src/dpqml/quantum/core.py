@@ -20,6 +20,7 @@ from . import kernels as K
 from .circuit import Circuit
 from .costs import GROUP_WIRES, PRODUCT_PERM_QUBITS
 from .gates import complex_dtype
+from .precision import exact_products
 from .program import Program, lower
 
 _PROGRAMS: WeakKeyDictionary = WeakKeyDictionary()
@@ -103,8 +104,12 @@ def product_state(n_qubits: int, steps, values, cdt):
             out = factor if out is None else out * factor
         return out.reshape((2,) * n_qubits)
 
+    @exact_products
+
     def fwd(*vectors):
         return product(*vectors), vectors
+
+    @exact_products
 
     def bwd(vectors, ct):
         ct = ct.reshape(-1)

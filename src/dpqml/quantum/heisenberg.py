@@ -60,6 +60,7 @@ from .costs import (
     PAULI_ROW_COPIES,
 )
 from .gates import CHANNELS, complex_dtype, pauli_word_matrix
+from .precision import exact_products
 
 
 def auto_eligible(n_qubits: int, n_observables: int, n_params: int) -> bool:
@@ -119,6 +120,7 @@ def expectations(circuit: Circuit, theta, x):
     return heisenberg_expectations(circuit, theta, x)
 
 
+@exact_products
 def heisenberg_operators(circuit: Circuit, theta):
     """The observables evolved backwards through the trainable part: ``A (K, d, d)`` complex
     Hermitian with ``<O_k> = Tr(A_k ρ_x)`` for the state ``ρ_x`` the encoding prepares (readout
@@ -512,9 +514,13 @@ def make_pure_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool):
     def value(theta, v):
         return _pure_value(trainable, obs, theta, v, real_input)
 
+    @exact_products
+
     def fwd(theta, v):
         m, dm = _pure_forms(trainable, obs, theta, real_input, "make_pure_fn")
         return _quad(v, m), (v, m, dm)
+
+    @exact_products
 
     def bwd(res, g):
         v, m, dm = res
@@ -541,12 +547,16 @@ def make_product_fn(trainable: Circuit, obs: np.ndarray):
     def value(theta, v, u):
         return _pure_value(trainable, obs, theta, v, True)
 
+    @exact_products
+
     def fwd(theta, v, u):
         m, dm = _pure_forms(trainable, obs, theta, True, "make_product_fn")
         k, p = dm.shape[0], dm.shape[-1]
         # summed onto the pair moments and laid out (3**n, K·P), once per batch
         sums = jnp.moveaxis(_pair_sums(dm, n), 0, 1).reshape(3**n, k * p)
         return _quad(v, m), (v, u, m, sums)
+
+    @exact_products
 
     def bwd(res, g):
         v, u, m, sums = res
@@ -590,6 +600,7 @@ def _pair_moments(cols):
     return jnp.stack([a * a, a * b, b * b], axis=1)  # elementwise, no gather: it fuses
 
 
+@exact_products  # also traced inside the batching and JVP rules below, after the caller's trace
 def _contract_moments(mom, dm):
     """``(⊗_w mom[w]) · dm``: ``mom (n, 3)``, ``dm (3**n, P)``, for one example."""
     return K.kron_vectors(list(mom)) @ dm
@@ -608,6 +619,7 @@ def _moment_contraction(mom, dm):
 
 
 @_moment_contraction.def_vmap
+@exact_products
 def _moment_contraction_batched(axis_size, in_batched, mom, dm):
     mom_batched, dm_batched = in_batched
     if dm_batched:  # a Jacobian per batch element (θ batched too): the plain form

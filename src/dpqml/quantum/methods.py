@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from ..validation import check_choice
 from . import adjoint, backprop, heisenberg, tensornet, trajectories
 from .circuit import Circuit
+from .precision import exact_products
 
 
 @dataclass(frozen=True)
@@ -48,7 +49,8 @@ class Method:
 
 
 def _method(name: str, module, summary: str, exact: bool = True) -> Method:
-    return Method(name, summary, module.needs, module.expectations, module.auto_seconds,
+    # every product at full precision, on a GPU too (.precision)
+    return Method(name, summary, module.needs, exact_products(module.expectations), module.auto_seconds,
                   module.memory_bytes, module.holds, exact)
 
 

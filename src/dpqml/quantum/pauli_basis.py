@@ -41,6 +41,7 @@ from . import gates as G
 from . import kernels as K
 from .circuit import Circuit
 from .core import split_encoding
+from .precision import exact_products
 from .program import Program, lower
 
 _LETTERS = "IXYZ"  # the order of the Pauli index
@@ -464,9 +465,13 @@ def _make_core(plan: Plan, obs: np.ndarray):
     def contracted(angles, left, right):
         return _contract(sweep(plan, angles, obs, derivatives=False), left, right)
 
+    @exact_products
+
     def fwd(angles, left, right):
         o, d = sweep(plan, angles, obs, derivatives=True)
         return _contract(o, left, right), (o, d, left, right, angles)
+
+    @exact_products
 
     def bwd(res, g):
         o, d, left, right, angles = res
@@ -481,6 +486,7 @@ def _make_core(plan: Plan, obs: np.ndarray):
     return contracted
 
 
+@exact_products
 def heisenberg_operators(circuit: Circuit, theta):
     """``W (K, d, d)``: ``W_k = Σ_P o_kP P`` from the shared sweep's rows (no derivative rows),
     so ``<O_k> = Tr(W_k ρ)``; differentiable in ``theta``."""

@@ -46,6 +46,7 @@ from .methods import (  # noqa: F401 - re-exported: the method choice
     simulation_kind,
     why_not,
 )
+from .precision import exact_products
 from .tensornet import network_for  # noqa: F401 - re-exported
 
 
@@ -81,6 +82,7 @@ def _compiled(circuit: Circuit, method: str):
     return cache[method]
 
 
+@exact_products
 def statevector(circuit: Circuit, theta, x=None):
     """Final state of a noiseless circuit, shape ``(2**n_qubits,)``, complex."""
     if circuit.is_noisy:
@@ -89,6 +91,7 @@ def statevector(circuit: Circuit, theta, x=None):
     return backprop.final_state(circuit, theta, x).reshape(-1)
 
 
+@exact_products
 def density_matrix(circuit: Circuit, theta, x=None):
     """Final density matrix, shape ``(2**n, 2**n)`` (noise channels applied as Kraus maps)."""
     theta, x = core.as_inputs(circuit, theta, x)
@@ -104,6 +107,7 @@ def probabilities(circuit: Circuit, theta, x=None):
     return jnp.real(psi * jnp.conj(psi))
 
 
+@exact_products
 def sample_expectations(circuit: Circuit, theta, x=None, *, shots: int, key):
     """Finite-shot estimates of ``<O_k>``, shape ``(n_observables,)``.
 
@@ -129,6 +133,7 @@ def check_trajectories(trajectories) -> int:
     return check_count(trajectories, "trajectories", minimum=1, what="sampled trajectories per example")
 
 
+@exact_products
 def trajectory_expectations(circuit: Circuit, theta, x=None, *, key, trajectories: int,
                             return_stderr: bool = False):
     """Monte Carlo estimates of ``<O_k>`` for one example, shape ``(n_observables,)``: the mean
