@@ -14,6 +14,7 @@ import dpqml.quantum as q
 from dpqml.bounds.compiled import compiled_parameter_bound, compiled_tracked_bound
 from dpqml.models import build_model
 from dpqml.models.paper import PaperQuantumModel
+from dpqml.quantum.heisenberg import heisenberg_operators
 from dpqml.quantum.methods import REGISTRY, applicable
 
 FULL = "precision = [HIGHEST, HIGHEST]"
@@ -92,6 +93,17 @@ def test_the_paper_model_and_its_compiled_bounds_are_at_full_precision():
     state = init(params["theta"])
     _assert_full(_products(init, params["theta"]))
     _assert_full(_products(step, params["theta"], state))
+
+
+def test_the_parametric_bounds_operators_are_at_full_precision_in_forward_mode():
+    # dpqml.bounds.parametric differentiates these with jax.jacfwd: the tangents' products too
+    paper = PaperQuantumModel()
+    theta = paper.init(jax.random.PRNGKey(0))["theta"]
+    lines = _products(jax.jacfwd(lambda t: paper.observable_matrices({"theta": t})), theta)
+    circuit = build_model(qubits=3, layers=2).circuit
+    ct, _ = _inputs(circuit)
+    lines += _products(jax.jacfwd(lambda t: heisenberg_operators(circuit, t)), ct)
+    _assert_full(lines)
 
 
 def test_the_callers_products_and_global_setting_are_left_alone():
