@@ -70,7 +70,7 @@ if info["backend"] != "gpu" and sys.argv[1] != "1":
     sys.exit(3)
 PY
 env_rc=$?
-cat "$OUT/env.json" | tee -a "$LOG"
+tee -a "$LOG" < "$OUT/env.json"
 command -v nvidia-smi > /dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >> "$LOG" 2>&1
 if [ "$env_rc" != 0 ]; then
   log "no GPU backend (exit $env_rc): stopping before the device time is spent on the CPU"

@@ -148,7 +148,6 @@ def run(circuit: Circuit, program: Program, values, psi0):
         return core.combine(circuit, core.term_values_pure(circuit, leave(final_state(values, psi0))))
 
     @exact_products
-
     def fwd(values, psi0):
         if store:
             r, saved = final_state_storing(values, psi0)
@@ -162,7 +161,6 @@ def run(circuit: Circuit, program: Program, values, psi0):
         return K.reduce_outer(leave(mu), leave(psi), wires)
 
     @exact_products
-
     def bwd(res, g):
         values, r, saved = res
         psi = leave(r)

@@ -105,12 +105,10 @@ def product_state(n_qubits: int, steps, values, cdt):
         return out.reshape((2,) * n_qubits)
 
     @exact_products
-
     def fwd(*vectors):
         return product(*vectors), vectors
 
     @exact_products
-
     def bwd(vectors, ct):
         ct = ct.reshape(-1)
         if perm is not None:

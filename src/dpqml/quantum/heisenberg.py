@@ -515,13 +515,11 @@ def make_pure_fn(trainable: Circuit, obs: np.ndarray, *, real_input: bool):
         return _pure_value(trainable, obs, theta, v, real_input)
 
     @exact_products
-
     def fwd(theta, v):
         m, dm = _pure_forms(trainable, obs, theta, real_input, "make_pure_fn")
         return _quad(v, m), (v, m, dm)
 
     @exact_products
-
     def bwd(res, g):
         v, m, dm = res
         t = jnp.tensordot(v, jnp.moveaxis(dm, 1, 0), axes=1)  # Σ_a v_a ∂M_k[a, b]: (K, D, P)
@@ -548,7 +546,6 @@ def make_product_fn(trainable: Circuit, obs: np.ndarray):
         return _pure_value(trainable, obs, theta, v, True)
 
     @exact_products
-
     def fwd(theta, v, u):
         m, dm = _pure_forms(trainable, obs, theta, True, "make_product_fn")
         k, p = dm.shape[0], dm.shape[-1]
@@ -557,7 +554,6 @@ def make_product_fn(trainable: Circuit, obs: np.ndarray):
         return _quad(v, m), (v, u, m, sums)
 
     @exact_products
-
     def bwd(res, g):
         v, u, m, sums = res
         t = _moment_product(u, sums).reshape(g.shape[0], -1)  # (K, P)

@@ -466,13 +466,11 @@ def _make_core(plan: Plan, obs: np.ndarray):
         return _contract(sweep(plan, angles, obs, derivatives=False), left, right)
 
     @exact_products
-
     def fwd(angles, left, right):
         o, d = sweep(plan, angles, obs, derivatives=True)
         return _contract(o, left, right), (o, d, left, right, angles)
 
     @exact_products
-
     def bwd(res, g):
         o, d, left, right, angles = res
         a_bar = jnp.zeros_like(angles)

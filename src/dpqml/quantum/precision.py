@@ -20,8 +20,9 @@ On the CPU this changes nothing but an attribute: XLA:CPU computes ``float32`` p
 on the Heisenberg picture's n=4 program). ``tests/quantum/test_precision.py`` checks that every
 product of every method, forward and backward, carries it.
 
-A ``custom_vjp``'s backward rule is traced when the backward pass is built, after the forward
-function has returned, so the backward rules are wrapped too.
+Differentiation traces a ``custom_vjp``'s forward and backward rules after the wrapped function
+has returned (with the adjoint's forward rule unwrapped, ``jax.grad`` of it emits products at the
+default precision), so both rules are wrapped too.
 """
 
 from __future__ import annotations
