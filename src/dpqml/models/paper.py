@@ -303,7 +303,7 @@ class PaperQuantumModel(Classifier):
         # faster than complex ones): ψ̃_l = ψ̃_{l-1} (K_l C)ᵀ, χ̃_{l-1} = χ̃_l conj(K_l) C.
         kc = ks[:, :, inverse]
         forward = real_block(jnp.swapaxes(jnp.concatenate([ks[:1], kc[1:]]), 1, 2))
-        backward = real_block(jnp.conj(kc))
+        backward = real_block(jnp.conj(kc[1:]))  # layers 1..L-1 (the sweep never undoes layer 0)
         v = _unit_amplitudes(xs, D).astype(angles.dtype)  # (B, D), real
         psi = jnp.concatenate([v, jnp.zeros_like(v)], axis=-1)
         psis = []
@@ -321,7 +321,7 @@ class PaperQuantumModel(Classifier):
         chi = jnp.tile(g @ z, 2) * psi  # χ̃ = C† λ, λ = Σ_k g_k Z_k ψ
         chis = [chi]
         for layer in range(L - 1, 0, -1):
-            chi = chi @ backward[layer]
+            chi = chi @ backward[layer - 1]
             chis.append(chi)
         psi_c, chi_c = jnp.stack(psis), jnp.stack(chis[::-1])  # (L, B, 2D)
         psi_t = jax.lax.complex(psi_c[..., :D], psi_c[..., D:]).reshape(L, -1, *(2,) * n)
